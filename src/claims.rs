@@ -1,0 +1,447 @@
+//! The caller's identity: [`AuthContext`] and [`Scopes`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::config::ScopeClaim;
+use crate::error::{AuthError, AuthErrorKind};
+
+/// The scopes granted to a token.
+///
+/// ```
+/// use mcp_resource_guard::Scopes;
+///
+/// let s = Scopes::from_space_separated("todo:read todo:write");
+/// assert!(s.contains("todo:read"));
+/// assert!(s.contains_all(["todo:read", "todo:write"]));
+/// assert!(!s.contains_all(["todo:read", "todo:delete"]));
+/// assert_eq!(s.iter().collect::<Vec<_>>(), ["todo:read", "todo:write"]);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Scopes(Box<[Box<str>]>);
+
+impl Scopes {
+    /// Scopes from a space-separated string (RFC 6749 §3.3). Empty entries and
+    /// duplicates are dropped.
+    pub fn from_space_separated(s: &str) -> Self {
+        s.split(' ').collect()
+    }
+
+    /// `true` when `scope` was granted.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| &**s == scope)
+    }
+
+    /// `true` when every scope in `scopes` was granted (also when `scopes` is empty).
+    pub fn contains_all<I, S>(&self, scopes: I) -> bool
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        scopes.into_iter().all(|s| self.contains(s.as_ref()))
+    }
+
+    /// `true` when at least one scope in `scopes` was granted (`false` when `scopes` is empty).
+    pub fn contains_any<I, S>(&self, scopes: I) -> bool
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        scopes.into_iter().any(|s| self.contains(s.as_ref()))
+    }
+
+    /// The granted scopes, in the token's order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| &**s)
+    }
+
+    /// How many scopes were granted.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `true` when no scope was granted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Scopes {
+    fn from_iter<T: IntoIterator<Item = S>>(iter: T) -> Self {
+        let mut v: Vec<Box<str>> = Vec::new();
+        for s in iter {
+            let s = s.as_ref();
+            if !s.is_empty() && !v.iter().any(|x| &**x == s) {
+                v.push(s.into());
+            }
+        }
+        Self(v.into_boxed_slice())
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for Scopes {
+    /// Space-separated.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// The verified identity of the caller, put in the request's extensions by
+/// the guard.
+///
+/// Cheap to clone (one `Arc`). With the `axum` feature it is an extractor
+/// (`AuthContext` answers 500 when the guard is missing; `Option<AuthContext>`
+/// gives `None`).
+///
+/// ```
+/// use mcp_resource_guard::AuthContext;
+/// use serde::Deserialize;
+///
+/// let claims = serde_json::json!({
+///     "iss": "https://as.example.com", "sub": "alice", "client_id": "agent-1",
+///     "aud": "https://mcp.example.com/mcp", "exp": 4102444800u64,
+///     "scope": "todo:read", "tenant": {"id": "t1"}
+/// });
+/// let ctx = AuthContext::from_claims(claims.as_object().unwrap().clone(), &Default::default()).unwrap();
+/// assert_eq!(ctx.subject(), Some("alice"));
+/// assert!(ctx.scopes().contains("todo:read"));
+///
+/// #[derive(Deserialize)]
+/// struct Tenant { id: String }
+/// let tenant: Tenant = ctx.claim("tenant").unwrap().unwrap();
+/// assert_eq!(tenant.id, "t1");
+/// ```
+#[derive(Clone)]
+pub struct AuthContext(Arc<Inner>);
+
+struct Inner {
+    issuer: String,
+    subject: Option<String>,
+    client_id: Option<String>,
+    audiences: Vec<String>,
+    scopes: Scopes,
+    expires_at: Option<u64>,
+    issued_at: Option<u64>,
+    jti: Option<String>,
+    claims: Map<String, Value>,
+}
+
+fn invalid(detail: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidToken, detail)
+}
+
+fn opt_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, AuthError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(
+            "a string claim (sub, client_id, azp, jti) is not a string",
+        )),
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, possibly
+/// fractional. Negative, non-finite and non-numeric values are errors;
+/// fractions are truncated; values past `u64::MAX` saturate.
+pub(crate) fn numeric_date(v: &Value) -> Result<u64, ()> {
+    match v {
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Ok(u)
+            } else if let Some(f) = n.as_f64() {
+                if f.is_finite() && f >= 0.0 {
+                    // `as` saturates for floats past u64::MAX.
+                    Ok(f as u64)
+                } else {
+                    Err(())
+                }
+            } else {
+                Err(())
+            }
+        }
+        _ => Err(()),
+    }
+}
+
+/// Reads a string-or-array-of-strings claim.
+pub(crate) fn string_or_array(v: &Value) -> Option<Vec<&str>> {
+    match v {
+        Value::String(s) => Some(vec![s.as_str()]),
+        Value::Array(a) => a.iter().map(Value::as_str).collect(),
+        _ => None,
+    }
+}
+
+fn parse_scopes(claims: &Map<String, Value>, claim: &ScopeClaim) -> Result<Scopes, AuthError> {
+    let value = match claim {
+        ScopeClaim::Auto => ["scope", "scp", "scopes", "permissions"]
+            .iter()
+            .find_map(|n| claims.get(*n).filter(|v| !v.is_null())),
+        ScopeClaim::Named(n) => claims.get(n.as_str()).filter(|v| !v.is_null()),
+    };
+    match value {
+        None => Ok(Scopes::default()),
+        Some(Value::String(s)) => Ok(Scopes::from_space_separated(s)),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().ok_or(()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.into_iter().flat_map(|s| s.split(' ')).collect())
+            .map_err(|_| invalid("the scope claim holds a non-string")),
+        Some(_) => Err(invalid("the scope claim is neither a string nor an array")),
+    }
+}
+
+impl AuthContext {
+    /// Builds a context from a verified claim set: for custom
+    /// [`TokenVerifier`](crate::TokenVerifier)s (introspection, say).
+    ///
+    /// Reads `iss` (required string), `sub`, `client_id` (else `azp`), `aud`
+    /// (string or array), `exp`, `iat`, `jti` and the scopes per
+    /// `scope_claim`. It checks shapes only: signature, issuer, audience and
+    /// time checks are the verifier's job (the guard re-checks issuer and
+    /// audience on every context it receives).
+    pub fn from_claims(
+        claims: Map<String, Value>,
+        scope_claim: &ScopeClaim,
+    ) -> Result<Self, AuthError> {
+        let issuer = match claims.get("iss") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(invalid("iss is missing or not a string")),
+        };
+        let audiences = match claims.get("aud") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => string_or_array(v)
+                .ok_or_else(|| invalid("aud is neither a string nor an array of strings"))?
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        };
+        let date = |name: &str| -> Result<Option<u64>, AuthError> {
+            match claims.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => numeric_date(v)
+                    .map(Some)
+                    .map_err(|_| invalid("exp, nbf or iat is not a NumericDate")),
+            }
+        };
+        let expires_at = date("exp")?;
+        let issued_at = date("iat")?;
+        let client_id = match opt_string(&claims, "client_id")? {
+            Some(c) => Some(c),
+            None => opt_string(&claims, "azp")?,
+        };
+        Ok(Self(Arc::new(Inner {
+            subject: opt_string(&claims, "sub")?,
+            jti: opt_string(&claims, "jti")?,
+            scopes: parse_scopes(&claims, scope_claim)?,
+            issuer,
+            client_id,
+            audiences,
+            expires_at,
+            issued_at,
+            claims,
+        })))
+    }
+
+    /// `iss`: the authorization server that issued the token.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// `sub`: the resource owner (a user), or the client itself for
+    /// client-credentials tokens.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+
+    /// `client_id` (RFC 9068), else `azp`: the OAuth client that obtained the token.
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+
+    /// `aud`, always as a list.
+    pub fn audiences(&self) -> &[String] {
+        &self.0.audiences
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+
+    /// `exp` as a time, if present.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.0
+            .expires_at
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    }
+
+    /// `exp` in seconds since the Unix epoch, if present.
+    pub fn expires_at_unix(&self) -> Option<u64> {
+        self.0.expires_at
+    }
+
+    /// `iat` in seconds since the Unix epoch, if present.
+    pub fn issued_at_unix(&self) -> Option<u64> {
+        self.0.issued_at
+    }
+
+    /// `jti`: the token's unique identifier, if present.
+    pub fn jti(&self) -> Option<&str> {
+        self.0.jti.as_deref()
+    }
+
+    /// Every claim of the token.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+
+    /// One claim, deserialized into `T`. `Ok(None)` when absent.
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, serde_json::Error> {
+        self.0
+            .claims
+            .get(name)
+            .map(|v| T::deserialize(v))
+            .transpose()
+    }
+
+    /// The whole claim set, deserialized into your own type (unknown claims
+    /// are ignored unless `T` says otherwise).
+    pub fn deserialize_claims<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        // Deserializing from a borrowed map: `Map` implements `IntoDeserializer`
+        // only by value, so go through a `Value` reference.
+        T::deserialize(MapRef(&self.0.claims))
+    }
+}
+
+/// Deserializes a borrowed claim map without cloning it.
+struct MapRef<'a>(&'a Map<String, Value>);
+
+impl<'de> serde::Deserializer<'de> for MapRef<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        use serde::de::value::MapDeserializer;
+        let mut de = MapDeserializer::new(self.0.iter().map(|(k, v)| (k.as_str(), v)));
+        let value = visitor.visit_map(&mut de)?;
+        de.end()?;
+        Ok(value)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl fmt::Debug for AuthContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthContext")
+            .field("issuer", &self.0.issuer)
+            .field("subject", &self.0.subject)
+            .field("client_id", &self.0.client_id)
+            .field("audiences", &self.0.audiences)
+            .field("scopes", &self.0.scopes)
+            .field("expires_at", &self.0.expires_at)
+            .field("jti", &self.0.jti)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(v: Value, claim: &ScopeClaim) -> Result<AuthContext, AuthError> {
+        AuthContext::from_claims(v.as_object().unwrap().clone(), claim)
+    }
+
+    #[test]
+    fn scope_shapes() {
+        let auto = ScopeClaim::Auto;
+        let c = ctx(json!({"iss": "i", "scope": "a b  a"}), &auto).unwrap();
+        assert_eq!(c.scopes().iter().collect::<Vec<_>>(), ["a", "b"]);
+        let c = ctx(json!({"iss": "i", "scp": ["a", "b"]}), &auto).unwrap();
+        assert!(c.scopes().contains_all(["a", "b"]));
+        let c = ctx(json!({"iss": "i", "scp": "a"}), &auto).unwrap();
+        assert!(c.scopes().contains("a"));
+        let c = ctx(json!({"iss": "i", "permissions": ["p:1"]}), &auto).unwrap();
+        assert!(c.scopes().contains("p:1"));
+        let c = ctx(
+            json!({"iss": "i", "scope": "s", "permissions": ["p"]}),
+            &auto,
+        )
+        .unwrap();
+        assert_eq!(c.scopes().iter().collect::<Vec<_>>(), ["s"]);
+        let named = ScopeClaim::named("roles");
+        let c = ctx(json!({"iss": "i", "scope": "s", "roles": ["r"]}), &named).unwrap();
+        assert_eq!(c.scopes().iter().collect::<Vec<_>>(), ["r"]);
+        assert!(ctx(json!({"iss": "i", "scope": 5}), &auto).is_err());
+        assert!(ctx(json!({"iss": "i", "scp": ["a", 1]}), &auto).is_err());
+    }
+
+    #[test]
+    fn standard_claims() {
+        let c = ctx(
+            json!({"iss": "i", "sub": "s", "azp": "c", "aud": ["x", "y"], "exp": 10.9, "jti": "j"}),
+            &ScopeClaim::Auto,
+        )
+        .unwrap();
+        assert_eq!(c.client_id(), Some("c"));
+        assert_eq!(c.audiences(), ["x", "y"]);
+        assert_eq!(c.expires_at_unix(), Some(10));
+        assert_eq!(c.jti(), Some("j"));
+        let c = ctx(
+            json!({"iss": "i", "client_id": "a", "azp": "b"}),
+            &ScopeClaim::Auto,
+        )
+        .unwrap();
+        assert_eq!(c.client_id(), Some("a"));
+        assert!(ctx(json!({"sub": "s"}), &ScopeClaim::Auto).is_err());
+        assert!(ctx(json!({"iss": "i", "exp": "10"}), &ScopeClaim::Auto).is_err());
+        assert!(ctx(json!({"iss": "i", "exp": -1}), &ScopeClaim::Auto).is_err());
+        assert!(ctx(json!({"iss": "i", "sub": 5}), &ScopeClaim::Auto).is_err());
+        assert!(ctx(json!({"iss": "i", "aud": [1]}), &ScopeClaim::Auto).is_err());
+    }
+
+    #[test]
+    fn typed_claims() {
+        #[derive(serde::Deserialize)]
+        struct Mine {
+            sub: String,
+            tenant: u32,
+        }
+        let c = ctx(
+            json!({"iss": "i", "sub": "s", "tenant": 7}),
+            &ScopeClaim::Auto,
+        )
+        .unwrap();
+        let m: Mine = c.deserialize_claims().unwrap();
+        assert_eq!((m.sub.as_str(), m.tenant), ("s", 7));
+        assert_eq!(c.claim::<u32>("tenant").unwrap(), Some(7));
+        assert_eq!(c.claim::<u32>("nope").unwrap(), None);
+        assert!(c.claim::<u32>("sub").is_err());
+    }
+}

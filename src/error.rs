@@ -1,0 +1,315 @@
+//! Errors: [`ConfigError`] at build time, [`AuthError`] at request time.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use http::StatusCode;
+
+/// A boxed error that is `Send + Sync`, kept as the `source()` of an [`AuthError`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A configuration mistake found while building a guard, a key source or a policy.
+///
+/// Every variant names what is wrong and what to do about it.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The canonical resource URL was empty.
+    #[error(
+        "the canonical resource URL is missing: pass the URL clients use to reach this MCP server, e.g. \"https://mcp.example.com/mcp\""
+    )]
+    MissingResource,
+    /// The canonical resource URL could not be used.
+    #[error("invalid resource URL {url:?}: {reason}")]
+    InvalidResource {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No trusted issuer was configured.
+    #[error(
+        "no trusted issuer: add at least one authorization server with `add_issuer(Issuer::new(\"https://issuer.example.com\"))`"
+    )]
+    MissingIssuer,
+    /// An issuer identifier could not be used.
+    #[error("invalid issuer {issuer:?}: {reason}")]
+    InvalidIssuer {
+        /// The issuer as given.
+        issuer: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The same issuer was added twice.
+    #[error("issuer {issuer:?} was added more than once")]
+    DuplicateIssuer {
+        /// The issuer as given.
+        issuer: String,
+    },
+    /// An issuer has no way to obtain its signing keys.
+    #[error(
+        "issuer {issuer:?} has no key source: set `jwks_uri(..)`, `jwks(..)` or `key_source(..)` on the Issuer"
+    )]
+    MissingKeySource {
+        /// The issuer as given.
+        issuer: String,
+    },
+    /// A `jwks_uri` could not be used.
+    #[error("invalid jwks_uri {uri:?}: {reason}")]
+    InvalidJwksUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A static JWKS could not be parsed or holds no usable key.
+    #[error("invalid JWKS: {reason}")]
+    InvalidJwks {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A scope name contains characters RFC 6750 §3 does not allow, or is empty.
+    #[error(
+        "invalid scope {scope:?}: a scope is one or more of the characters %x21 / %x23-5B / %x5D-7E (no spaces, quotes or backslashes)"
+    )]
+    InvalidScope {
+        /// The scope as given.
+        scope: String,
+    },
+    /// An algorithm allow-list was empty.
+    #[error("the algorithm allow-list of issuer {issuer:?} is empty")]
+    EmptyAlgorithms {
+        /// The issuer as given.
+        issuer: String,
+    },
+    /// A duration setting is out of its allowed range.
+    #[error("{setting} is out of range: {reason}")]
+    OutOfRange {
+        /// The setting's name.
+        setting: &'static str,
+        /// The allowed range.
+        reason: &'static str,
+    },
+    /// An optional URL in the metadata document could not be used.
+    #[error("invalid {field} URL {url:?}: it must be an absolute http(s) URL")]
+    InvalidMetadataUrl {
+        /// The metadata field.
+        field: &'static str,
+        /// The URL as given.
+        url: String,
+    },
+    /// The HTTP client for fetching keys could not be built.
+    #[error("the HTTP client for fetching keys could not be built: {reason}")]
+    HttpClient {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why a request was not let through.
+///
+/// Each kind maps to one HTTP answer (see [`AuthErrorKind::status`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthErrorKind {
+    /// No credentials were sent. 401 with a challenge that has no `error` (RFC 6750 §3.1).
+    MissingToken,
+    /// The request is malformed: two `Authorization` headers, an empty or
+    /// non-token68 Bearer value, or a token in the query string. 400 `invalid_request`.
+    MalformedRequest,
+    /// The token is malformed, badly signed, of the wrong type or uses a
+    /// forbidden algorithm or header. 401 `invalid_token`.
+    InvalidToken,
+    /// The token has expired (`exp` beyond the leeway). 401 `invalid_token`.
+    Expired,
+    /// The token is not valid yet (`nbf` or `iat` in the future beyond the leeway). 401 `invalid_token`.
+    NotYetValid,
+    /// The token's `aud` does not name this resource. 401 `invalid_token`.
+    WrongAudience,
+    /// The token's `iss` is not a trusted issuer. 401 `invalid_token`.
+    UntrustedIssuer,
+    /// No key of the issuer matches the token's `kid`. 401 `invalid_token`.
+    UnknownKey,
+    /// The issuer's keys could not be obtained at all. 503 with `Retry-After`,
+    /// so clients do not start a new authorization for a server-side outage.
+    KeysUnavailable,
+    /// The token lacks a scope this request needs. 403 `insufficient_scope`.
+    InsufficientScope,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status this kind is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MissingToken
+            | Self::InvalidToken
+            | Self::Expired
+            | Self::NotYetValid
+            | Self::WrongAudience
+            | Self::UntrustedIssuer
+            | Self::UnknownKey => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A short, stable reason code for logs and metrics, e.g. `"expired"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::MalformedRequest => "malformed_request",
+            Self::InvalidToken => "invalid_token",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::WrongAudience => "wrong_audience",
+            Self::UntrustedIssuer => "untrusted_issuer",
+            Self::UnknownKey => "unknown_key",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+
+    /// The generic description sent to clients in `error_description` and the
+    /// JSON body. It never contains request data.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::MissingToken => "A bearer access token is required",
+            Self::MalformedRequest => "The request is malformed",
+            Self::InvalidToken => "The access token is invalid",
+            Self::Expired => "The access token has expired",
+            Self::NotYetValid => "The access token is not yet valid",
+            Self::WrongAudience => "The access token was not issued for this resource",
+            Self::UntrustedIssuer => "The access token was issued by an untrusted issuer",
+            Self::UnknownKey => "The access token is signed with an unknown key",
+            Self::KeysUnavailable => "The authorization server's keys are temporarily unavailable",
+            Self::InsufficientScope => "The access token lacks a scope this request needs",
+        }
+    }
+}
+
+impl fmt::Display for AuthErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request-time authentication or authorization failure.
+///
+/// Opaque: read it through [`kind`](AuthError::kind) and
+/// [`detail`](AuthError::detail). Cheap to clone (one `Arc`), so the guard can
+/// put it in the rejection response's extensions for outer layers.
+///
+/// Its `Display` names the kind and a fixed detail string; it never contains
+/// the token or any other request data.
+#[derive(Clone)]
+pub struct AuthError(Arc<Inner>);
+
+struct Inner {
+    kind: AuthErrorKind,
+    detail: &'static str,
+    source: Option<BoxError>,
+}
+
+impl AuthError {
+    /// A new error of `kind` with a fixed detail string for logs.
+    pub fn new(kind: AuthErrorKind, detail: &'static str) -> Self {
+        Self(Arc::new(Inner {
+            kind,
+            detail,
+            source: None,
+        }))
+    }
+
+    /// A new error of `kind` with a fixed detail string and an underlying cause.
+    ///
+    /// The cause shows up in `source()`; make sure its `Display` holds no secret.
+    pub fn with_source(
+        kind: AuthErrorKind,
+        detail: &'static str,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            kind,
+            detail,
+            source: Some(source.into()),
+        }))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.0.kind
+    }
+
+    /// A fixed, more precise explanation for logs (e.g. `"alg none is not allowed"`).
+    /// Not sent to clients.
+    pub fn detail(&self) -> &'static str {
+        self.0.detail
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.0.kind.status()
+    }
+
+    /// `true` when no credentials were sent.
+    pub fn is_missing_token(&self) -> bool {
+        self.0.kind == AuthErrorKind::MissingToken
+    }
+
+    /// `true` when the token's scopes do not cover the request.
+    pub fn is_insufficient_scope(&self) -> bool {
+        self.0.kind == AuthErrorKind::InsufficientScope
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("kind", &self.0.kind)
+            .field("detail", &self.0.detail)
+            .field("source", &self.0.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0.kind, self.0.detail)
+    }
+}
+
+impl StdError for AuthError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_error_is_one_pointer_and_thread_safe() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<AuthError>();
+        assert_send_sync::<ConfigError>();
+        assert_eq!(
+            std::mem::size_of::<AuthError>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(AuthErrorKind::MissingToken.status(), 401);
+        assert_eq!(AuthErrorKind::MalformedRequest.status(), 400);
+        assert_eq!(AuthErrorKind::InsufficientScope.status(), 403);
+        assert_eq!(AuthErrorKind::KeysUnavailable.status(), 503);
+        assert_eq!(AuthErrorKind::WrongAudience.status(), 401);
+    }
+}

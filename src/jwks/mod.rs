@@ -1,0 +1,425 @@
+//! Signing keys: the [`KeySource`] trait, parsed [`KeySet`]s, a static JWKS
+//! and a remote `jwks_uri`.
+//!
+//! A key source hands out an immutable, already-parsed [`KeySet`] snapshot
+//! behind an `Arc`. Verification looks the token's `kid` up in the snapshot;
+//! only when the `kid` is unknown does it ask the source for a
+//! [`refresh`](KeySource::refresh), which the source may decline (to rate-limit
+//! refetches).
+
+mod remote;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
+
+use crate::config::{AlgSet, Algorithm};
+use crate::error::{BoxError, ConfigError};
+
+pub use remote::{RemoteJwks, RemoteJwksBuilder};
+
+/// Why a [`KeySource`] is asked to refresh.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshReason<'a> {
+    /// The token names a `kid` that is not in the current set.
+    UnknownKid(&'a str),
+    /// The token has no `kid` and no key of the current set verifies it.
+    NoMatchingKey,
+}
+
+/// An error obtaining keys.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct KeySourceError {
+    message: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl KeySourceError {
+    /// A new error with a message (no secrets, please).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A new error with a message and an underlying cause.
+    pub fn with_source(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+/// Where an issuer's signing keys come from.
+///
+/// Implemented by [`StaticJwks`] and [`RemoteJwks`]; implement it yourself to
+/// plug in another source. One source serves one issuer: a key is trusted only
+/// for the issuer whose source returned it (RFC 8725 §3.8).
+#[async_trait]
+pub trait KeySource: fmt::Debug + Send + Sync + 'static {
+    /// The current key set, fetching it if none is held yet. Must be fast
+    /// when keys are held: it is called for every verification.
+    async fn keys(&self) -> Result<Arc<KeySet>, KeySourceError>;
+
+    /// Asked when the current set cannot verify a token. Returns a new set,
+    /// or `Ok(None)` when the source declines to refetch now (rate limit).
+    async fn refresh(
+        &self,
+        reason: RefreshReason<'_>,
+    ) -> Result<Option<Arc<KeySet>>, KeySourceError>;
+}
+
+/// How a key's acceptable algorithms are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyAlg {
+    /// The JWK's `alg`.
+    Explicit(Algorithm),
+    /// An RSA key without `alg`.
+    InferredRsa,
+    /// Inferred from the curve (P-256 -> ES256, P-384 -> ES384, Ed25519 -> EdDSA).
+    Inferred(Algorithm),
+}
+
+/// One parsed public key.
+pub struct VerificationKey {
+    pub(crate) kid: Option<String>,
+    pub(crate) alg: KeyAlg,
+    pub(crate) key: DecodingKey,
+}
+
+impl VerificationKey {
+    /// The key's `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The algorithms this key may verify under `allow` (the issuer's
+    /// allow-list) and whether that allow-list was set explicitly.
+    pub(crate) fn algorithms(&self, allow: AlgSet, explicit: bool) -> AlgSet {
+        let mut s = AlgSet::default();
+        match self.alg {
+            KeyAlg::Explicit(a) | KeyAlg::Inferred(a) => s.insert(a),
+            KeyAlg::InferredRsa if explicit => {
+                for a in allow.iter().filter(|a| a.is_rsa()) {
+                    s.insert(a);
+                }
+            }
+            KeyAlg::InferredRsa => s.insert(Algorithm::RS256),
+        }
+        s.iter().filter(|a| allow.contains(*a)).collect()
+    }
+}
+
+impl fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A parsed JWK Set: the usable public signing keys, each parsed once.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<VerificationKey>,
+    skipped: Vec<SkippedKey>,
+}
+
+/// A JWK left out of a [`KeySet`], and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedKey {
+    /// The key's `kid`, if it had one.
+    pub kid: Option<String>,
+    /// Why it was skipped.
+    pub reason: &'static str,
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    key_ops: Option<Vec<String>>,
+    alg: Option<String>,
+    kid: Option<String>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    d: Option<serde_json::Value>,
+    p: Option<serde_json::Value>,
+    k: Option<serde_json::Value>,
+}
+
+fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
+    if raw.d.is_some() || raw.p.is_some() || raw.k.is_some() {
+        return Err("private or symmetric key material in a published JWK");
+    }
+    if raw.use_.as_deref().is_some_and(|u| u != "sig") {
+        return Err("use is not \"sig\"");
+    }
+    if let Some(ops) = &raw.key_ops
+        && !ops.iter().any(|o| o == "verify")
+    {
+        return Err("key_ops does not include \"verify\"");
+    }
+    let explicit = match raw.alg.as_deref() {
+        None => None,
+        Some(name) => {
+            Some(Algorithm::from_name(name).ok_or("alg is not a supported signature algorithm")?)
+        }
+    };
+    let kty = raw.kty.as_deref().ok_or("kty is missing")?;
+    let (key, inferred) = match kty {
+        "RSA" => {
+            let (Some(n), Some(e)) = (&raw.n, &raw.e) else {
+                return Err("RSA key without n or e");
+            };
+            if explicit.is_some_and(|a| !a.is_rsa()) {
+                return Err("alg does not match kty RSA");
+            }
+            let key = DecodingKey::from_rsa_components(n, e).map_err(|_| "bad RSA n or e")?;
+            (key, KeyAlg::InferredRsa)
+        }
+        "EC" => {
+            let (Some(x), Some(y)) = (&raw.x, &raw.y) else {
+                return Err("EC key without x or y");
+            };
+            let (alg, len) = match raw.crv.as_deref() {
+                Some("P-256") => (Algorithm::ES256, 32),
+                Some("P-384") => (Algorithm::ES384, 48),
+                _ => return Err("unsupported EC curve"),
+            };
+            if explicit.is_some_and(|a| a != alg) {
+                return Err("alg does not match the EC curve");
+            }
+            if b64_len(x) != Some(len) || b64_len(y) != Some(len) {
+                return Err("EC coordinates of the wrong length");
+            }
+            let key = DecodingKey::from_ec_components(x, y).map_err(|_| "bad EC x or y")?;
+            (key, KeyAlg::Inferred(alg))
+        }
+        "OKP" => {
+            let Some(x) = &raw.x else {
+                return Err("OKP key without x");
+            };
+            if raw.crv.as_deref() != Some("Ed25519") {
+                return Err("unsupported OKP curve");
+            }
+            if explicit.is_some_and(|a| a != Algorithm::EdDSA) {
+                return Err("alg does not match the OKP curve");
+            }
+            if b64_len(x) != Some(32) {
+                return Err("Ed25519 key of the wrong length");
+            }
+            let key = DecodingKey::from_ed_components(x).map_err(|_| "bad OKP x")?;
+            (key, KeyAlg::Inferred(Algorithm::EdDSA))
+        }
+        _ => return Err("unsupported kty"),
+    };
+    Ok(VerificationKey {
+        kid: raw.kid,
+        alg: explicit.map_or(inferred, KeyAlg::Explicit),
+        key,
+    })
+}
+
+/// Decoded length of an unpadded base64url string, if it is one.
+fn b64_len(s: &str) -> Option<usize> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .map(|v| v.len())
+}
+
+impl KeySet {
+    /// Parses a JWK Set document (RFC 7517 §5).
+    ///
+    /// Unusable keys are skipped, not fatal: unknown `kty` or curve, `use`
+    /// other than `sig`, an `alg` that is not an asymmetric signature
+    /// algorithm or does not match the key, missing or malformed parameters,
+    /// private key material, a repeated `kid`. [`skipped`](KeySet::skipped)
+    /// says which and why. Fails only when the document is not a JWK Set.
+    pub fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
+        let raw: RawSet = serde_json::from_slice(json)?;
+        let mut set = KeySet::default();
+        for value in raw.keys {
+            let kid = value.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
+            let parsed = serde_json::from_value::<RawJwk>(value)
+                .map_err(|_| "malformed JWK")
+                .and_then(parse_key);
+            match parsed {
+                Ok(k) if k.kid.is_some() && set.keys.iter().any(|o| o.kid == k.kid) => {
+                    set.skipped.push(SkippedKey {
+                        kid,
+                        reason: "duplicate kid",
+                    })
+                }
+                Ok(k) => set.keys.push(k),
+                Err(reason) => set.skipped.push(SkippedKey { kid, reason }),
+            }
+        }
+        Ok(set)
+    }
+
+    /// The usable keys.
+    pub fn keys(&self) -> &[VerificationKey] {
+        &self.keys
+    }
+
+    /// The keys that were left out, and why.
+    pub fn skipped(&self) -> &[SkippedKey] {
+        &self.skipped
+    }
+
+    /// `true` when no key is usable.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The keys a token may be verified with: those whose `kid` equals the
+    /// token's, or every key when the token has no `kid`.
+    pub(crate) fn candidates<'a>(
+        &'a self,
+        kid: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a VerificationKey> + 'a {
+        self.keys
+            .iter()
+            .filter(move |k| kid.is_none() || k.kid.as_deref() == kid)
+    }
+}
+
+/// A fixed JWK Set: for tests, air-gapped deployments, or keys you load yourself.
+///
+/// ```
+/// use mcp_resource_guard::StaticJwks;
+///
+/// let jwks = StaticJwks::from_json(r#"{"keys":[{"kty":"OKP","crv":"Ed25519",
+///     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}]}"#).unwrap();
+/// # let _ = jwks;
+/// ```
+#[derive(Debug, Clone)]
+pub struct StaticJwks {
+    set: Arc<KeySet>,
+}
+
+impl StaticJwks {
+    /// Parses a JWK Set. Fails when it is not a JWK Set or holds no usable key.
+    pub fn from_json(json: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let set = KeySet::from_json(json.as_ref()).map_err(|e| ConfigError::InvalidJwks {
+            reason: e.to_string(),
+        })?;
+        Self::from_key_set(set)
+    }
+
+    /// Wraps an already parsed set. Fails when it holds no usable key.
+    pub fn from_key_set(set: KeySet) -> Result<Self, ConfigError> {
+        if set.is_empty() {
+            return Err(ConfigError::InvalidJwks {
+                reason: format!("no usable key (skipped: {:?})", set.skipped),
+            });
+        }
+        Ok(Self { set: Arc::new(set) })
+    }
+}
+
+#[async_trait]
+impl KeySource for StaticJwks {
+    async fn keys(&self) -> Result<Arc<KeySet>, KeySourceError> {
+        Ok(self.set.clone())
+    }
+
+    async fn refresh(
+        &self,
+        _reason: RefreshReason<'_>,
+    ) -> Result<Option<Arc<KeySet>>, KeySourceError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    const P256_X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const P256_Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+    const RSA_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    fn set(keys: serde_json::Value) -> KeySet {
+        KeySet::from_json(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn alg_inference() {
+        let s = set(json!([
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "kid": "r"},
+            {"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y, "kid": "e"},
+            {"kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "o"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "kid": "p", "alg": "PS256"},
+        ]));
+        assert_eq!(s.keys().len(), 4, "{:?}", s.skipped());
+        let all = AlgSet::ALL;
+        let algs = |i: usize, explicit| s.keys()[i].algorithms(all, explicit);
+        assert_eq!(algs(0, false), [Algorithm::RS256].into_iter().collect());
+        let ps: AlgSet = [Algorithm::PS256, Algorithm::PS384].into_iter().collect();
+        assert_eq!(s.keys()[0].algorithms(ps, true), ps);
+        assert_eq!(algs(1, false), [Algorithm::ES256].into_iter().collect());
+        assert_eq!(algs(2, false), [Algorithm::EdDSA].into_iter().collect());
+        assert_eq!(algs(3, false), [Algorithm::PS256].into_iter().collect());
+        let only_es: AlgSet = [Algorithm::ES256].into_iter().collect();
+        assert!(s.keys()[3].algorithms(only_es, true).is_empty());
+    }
+
+    #[test]
+    fn bad_keys_are_skipped_not_fatal() {
+        let s = set(json!([
+            {"kty": "oct", "k": "c2VjcmV0"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "use": "enc", "kid": "enc"},
+            {"kty": "RSA", "n": RSA_N, "kid": "no-e"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "d": "AQAB", "kid": "private"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "alg": "HS256", "kid": "hs"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "alg": "ES256", "kid": "mismatch"},
+            {"kty": "EC", "crv": "P-521", "x": P256_X, "y": P256_Y, "kid": "p521"},
+            {"kty": "EC", "crv": "P-384", "x": P256_X, "y": P256_Y, "kid": "short"},
+            {"kty": "OKP", "crv": "X25519", "x": ED_X, "kid": "x25519"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "key_ops": ["encrypt"], "kid": "ops"},
+            "not an object",
+            {"kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "good"},
+            {"kty": "OKP", "crv": "Ed25519", "x": ED_X, "kid": "good"},
+            {"kty": "OKP", "crv": "Ed25519", "x": ED_X},
+        ]));
+        assert_eq!(s.keys().len(), 2);
+        assert_eq!(s.keys()[0].kid(), Some("good"));
+        assert_eq!(s.keys()[1].kid(), None);
+        assert_eq!(s.skipped().len(), 12);
+        assert_eq!(s.skipped()[11].reason, "duplicate kid");
+    }
+
+    #[test]
+    fn not_a_jwks() {
+        assert!(KeySet::from_json(b"[]").is_err());
+        assert!(KeySet::from_json(b"{\"keys\": 1}").is_err());
+        assert!(matches!(
+            StaticJwks::from_json(r#"{"keys":[]}"#),
+            Err(ConfigError::InvalidJwks { .. })
+        ));
+    }
+}

@@ -1,0 +1,104 @@
+//! # mcp-resource-guard
+//!
+//! Turns a tower / axum / hyper MCP server into a correct OAuth 2.1
+//! protected resource, as the MCP authorization specification requires:
+//!
+//! - [`GuardLayer`] validates Bearer JWT access tokens (signature with the
+//!   issuer's keys, `iss`, `aud` bound to the server's canonical URL,
+//!   `exp`/`nbf`/`iat`, `typ`, scopes) and hands the caller's
+//!   [`AuthContext`] to handlers;
+//! - it serves RFC 9728 protected-resource metadata from the same
+//!   configuration, on both well-known URLs;
+//! - it answers with exact RFC 6750 / RFC 9728 challenges: 401 that leads an
+//!   MCP client through discovery, 403 `insufficient_scope` it can step up
+//!   from, 400 `invalid_request` for malformed requests;
+//! - [`RequireScopeLayer`] guards single routes by scope.
+//!
+//! ## Quick start
+//!
+//! ```no_run
+//! use axum::{Router, routing::{get, post}};
+//! use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, RequireScopeLayer};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let guard = GuardLayer::builder("https://mcp.example.com/mcp")
+//!     .add_issuer(Issuer::new("https://auth.example.com").jwks_uri("https://auth.example.com/jwks"))
+//!     .scopes_supported(["todo:read", "todo:write"])
+//!     .required_scopes(["todo:read"])
+//!     .build()?;
+//!
+//! let app = Router::new()
+//!     .route("/mcp", post(|ctx: AuthContext| async move {
+//!         format!("hello {}", ctx.subject().unwrap_or("anonymous"))
+//!     }))
+//!     .route(
+//!         "/mcp/admin",
+//!         post(|| async { "admin" }).route_layer(RequireScopeLayer::all(["todo:admin"])?),
+//!     )
+//!     .layer(guard);
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//!
+//! | Name | Description | Default |
+//! |---|---|---|
+//! | `aws-lc-rs` | signature verification with aws-lc-rs | yes |
+//! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
+//! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
+//! | `tracing` | decision and key events (never a token) | no |
+//! | `testing` | [`testing`]: key generation and token minting for tests | no |
+//!
+//! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
+//!
+//! ## Security defaults
+//!
+//! Audience checked against the canonical resource URL (no switch to turn it
+//! off); `typ` must be `at+jwt`; `none` and HMAC algorithms cannot be
+//! configured; algorithms come from the JWK or an allow-list, never from the
+//! token header alone; `jku`/`x5u`/`jwk`/`x5c` are never followed; unknown
+//! `crit` rejected; `cnf`-bound tokens rejected as Bearer; leeway 60 s;
+//! tokens over 8 KiB rejected unparsed; tokens never accepted from the
+//! query string; token types redact themselves in `Debug`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod log;
+
+pub mod challenge;
+mod claims;
+mod config;
+pub mod dangerous;
+mod error;
+#[cfg(feature = "axum")]
+mod extract;
+pub mod jwks;
+mod layer;
+pub mod metadata;
+mod scope;
+mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod token;
+mod verify;
+
+pub use challenge::{ErrorCode, JsonRejection, Rejection, RejectionBody};
+pub use claims::{AuthContext, Scopes};
+pub use config::{
+    Algorithm, AuthMode, ChallengeMode, ResourceUrl, ScopeClaim, TypPolicy, WELL_KNOWN_PATH,
+};
+pub use error::{AuthError, AuthErrorKind, BoxError, ConfigError};
+#[cfg(feature = "axum")]
+pub use extract::MissingAuthContext;
+pub use jwks::{KeySet, KeySource, KeySourceError, RemoteJwks, StaticJwks};
+pub use layer::{GuardBuilder, GuardLayer, Issuer};
+pub use metadata::{MetadataService, ProtectedResourceMetadata};
+pub use scope::{RequireScope, RequireScopeLayer};
+pub use service::{Guard, ResponseFuture};
+pub use token::BearerToken;
+pub use verify::{JwtVerifier, TokenVerifier};

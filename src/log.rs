@@ -1,0 +1,23 @@
+//! Logging macros that compile to nothing without the `tracing` feature.
+//!
+//! Targets: `mcp_resource_guard::decision` for every allow/deny decision,
+//! `mcp_resource_guard::keys` for key-source events. No event ever carries
+//! a token or a signature.
+
+/// The target of allow/deny decision events.
+#[cfg(feature = "tracing")]
+pub(crate) const DECISION: &str = "mcp_resource_guard::decision";
+/// The target of key-source events.
+#[cfg(feature = "tracing")]
+pub(crate) const KEYS: &str = "mcp_resource_guard::keys";
+
+macro_rules! event {
+    ($level:ident, $target:ident, $($rest:tt)*) => {
+        #[cfg(feature = "tracing")]
+        {
+            ::tracing::$level!(target: $crate::log::$target, $($rest)*);
+        }
+    };
+}
+
+pub(crate) use event;

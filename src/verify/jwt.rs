@@ -1,0 +1,318 @@
+//! JWT access-token verification (RFC 9068, RFC 8725).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::crypto::CryptoProvider;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value};
+
+use super::TokenVerifier;
+use crate::claims::{AuthContext, numeric_date, string_or_array};
+use crate::config::{AlgSet, Algorithm, ScopeClaim, TypPolicy};
+use crate::error::{AuthError, AuthErrorKind};
+use crate::jwks::{KeySet, KeySource, RefreshReason, VerificationKey};
+use crate::log::event;
+use crate::token::BearerToken;
+
+#[cfg(feature = "aws-lc-rs")]
+static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
+#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!(
+    "mcp-resource-guard needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature"
+);
+
+/// One trusted issuer as the verifier sees it.
+#[derive(Debug)]
+pub(crate) struct TrustedIssuer {
+    pub(crate) issuer: String,
+    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) algorithms: AlgSet,
+    pub(crate) explicit_algorithms: bool,
+}
+
+/// Verifies JWT access tokens: signature with the issuer's keys, `iss`,
+/// `aud`, `exp`/`nbf`/`iat`, `typ`, `crit`, `cnf`.
+///
+/// Built by [`GuardLayer`](crate::GuardLayer)'s builder from its config; get
+/// it with [`GuardLayer::verifier`](crate::GuardLayer::verifier) to verify
+/// tokens outside HTTP.
+///
+/// Checks, in order (all before any network I/O except the last two):
+/// 1. at most `max_token_length` bytes; three base64url segments (a
+///    five-segment JWE is rejected);
+/// 2. header: `alg` is an asymmetric algorithm (never `none` or `HS*`), no
+///    `crit`, no nested JWT (`cty: JWT`), `typ` per the [`TypPolicy`];
+///    `jku`, `x5u`, `jwk`, `x5c` are ignored and never fetched;
+/// 3. `iss` equals a trusted issuer byte for byte;
+/// 4. `aud` (string or array) contains the canonical resource (or an
+///    additional audience you configured);
+/// 5. `exp` present and not past (with leeway); `nbf` and `iat` not in the
+///    future (with leeway);
+/// 6. no `cnf` (a sender-constrained token is not a Bearer token) and no
+///    `nonce` (an OIDC ID token);
+/// 7. a key of *that* issuer with the token's `kid` whose algorithm (from the
+///    JWK's `alg`, else inferred from its type and curve, within the issuer's
+///    allow-list) equals the header's `alg`;
+/// 8. the signature.
+#[derive(Debug)]
+pub struct JwtVerifier {
+    pub(crate) issuers: Vec<TrustedIssuer>,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) leeway: u64,
+    pub(crate) typ: TypPolicy,
+    pub(crate) scope_claim: ScopeClaim,
+    pub(crate) max_token_length: usize,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+    typ: Option<String>,
+    cty: Option<String>,
+    crit: Option<IgnoredAny>,
+}
+
+fn invalid(detail: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::InvalidToken, detail)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A token split into its parts.
+struct Parts<'a> {
+    signing_input: &'a str,
+    header: Header,
+    claims: Map<String, Value>,
+    signature: Vec<u8>,
+}
+
+fn split(token: &str) -> Result<Parts<'_>, AuthError> {
+    let mut dots = token.match_indices('.').map(|(i, _)| i);
+    let (Some(d1), Some(d2)) = (dots.next(), dots.next()) else {
+        return Err(invalid("not a JWS compact serialization"));
+    };
+    match dots.count() {
+        0 => {}
+        3 => return Err(invalid("encrypted tokens (JWE) are not supported")),
+        _ => return Err(invalid("not a JWS compact serialization")),
+    }
+    let header = URL_SAFE_NO_PAD
+        .decode(&token[..d1])
+        .map_err(|_| invalid("the JOSE header is not base64url"))?;
+    let header: Header = serde_json::from_slice(&header)
+        .map_err(|_| invalid("the JOSE header is not valid JSON"))?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(&token[d1 + 1..d2])
+        .map_err(|_| invalid("the payload is not base64url"))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&payload)
+        .map_err(|_| invalid("the payload is not a JSON object"))?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(&token[d2 + 1..])
+        .map_err(|_| invalid("the signature is not base64url"))?;
+    if signature.is_empty() {
+        return Err(invalid("the signature is empty"));
+    }
+    Ok(Parts {
+        signing_input: &token[..d2],
+        header,
+        claims,
+        signature,
+    })
+}
+
+fn is_access_token_typ(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+}
+
+impl JwtVerifier {
+    fn check_header(&self, h: &Header) -> Result<Algorithm, AuthError> {
+        let alg = Algorithm::from_name(&h.alg)
+            .ok_or_else(|| invalid("alg is none, symmetric or unsupported"))?;
+        if h.crit.is_some() {
+            return Err(invalid("the token has critical header parameters (crit)"));
+        }
+        if h.cty
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
+        {
+            return Err(invalid("nested JWTs are not accepted"));
+        }
+        let typ_ok = match (self.typ, h.typ.as_deref()) {
+            (_, Some(t)) if is_access_token_typ(t) => true,
+            (TypPolicy::AllowJwt, None) => true,
+            (TypPolicy::AllowJwt, Some(t)) => t.eq_ignore_ascii_case("JWT"),
+            (TypPolicy::AccessTokenOnly, _) => false,
+        };
+        if !typ_ok {
+            return Err(invalid("typ is not at+jwt (see TypPolicy)"));
+        }
+        Ok(alg)
+    }
+
+    fn check_claims(&self, claims: &Map<String, Value>) -> Result<&TrustedIssuer, AuthError> {
+        let Some(Value::String(iss)) = claims.get("iss") else {
+            return Err(AuthError::new(
+                AuthErrorKind::UntrustedIssuer,
+                "iss is missing or not a string",
+            ));
+        };
+        let issuer = self
+            .issuers
+            .iter()
+            .find(|i| i.issuer == *iss)
+            .ok_or_else(|| {
+                AuthError::new(
+                    AuthErrorKind::UntrustedIssuer,
+                    "iss is not a trusted issuer",
+                )
+            })?;
+
+        let aud_ok = claims
+            .get("aud")
+            .and_then(string_or_array)
+            .is_some_and(|auds| auds.iter().any(|a| self.audiences.iter().any(|x| x == a)));
+        if !aud_ok {
+            return Err(AuthError::new(
+                AuthErrorKind::WrongAudience,
+                "aud does not contain this resource",
+            ));
+        }
+
+        let now = now();
+        let exp = claims
+            .get("exp")
+            .ok_or_else(|| invalid("exp is missing"))
+            .and_then(|v| numeric_date(v).map_err(|_| invalid("exp is not a NumericDate")))?;
+        if exp.saturating_add(self.leeway) <= now {
+            return Err(AuthError::new(AuthErrorKind::Expired, "exp is in the past"));
+        }
+        for (name, detail) in [
+            ("nbf", "nbf is in the future"),
+            ("iat", "iat is in the future"),
+        ] {
+            if let Some(v) = claims.get(name) {
+                let t = numeric_date(v).map_err(|_| invalid("nbf or iat is not a NumericDate"))?;
+                if t > now.saturating_add(self.leeway) {
+                    return Err(AuthError::new(AuthErrorKind::NotYetValid, detail));
+                }
+            }
+        }
+        if claims.contains_key("cnf") {
+            return Err(invalid(
+                "the token is sender-constrained (cnf) and cannot be used as a Bearer token",
+            ));
+        }
+        if claims.contains_key("nonce") {
+            return Err(invalid(
+                "the token carries a nonce: an ID token, not an access token",
+            ));
+        }
+        Ok(issuer)
+    }
+
+    /// Tries the candidate keys of `set`. `Ok(true)`: verified. `Ok(false)`:
+    /// no candidate key (worth a refresh). `Err`: a candidate key exists but
+    /// the token fails with it.
+    fn try_keys(
+        issuer: &TrustedIssuer,
+        set: &KeySet,
+        parts: &Parts<'_>,
+        alg: Algorithm,
+    ) -> Result<bool, AuthError> {
+        let kid = parts.header.kid.as_deref();
+        let mut found_kid = false;
+        let mut tried = false;
+        for key in set.candidates(kid) {
+            found_kid = true;
+            if !key
+                .algorithms(issuer.algorithms, issuer.explicit_algorithms)
+                .contains(alg)
+            {
+                continue;
+            }
+            tried = true;
+            if verify_signature(key, alg, parts) {
+                return Ok(true);
+            }
+        }
+        match (kid.is_some(), found_kid, tried) {
+            (true, true, false) => Err(invalid("alg is not allowed for the key with this kid")),
+            (true, true, true) => Err(invalid("signature verification failed")),
+            _ => Ok(false),
+        }
+    }
+}
+
+fn verify_signature(key: &VerificationKey, alg: Algorithm, parts: &Parts<'_>) -> bool {
+    match (PROVIDER.verifier_factory)(&alg.to_jwt(), &key.key) {
+        Ok(v) => v
+            .verify(parts.signing_input.as_bytes(), &parts.signature)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwtVerifier {
+    async fn verify(&self, token: &BearerToken) -> Result<AuthContext, AuthError> {
+        let token = token.secret();
+        if token.len() > self.max_token_length {
+            return Err(invalid("the token is longer than max_token_length"));
+        }
+        let parts = split(token)?;
+        let alg = self.check_header(&parts.header)?;
+        let issuer = self.check_claims(&parts.claims)?;
+
+        let unavailable = |e| {
+            AuthError::with_source(
+                AuthErrorKind::KeysUnavailable,
+                "the issuer's keys could not be obtained",
+                e,
+            )
+        };
+        let set = issuer.keys.keys().await.map_err(unavailable)?;
+        let mut verified = Self::try_keys(issuer, &set, &parts, alg)?;
+        if !verified {
+            let reason = match parts.header.kid.as_deref() {
+                Some(kid) => RefreshReason::UnknownKid(kid),
+                None => RefreshReason::NoMatchingKey,
+            };
+            // A failed refresh is not an outage as long as keys are held:
+            // the token is simply signed with a key we do not know.
+            if let Ok(Some(fresh)) = issuer.keys.refresh(reason).await {
+                verified = Self::try_keys(issuer, &fresh, &parts, alg)?;
+            }
+        }
+        if !verified {
+            return Err(if parts.header.kid.is_some() {
+                AuthError::new(
+                    AuthErrorKind::UnknownKey,
+                    "no key of the issuer has this kid",
+                )
+            } else {
+                invalid("no key of the issuer verifies the token")
+            });
+        }
+        let ctx = AuthContext::from_claims(parts.claims, &self.scope_claim)?;
+        event!(
+            trace,
+            DECISION,
+            issuer = ctx.issuer(),
+            alg = alg.as_str(),
+            "token signature verified"
+        );
+        Ok(ctx)
+    }
+}

@@ -1,0 +1,43 @@
+//! Token verification: the [`TokenVerifier`] trait and the JWT implementation.
+
+pub(crate) mod jwt;
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::claims::AuthContext;
+use crate::error::AuthError;
+use crate::token::BearerToken;
+
+pub use jwt::JwtVerifier;
+
+/// Turns a Bearer token into a verified [`AuthContext`], or says why not.
+///
+/// [`JwtVerifier`] is the built-in implementation. Implement this trait to
+/// plug in another kind of verification (opaque-token introspection, say);
+/// the guard re-checks the returned context's issuer and audience itself, so
+/// a custom verifier cannot switch those checks off.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use mcp_resource_guard::{AuthContext, AuthError, AuthErrorKind, BearerToken, TokenVerifier};
+///
+/// #[derive(Debug)]
+/// struct DenyAll;
+///
+/// #[async_trait]
+/// impl TokenVerifier for DenyAll {
+///     async fn verify(&self, _token: &BearerToken) -> Result<AuthContext, AuthError> {
+///         Err(AuthError::new(AuthErrorKind::InvalidToken, "denied"))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
+    /// Verifies `token`.
+    ///
+    /// Errors carry an [`AuthErrorKind`](crate::AuthErrorKind) that decides
+    /// the HTTP answer; their detail strings must not contain the token.
+    async fn verify(&self, token: &BearerToken) -> Result<AuthContext, AuthError>;
+}
