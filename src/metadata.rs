@@ -58,7 +58,7 @@ pub struct ProtectedResourceMetadata {
 /// use mcp_resource_guard::{GuardLayer, Issuer, StaticJwks};
 /// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
 /// let guard = GuardLayer::builder("https://mcp.example.com/mcp")
-///     .add_issuer(Issuer::new("https://as.example.com").jwks(StaticJwks::from_json(jwks)?))
+///     .add_issuer(Issuer::new("https://as.example.com").key_source(StaticJwks::from_json(jwks)?))
 ///     .build()?;
 /// let mut app = axum::Router::new();
 /// for path in guard.metadata_paths() {

@@ -86,7 +86,7 @@ async fn malformed_requests_get_400_invalid_request() {
         (vec!["Bearer a,b"], "/mcp"),
         (vec!["Bearer \"abc\""], "/mcp"),
         (vec![&bearer], "/mcp?access_token=abc"),
-        (vec![], &"/mcp?access_token=abc"),
+        (vec![], "/mcp?access_token=abc"),
     ];
     for (headers, uri) in cases {
         let r = send(&app(guard()), with_auth(&headers, uri)).await;

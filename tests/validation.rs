@@ -492,3 +492,75 @@ async fn ed25519_keys_without_alg_or_kid_work() {
     assert_eq!(r.status, StatusCode::OK);
     let _ = jwks(&[&k]);
 }
+
+// The verifier and the guard each enforce issuer and audience on their own.
+
+#[tokio::test]
+async fn the_verifier_itself_checks_issuer_and_audience() {
+    let v = guard().verifier();
+    let verify = |c: serde_json::Value| {
+        let v = v.clone();
+        async move {
+            v.verify(&mcp_resource_guard::BearerToken::new(token(&c)))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.kind())
+        }
+    };
+    use mcp_resource_guard::AuthErrorKind as K;
+    assert_eq!(verify(claims()).await, Ok(()));
+    assert_eq!(
+        verify(claims_with(json!({"aud": "https://x"}))).await,
+        Err(K::WrongAudience)
+    );
+    assert_eq!(
+        verify(claims_with(json!({"iss": "https://x"}))).await,
+        Err(K::UntrustedIssuer)
+    );
+    assert_eq!(
+        verify(claims_with(json!({"exp": now() - 999}))).await,
+        Err(K::Expired)
+    );
+}
+
+#[derive(Debug)]
+struct Lenient(serde_json::Value);
+
+#[async_trait::async_trait]
+impl mcp_resource_guard::TokenVerifier for Lenient {
+    async fn verify(
+        &self,
+        _token: &mcp_resource_guard::BearerToken,
+    ) -> Result<mcp_resource_guard::AuthContext, mcp_resource_guard::AuthError> {
+        mcp_resource_guard::AuthContext::from_claims(
+            self.0.as_object().unwrap().clone(),
+            &ScopeClaim::Auto,
+        )
+    }
+}
+
+#[tokio::test]
+async fn the_guard_rechecks_what_a_custom_verifier_returns() {
+    let guard_for = |c: serde_json::Value| {
+        app(GuardLayer::builder(RESOURCE)
+            .add_issuer(Issuer::new(ISSUER))
+            .scopes_supported(["todo:read", "todo:write"])
+            .verifier(Lenient(c))
+            .build()
+            .unwrap())
+    };
+    let r = send(&guard_for(claims()), request("/mcp", Some("opaque"))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(
+        &guard_for(claims_with(json!({"aud": "https://x"}))),
+        request("/mcp", Some("opaque")),
+    )
+    .await;
+    assert_invalid(&r, WRONG_AUD);
+    let r = send(
+        &guard_for(claims_with(json!({"iss": "https://x"}))),
+        request("/mcp", Some("opaque")),
+    )
+    .await;
+    assert_invalid(&r, UNTRUSTED);
+}

@@ -1,0 +1,191 @@
+//! RequireScope (SPEC B10), optional auth, and the axum extractors.
+
+mod common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use common::*;
+use http::{Request, StatusCode};
+use mcp_resource_guard::{AuthContext, AuthMode, GuardLayer, RequireScopeLayer};
+use serde_json::json;
+
+fn scoped_app(guard: GuardLayer) -> Router {
+    Router::new()
+        .route("/mcp", get(identity))
+        .route(
+            "/write",
+            post(identity).route_layer(RequireScopeLayer::all(["todo:write"]).unwrap()),
+        )
+        .route(
+            "/both",
+            post(identity)
+                .route_layer(RequireScopeLayer::all(["todo:write", "todo:delete"]).unwrap()),
+        )
+        .route(
+            "/any",
+            post(identity)
+                .route_layer(RequireScopeLayer::any(["todo:admin", "todo:delete"]).unwrap()),
+        )
+        .route(
+            "/me",
+            get(|ctx: AuthContext| async move { ctx.subject().unwrap_or("").to_owned() }),
+        )
+        .layer(guard)
+}
+
+fn post_req(uri: &str, token: Option<&str>) -> Request<Body> {
+    let mut b = Request::post(uri);
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::empty()).unwrap()
+}
+
+fn forbidden(scope: &str) -> String {
+    format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", resource_metadata=\"{METADATA_URL}\", scope=\"{scope}\""
+    )
+}
+
+#[tokio::test]
+async fn all_of() {
+    let app = scoped_app(guard());
+    let rw = token(&claims());
+    assert_eq!(
+        send(&app, post_req("/write", Some(&rw))).await.status,
+        StatusCode::OK
+    );
+    let ro = token(&claims_with(json!({"scope": "todo:read"})));
+    let r = send(&app, post_req("/write", Some(&ro))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.www(), forbidden("todo:write"));
+    assert_eq!(
+        r.json(),
+        json!({"error": "insufficient_scope", "error_description": "The access token lacks a scope this request needs"})
+    );
+    assert_challenge_grammar(r.www());
+    // Every scope of the route is named, not only the missing one.
+    let r = send(&app, post_req("/both", Some(&rw))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.www(), forbidden("todo:write todo:delete"));
+    let all = token(&claims_with(json!({"scope": "todo:write todo:delete"})));
+    assert_eq!(
+        send(&app, post_req("/both", Some(&all))).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn any_of() {
+    let app = scoped_app(guard());
+    let del = token(&claims_with(json!({"scope": "todo:delete"})));
+    assert_eq!(
+        send(&app, post_req("/any", Some(&del))).await.status,
+        StatusCode::OK
+    );
+    let admin = token(&claims_with(json!({"scope": "todo:admin"})));
+    assert_eq!(
+        send(&app, post_req("/any", Some(&admin))).await.status,
+        StatusCode::OK
+    );
+    let r = send(&app, post_req("/any", Some(&token(&claims())))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.www(), forbidden("todo:admin"));
+}
+
+#[tokio::test]
+async fn step_up_scope_includes_the_scopes_every_request_needs() {
+    let app = scoped_app(builder().required_scopes(["todo:read"]).build().unwrap());
+    let ro = token(&claims_with(json!({"scope": "todo:read"})));
+    let r = send(&app, post_req("/write", Some(&ro))).await;
+    assert_eq!(r.www(), forbidden("todo:read todo:write"));
+}
+
+#[tokio::test]
+async fn require_scope_without_a_guard_is_a_500_that_says_why() {
+    let app: Router = Router::new().route(
+        "/write",
+        post(|| async { "x" }).route_layer(RequireScopeLayer::all(["todo:write"]).unwrap()),
+    );
+    let r = send(&app, post_req("/write", None)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        r.body.contains("RequireScope needs GuardLayer"),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn require_scope_config_errors() {
+    assert!(RequireScopeLayer::all(["a b"]).is_err());
+    assert!(RequireScopeLayer::any(Vec::<String>::new()).is_err());
+    assert!(RequireScopeLayer::all(Vec::<String>::new()).is_ok());
+}
+
+#[tokio::test]
+async fn optional_auth_lets_anonymous_callers_through_but_not_bad_tokens() {
+    let app = scoped_app(guard().with_mode(AuthMode::Optional));
+    let r = send(&app, request("/mcp", None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), json!({"anonymous": true}));
+    let basic = Request::get("/mcp")
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, basic).await.json(), json!({"anonymous": true}));
+    let r = send(&app, request("/mcp", Some(&token(&claims())))).await;
+    assert_eq!(r.json()["sub"], "alice");
+    let expired = token(&claims_with(json!({"exp": now() - 3600})));
+    assert_invalid(&send(&app, request("/mcp", Some(&expired))).await, EXPIRED);
+    let r = send(&app, request("/mcp", Some("garbage"))).await;
+    assert_invalid(&r, INVALID);
+    let r = send(&app, request("/mcp?access_token=x", None)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // A scoped route answers an anonymous caller with the 401 challenge.
+    let r = send(&app, post_req("/write", None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.www(), PLAIN_CHALLENGE);
+    // So does a handler that demands an AuthContext.
+    let r = send(&app, request("/me", None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.www(), PLAIN_CHALLENGE);
+    // The metadata is still served.
+    let r = send(
+        &app,
+        request("/.well-known/oauth-protected-resource/mcp", None),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_extractor_without_a_guard_is_a_500_that_says_why() {
+    let app: Router = Router::new()
+        .route(
+            "/me",
+            get(|ctx: AuthContext| async move { ctx.issuer().to_owned() }),
+        )
+        .route(
+            "/maybe",
+            get(|ctx: Option<AuthContext>| async move { format!("{}", ctx.is_some()) }),
+        );
+    let r = send(&app, request("/me", None)).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        r.body.contains("is GuardLayer applied to this route?"),
+        "{}",
+        r.body
+    );
+    let r = send(&app, request("/maybe", None)).await;
+    assert_eq!(r.body, "false");
+}
+
+#[tokio::test]
+async fn the_extractor_reads_the_context() {
+    let app = scoped_app(guard());
+    let r = send(&app, request("/me", Some(&token(&claims())))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "alice");
+}
