@@ -13,7 +13,7 @@ use crate::config::{
     WELL_KNOWN_PATH, check_issuer, check_scopes, check_web_url,
 };
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
-use crate::jwks::{KeySource, RemoteJwks};
+use crate::jwks::{KeyHealth, KeySource, KeySourceError, RemoteJwks};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::service::Guard;
 use crate::verify::{JwtVerifier, TokenVerifier};
@@ -38,6 +38,8 @@ pub struct Issuer {
     issuer: String,
     keys: Option<IssuerKeys>,
     algorithms: Option<Vec<Algorithm>>,
+    audiences: Vec<String>,
+    scope_claim: Option<ScopeClaim>,
 }
 
 #[derive(Clone)]
@@ -49,15 +51,37 @@ enum IssuerKeys {
 impl Issuer {
     /// An issuer identifier, compared byte for byte with the token's `iss`
     /// (so `https://as.example.com` and `https://as.example.com/` differ).
+    ///
+    /// Without [`jwks_uri`](Issuer::jwks_uri) or
+    /// [`key_source`](Issuer::key_source), keys are found by discovery
+    /// ([`RemoteJwks::discover`]) at the first request or [`GuardLayer::warm_up`].
     pub fn new(issuer: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
             keys: None,
             algorithms: None,
+            audiences: Vec::new(),
+            scope_claim: None,
         }
     }
 
-    /// Fetch keys from this `jwks_uri` (a [`RemoteJwks`] with default settings).
+    /// Also accept this `aud` in this issuer's tokens (on top of the
+    /// canonical resource and the guard-wide
+    /// [`add_audience`](GuardBuilder::add_audience)s). Defaults to none.
+    pub fn add_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Where this issuer's tokens carry scopes. Defaults to the guard's
+    /// [`scope_claim`](GuardBuilder::scope_claim).
+    pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
+        self.scope_claim = Some(claim);
+        self
+    }
+
+    /// Fetch keys from this `jwks_uri` (a [`RemoteJwks`] with default
+    /// settings, no discovery).
     pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.keys = Some(IssuerKeys::Uri(uri.into()));
         self
@@ -96,6 +120,8 @@ impl fmt::Debug for Issuer {
             .field("issuer", &self.issuer)
             .field("keys", &keys)
             .field("algorithms", &self.algorithms)
+            .field("audiences", &self.audiences)
+            .field("scope_claim", &self.scope_claim)
             .finish()
     }
 }
@@ -275,14 +301,19 @@ impl GuardBuilder {
         let resource_policy_uri = check_url("resource_policy_uri", self.resource_policy_uri)?;
         let resource_tos_uri = check_url("resource_tos_uri", self.resource_tos_uri)?;
 
+        let mut global_audiences = vec![resource.as_str().to_owned()];
+        for a in self.extra_audiences {
+            if !global_audiences.contains(&a) {
+                global_audiences.push(a);
+            }
+        }
         let mut trusted = Vec::with_capacity(self.issuers.len());
-        let mut issuer_ids: Vec<String> = Vec::with_capacity(self.issuers.len());
+        let mut policies: Vec<IssuerPolicy> = Vec::with_capacity(self.issuers.len());
         for i in self.issuers {
             check_issuer(&i.issuer)?;
-            if issuer_ids.contains(&i.issuer) {
+            if policies.iter().any(|p| p.issuer == i.issuer) {
                 return Err(ConfigError::DuplicateIssuer { issuer: i.issuer });
             }
-            issuer_ids.push(i.issuer.clone());
             let (algorithms, explicit_algorithms) = match &i.algorithms {
                 Some(list) if list.is_empty() => {
                     return Err(ConfigError::EmptyAlgorithms { issuer: i.issuer });
@@ -290,34 +321,42 @@ impl GuardBuilder {
                 Some(list) => (list.iter().copied().collect::<AlgSet>(), true),
                 None => (AlgSet::ALL, false),
             };
-            let keys: Arc<dyn KeySource> = match i.keys {
-                Some(IssuerKeys::Source(s)) => s,
-                Some(IssuerKeys::Uri(u)) => Arc::new(RemoteJwks::new(u)?),
-                None if self.verifier.is_some() => continue,
-                None => return Err(ConfigError::MissingKeySource { issuer: i.issuer }),
+            let mut audiences = global_audiences.clone();
+            for a in i.audiences {
+                if !audiences.contains(&a) {
+                    audiences.push(a);
+                }
+            }
+            let keys: Option<Arc<dyn KeySource>> = match i.keys {
+                Some(IssuerKeys::Source(s)) => Some(s),
+                Some(IssuerKeys::Uri(u)) => Some(Arc::new(RemoteJwks::new(u)?)),
+                None if self.verifier.is_some() => None,
+                None => Some(Arc::new(RemoteJwks::discover(i.issuer.clone()).build()?)),
             };
-            trusted.push(crate::verify::jwt::TrustedIssuer {
+            if let Some(keys) = &keys {
+                trusted.push(crate::verify::jwt::TrustedIssuer {
+                    issuer: i.issuer.clone(),
+                    keys: keys.clone(),
+                    algorithms,
+                    explicit_algorithms,
+                    audiences: audiences.clone(),
+                    scope_claim: i.scope_claim.unwrap_or_else(|| self.scope_claim.clone()),
+                });
+            }
+            policies.push(IssuerPolicy {
                 issuer: i.issuer,
+                audiences,
                 keys,
-                algorithms,
-                explicit_algorithms,
             });
         }
+        let issuer_ids: Vec<String> = policies.iter().map(|p| p.issuer.clone()).collect();
 
-        let mut audiences = vec![resource.as_str().to_owned()];
-        for a in self.extra_audiences {
-            if !audiences.contains(&a) {
-                audiences.push(a);
-            }
-        }
         let verifier: Arc<dyn TokenVerifier> = match self.verifier {
             Some(v) => v,
             None => Arc::new(JwtVerifier {
                 issuers: trusted,
-                audiences: audiences.clone(),
                 leeway: self.leeway.as_secs(),
                 typ: self.typ,
-                scope_claim: self.scope_claim,
                 max_token_length: self.max_token_length,
             }),
         };
@@ -329,7 +368,7 @@ impl GuardBuilder {
         };
         let metadata_doc = ProtectedResourceMetadata {
             resource: resource.as_str().to_owned(),
-            authorization_servers: issuer_ids.clone(),
+            authorization_servers: issuer_ids,
             scopes_supported,
             bearer_methods_supported: vec!["header".to_owned()],
             resource_name: self.resource_name,
@@ -350,8 +389,7 @@ impl GuardBuilder {
                 metadata_doc,
                 metadata_path,
                 verifier,
-                issuers: issuer_ids,
-                audiences,
+                issuers: policies,
                 challenger: Arc::new(challenger),
                 resource,
             }),
@@ -375,6 +413,15 @@ impl fmt::Debug for GuardBuilder {
     }
 }
 
+/// One trusted issuer as the guard sees it.
+#[derive(Debug)]
+pub(crate) struct IssuerPolicy {
+    pub(crate) issuer: String,
+    /// The accepted audiences: the canonical resource first.
+    pub(crate) audiences: Vec<String>,
+    pub(crate) keys: Option<Arc<dyn KeySource>>,
+}
+
 /// What every guard built from one configuration shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -383,8 +430,7 @@ pub(crate) struct Shared {
     pub(crate) metadata: MetadataService,
     pub(crate) metadata_path: String,
     pub(crate) verifier: Arc<dyn TokenVerifier>,
-    pub(crate) issuers: Vec<String>,
-    pub(crate) audiences: Vec<String>,
+    pub(crate) issuers: Vec<IssuerPolicy>,
     pub(crate) challenger: Arc<Challenger>,
 }
 
@@ -395,16 +441,16 @@ impl Shared {
 
     /// The checks the guard makes on every verified context, whoever verified it.
     pub(crate) fn authorize(&self, ctx: &AuthContext) -> Result<(), AuthError> {
-        if !self.issuers.iter().any(|i| i == ctx.issuer()) {
+        let Some(policy) = self.issuers.iter().find(|i| i.issuer == ctx.issuer()) else {
             return Err(AuthError::new(
                 AuthErrorKind::UntrustedIssuer,
                 "the verified issuer is not trusted",
             ));
-        }
+        };
         if !ctx
             .audiences()
             .iter()
-            .any(|a| self.audiences.iter().any(|x| x == a))
+            .any(|a| policy.audiences.iter().any(|x| x == a))
         {
             return Err(AuthError::new(
                 AuthErrorKind::WrongAudience,
@@ -522,6 +568,51 @@ impl<R> GuardLayer<R> {
         self.shared.metadata.clone()
     }
 
+    /// Fetches every issuer's keys now, so the first requests do not wait
+    /// (and a misconfigured issuer shows up at startup). Tries every issuer;
+    /// returns the first error.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: mcp_resource_guard::GuardLayer) {
+    /// if let Err(e) = guard.warm_up().await {
+    ///     eprintln!("keys not available yet: {e}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn warm_up(&self) -> Result<(), KeySourceError> {
+        let mut first = None;
+        for p in &self.shared.issuers {
+            if let Some(keys) = &p.keys
+                && let Err(e) = keys.warm_up().await
+            {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The freshness of every issuer's keys, for a readiness probe.
+    ///
+    /// ```
+    /// # fn demo(guard: mcp_resource_guard::GuardLayer) {
+    /// let ready = guard.readiness();
+    /// let status = if ready.is_ready() { 200 } else { 503 };
+    /// # let _ = status; }
+    /// ```
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            issuers: self
+                .shared
+                .issuers
+                .iter()
+                .map(|p| {
+                    let h = p.keys.as_ref().map_or(KeyHealth::Fresh, |k| k.health());
+                    (p.issuer.clone(), h)
+                })
+                .collect(),
+        }
+    }
+
     /// The paths the metadata is served at: the path-inserted one, then the
     /// root one (one path when the resource is at the root).
     pub fn metadata_paths(&self) -> Vec<String> {
@@ -537,7 +628,7 @@ impl<R: fmt::Debug> fmt::Debug for GuardLayer<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GuardLayer")
             .field("resource", &self.shared.resource)
-            .field("issuers", &self.shared.issuers)
+            .field("issuers", &self.shared.metadata_doc.authorization_servers)
             .field("mode", &self.mode)
             .field("rejection", &self.rejection)
             .finish_non_exhaustive()
@@ -554,5 +645,23 @@ impl<S, R: Clone> Layer<S> for GuardLayer<R> {
             mode: self.mode,
             rejection: self.rejection.clone(),
         }
+    }
+}
+
+/// The freshness of each issuer's keys; see [`GuardLayer::readiness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    issuers: Vec<(String, KeyHealth)>,
+}
+
+impl Readiness {
+    /// `true` when every issuer has usable keys (fresh or stale).
+    pub fn is_ready(&self) -> bool {
+        self.issuers.iter().all(|(_, h)| *h != KeyHealth::Absent)
+    }
+
+    /// Each issuer and the health of its keys.
+    pub fn issuers(&self) -> &[(String, KeyHealth)] {
+        &self.issuers
     }
 }

@@ -50,6 +50,7 @@
 //! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
 //! | `tracing` | decision and key events (never a token) | no |
+//! | `reqwest` | fetch keys and discovery documents with reqwest (rustls) | yes |
 //! | `testing` | [`testing`]: key generation and token minting for tests | no |
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
@@ -95,8 +96,8 @@ pub use config::{
 pub use error::{AuthError, AuthErrorKind, BoxError, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthContext;
-pub use jwks::{KeySet, KeySource, KeySourceError, RemoteJwks, StaticJwks};
-pub use layer::{GuardBuilder, GuardLayer, Issuer};
+pub use jwks::{KeyHealth, KeySet, KeySource, KeySourceError, RemoteJwks, StaticJwks};
+pub use layer::{GuardBuilder, GuardLayer, Issuer, Readiness};
 pub use metadata::{MetadataService, ProtectedResourceMetadata};
 pub use scope::{RequireScope, RequireScopeLayer};
 pub use service::{Guard, ResponseFuture};

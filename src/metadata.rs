@@ -60,7 +60,7 @@ pub struct ProtectedResourceMetadata {
 /// let guard = GuardLayer::builder("https://mcp.example.com/mcp")
 ///     .add_issuer(Issuer::new("https://as.example.com").key_source(StaticJwks::from_json(jwks)?))
 ///     .build()?;
-/// let mut app = axum::Router::new();
+/// let mut app: axum::Router = axum::Router::new();
 /// for path in guard.metadata_paths() {
 ///     app = app.route_service(&path, guard.metadata_service());
 /// }

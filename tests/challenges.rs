@@ -247,7 +247,11 @@ impl KeySource for Down {
     async fn keys(&self) -> Result<Arc<KeySet>, KeySourceError> {
         Err(KeySourceError::new("down"))
     }
-    async fn refresh(&self, _: RefreshReason<'_>) -> Result<Option<Arc<KeySet>>, KeySourceError> {
+    async fn refresh(
+        &self,
+        _: RefreshReason<'_>,
+        _: &Arc<KeySet>,
+    ) -> Result<Option<Arc<KeySet>>, KeySourceError> {
         Err(KeySourceError::new("down"))
     }
 }

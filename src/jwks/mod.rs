@@ -6,7 +6,47 @@
 //! only when the `kid` is unknown does it ask the source for a
 //! [`refresh`](KeySource::refresh), which the source may decline (to rate-limit
 //! refetches).
+//!
+//! # Design: the cache's states and transitions
+//!
+//! The keys live in an immutable snapshot behind an atomic pointer
+//! (`arc-swap`): readers load it without locking and never wait for I/O while
+//! keys are held. A snapshot records when it was fetched and three instants
+//! derived from the response's freshness (`Cache-Control: max-age`, else
+//! `Expires`, else the default TTL; clamped to `[min_ttl, max_ttl]`):
+//!
+//! ```text
+//!   fetched ──────────── refresh_at ─────── expires_at ─────────── stale_until
+//!      │      FRESH          │  FRESH, refresh  │  STALE, refresh      │  ABSENT
+//!      │  (serve keys)       │  in background   │  in background,      │  (fetch in the
+//!      │                     │  (serve keys)    │  serve old keys      │   foreground)
+//! ```
+//!
+//! - `refresh_at` is 75–90 % of the TTL (random jitter, so many instances do
+//!   not refetch in lockstep); from then on a request triggers one background
+//!   refresh and is served from the current snapshot.
+//! - A failed refresh keeps the snapshot (stale-if-error) until
+//!   `stale_until = expires_at + stale_window`; retries back off
+//!   exponentially (1 s, 2 s, 4 s … at most 5 min), each failure logged as a warning.
+//! - ABSENT (never fetched, or past `stale_until`): the request waits for a
+//!   fetch; if that fails the guard answers `503` with `Retry-After`. While
+//!   backing off, requests fail at once without a fetch.
+//! - Unknown `kid` (the verifier asks for a [`refresh`](KeySource::refresh)
+//!   only after the token's unverified `iss`, `aud` and `exp` passed): if a
+//!   newer snapshot exists it is returned; else, outside the cooldown, one
+//!   fetch runs and every concurrent caller shares it (single flight, through
+//!   one async mutex that reads of known `kid`s never touch). Then comes a cooldown
+//!   (default 10 s) in which unknown `kid`s cause no fetch and are remembered
+//!   as unknown for that window, so a flood of random `kid`s causes at most
+//!   one fetch per cooldown.
+//! - Several issuers: each has its own source and cache; the token's
+//!   unverified `iss` picks one, and an unknown `iss` is rejected before any
+//!   network I/O.
+//! - Parsing: each key is parsed once per fetch; unusable JWKs are skipped
+//!   with a warning (see [`KeySet::from_json`]).
 
+mod discovery;
+mod fetch;
 mod remote;
 
 use std::fmt;
@@ -19,6 +59,11 @@ use serde::Deserialize;
 use crate::config::{AlgSet, Algorithm};
 use crate::error::{BoxError, ConfigError};
 
+#[cfg(feature = "reqwest")]
+pub use fetch::ReqwestFetch;
+pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
+#[cfg(feature = "testing")]
+pub use remote::ManualClock;
 pub use remote::{RemoteJwks, RemoteJwksBuilder};
 
 /// Why a [`KeySource`] is asked to refresh.
@@ -29,6 +74,19 @@ pub enum RefreshReason<'a> {
     UnknownKid(&'a str),
     /// The token has no `kid` and no key of the current set verifies it.
     NoMatchingKey,
+}
+
+/// How fresh a key source's keys are: for readiness probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyHealth {
+    /// Keys are held and within their freshness lifetime.
+    Fresh,
+    /// Keys are held past their freshness lifetime because refreshing failed;
+    /// they are still used (stale-if-error).
+    Stale,
+    /// No usable keys: never obtained, or stale for too long. Requests with
+    /// tokens of this issuer get 503.
+    Absent,
 }
 
 /// An error obtaining keys.
@@ -69,12 +127,25 @@ pub trait KeySource: fmt::Debug + Send + Sync + 'static {
     /// when keys are held: it is called for every verification.
     async fn keys(&self) -> Result<Arc<KeySet>, KeySourceError>;
 
-    /// Asked when the current set cannot verify a token. Returns a new set,
+    /// Asked when `seen` (a set returned earlier) cannot verify a token.
+    /// Returns a newer set (one fetched meanwhile by someone else counts),
     /// or `Ok(None)` when the source declines to refetch now (rate limit).
     async fn refresh(
         &self,
         reason: RefreshReason<'_>,
+        seen: &Arc<KeySet>,
     ) -> Result<Option<Arc<KeySet>>, KeySourceError>;
+
+    /// How fresh the held keys are. Defaults to [`KeyHealth::Fresh`].
+    fn health(&self) -> KeyHealth {
+        KeyHealth::Fresh
+    }
+
+    /// Obtains keys now (an eager fetch at startup). Defaults to calling
+    /// [`keys`](KeySource::keys).
+    async fn warm_up(&self) -> Result<(), KeySourceError> {
+        self.keys().await.map(|_| ())
+    }
 }
 
 /// How a key's acceptable algorithms are known.
@@ -288,6 +359,11 @@ impl KeySet {
         &self.skipped
     }
 
+    /// `true` when a usable key has this `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
     /// `true` when no key is usable.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
@@ -348,6 +424,7 @@ impl KeySource for StaticJwks {
     async fn refresh(
         &self,
         _reason: RefreshReason<'_>,
+        _seen: &Arc<KeySet>,
     ) -> Result<Option<Arc<KeySet>>, KeySourceError> {
         Ok(None)
     }

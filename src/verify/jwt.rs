@@ -35,6 +35,9 @@ pub(crate) struct TrustedIssuer {
     pub(crate) keys: Arc<dyn KeySource>,
     pub(crate) algorithms: AlgSet,
     pub(crate) explicit_algorithms: bool,
+    /// The accepted audiences: the canonical resource first.
+    pub(crate) audiences: Vec<String>,
+    pub(crate) scope_claim: ScopeClaim,
 }
 
 /// Verifies JWT access tokens: signature with the issuer's keys, `iss`,
@@ -64,10 +67,8 @@ pub(crate) struct TrustedIssuer {
 #[derive(Debug)]
 pub struct JwtVerifier {
     pub(crate) issuers: Vec<TrustedIssuer>,
-    pub(crate) audiences: Vec<String>,
     pub(crate) leeway: u64,
     pub(crate) typ: TypPolicy,
-    pub(crate) scope_claim: ScopeClaim,
     pub(crate) max_token_length: usize,
 }
 
@@ -182,7 +183,7 @@ impl JwtVerifier {
         let aud_ok = claims
             .get("aud")
             .and_then(string_or_array)
-            .is_some_and(|auds| auds.iter().any(|a| self.audiences.iter().any(|x| x == a)));
+            .is_some_and(|auds| auds.iter().any(|a| issuer.audiences.iter().any(|x| x == a)));
         if !aud_ok {
             return Err(AuthError::new(
                 AuthErrorKind::WrongAudience,
@@ -291,7 +292,7 @@ impl TokenVerifier for JwtVerifier {
             };
             // A failed refresh is not an outage as long as keys are held:
             // the token is simply signed with a key we do not know.
-            if let Ok(Some(fresh)) = issuer.keys.refresh(reason).await {
+            if let Ok(Some(fresh)) = issuer.keys.refresh(reason, &set).await {
                 verified = Self::try_keys(issuer, &fresh, &parts, alg)?;
             }
         }
@@ -305,7 +306,7 @@ impl TokenVerifier for JwtVerifier {
                 invalid("no key of the issuer verifies the token")
             });
         }
-        let ctx = AuthContext::from_claims(parts.claims, &self.scope_claim)?;
+        let ctx = AuthContext::from_claims(parts.claims, &issuer.scope_claim)?;
         event!(
             trace,
             DECISION,

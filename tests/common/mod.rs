@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: keys, tokens, a test app.
 #![allow(dead_code)]
 
+pub mod fault_server;
+
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,110 @@
+//! Finding an issuer's `jwks_uri`: RFC 8414, then OpenID Connect Discovery.
+
+use serde::Deserialize;
+
+use super::KeySourceError;
+use super::fetch::HttpFetch;
+use crate::config::check_web_url;
+
+/// The metadata URLs tried for `issuer`, in order: RFC 8414 §3.1 (the
+/// well-known suffix inserted between host and path), then OpenID Connect
+/// Discovery 1.0 §4 (appended to the issuer).
+pub(crate) fn discovery_urls(issuer: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(issuer) else {
+        return Vec::new();
+    };
+    let path = url.path().trim_end_matches('/');
+    let mut origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        origin.push(':');
+        origin.push_str(&port.to_string());
+    }
+    vec![
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: Option<String>,
+    jwks_uri: Option<String>,
+}
+
+/// Discovers the `jwks_uri` of `issuer`. The metadata's `issuer` must equal
+/// `issuer` exactly (RFC 8414 §3.3).
+pub(crate) async fn discover(
+    fetcher: &dyn HttpFetch,
+    issuer: &str,
+    max_bytes: usize,
+) -> Result<String, KeySourceError> {
+    let mut last = KeySourceError::new(format!("discovery for issuer {issuer} found no metadata"));
+    for url in discovery_urls(issuer) {
+        let resp = match fetcher.get(&url, max_bytes).await {
+            Ok(r) if r.status == 200 => r,
+            Ok(r) => {
+                last = KeySourceError::new(format!("discovery: {url} answered {}", r.status));
+                continue;
+            }
+            Err(e) => {
+                last = KeySourceError::with_source(format!("discovery: fetching {url} failed"), e);
+                continue;
+            }
+        };
+        let meta: Metadata = serde_json::from_slice(&resp.body).map_err(|e| {
+            KeySourceError::with_source(format!("discovery: {url} is not a JSON object"), e)
+        })?;
+        if meta.issuer.as_deref() != Some(issuer) {
+            return Err(KeySourceError::new(format!(
+                "discovery: the metadata at {url} names issuer {:?}, not the configured {issuer:?}",
+                meta.issuer.unwrap_or_default()
+            )));
+        }
+        let jwks_uri = meta.jwks_uri.ok_or_else(|| {
+            KeySourceError::new(format!("discovery: the metadata at {url} has no jwks_uri"))
+        })?;
+        let ok = url::Url::parse(&jwks_uri)
+            .ok()
+            .is_some_and(|u| check_web_url(&u, false).is_ok());
+        if !ok {
+            return Err(KeySourceError::new(format!(
+                "discovery: jwks_uri {jwks_uri:?} is not an https URL"
+            )));
+        }
+        return Ok(jwks_uri);
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            discovery_urls("https://as.example.com"),
+            [
+                "https://as.example.com/.well-known/oauth-authorization-server",
+                "https://as.example.com/.well-known/openid-configuration"
+            ]
+        );
+        assert_eq!(
+            discovery_urls("https://as.example.com/tenant/t1/"),
+            [
+                "https://as.example.com/.well-known/oauth-authorization-server/tenant/t1",
+                "https://as.example.com/tenant/t1/.well-known/openid-configuration"
+            ]
+        );
+        assert_eq!(
+            discovery_urls("http://127.0.0.1:9000/realms/x"),
+            [
+                "http://127.0.0.1:9000/.well-known/oauth-authorization-server/realms/x",
+                "http://127.0.0.1:9000/realms/x/.well-known/openid-configuration"
+            ]
+        );
+    }
+}

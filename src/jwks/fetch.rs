@@ -1,0 +1,199 @@
+//! The HTTP fetching behind remote key sources: a small trait and its
+//! reqwest implementation.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::KeySourceError;
+#[cfg(feature = "reqwest")]
+use crate::config::is_loopback;
+
+/// What a fetch returned: the status, the caching headers, the body.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `Cache-Control` header, if any.
+    pub cache_control: Option<String>,
+    /// The `Expires` header, if any.
+    pub expires: Option<String>,
+    /// The body (at most the requested number of bytes).
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("cache_control", &self.cache_control)
+            .field("expires", &self.expires)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Fetches a URL with `GET`. Implement it to use another HTTP client, or in tests.
+///
+/// Implementations must not follow redirects to non-`https` URLs (loopback
+/// excepted), must stop reading after `max_bytes` (and fail), and should time
+/// out; the key source also wraps every call in its own total timeout.
+#[async_trait]
+pub trait HttpFetch: fmt::Debug + Send + Sync + 'static {
+    /// Fetches `url`, failing when the body exceeds `max_bytes`.
+    async fn get(&self, url: &str, max_bytes: usize) -> Result<HttpResponse, KeySourceError>;
+}
+
+/// [`HttpFetch`] on reqwest (feature `reqwest`, on by default).
+#[cfg(feature = "reqwest")]
+#[derive(Debug, Clone)]
+pub struct ReqwestFetch {
+    client: reqwest::Client,
+}
+
+/// At most this many redirects are followed.
+pub const MAX_REDIRECTS: usize = 3;
+
+#[cfg(feature = "reqwest")]
+impl ReqwestFetch {
+    /// A client with a 5 s connect timeout, a 10 s total timeout, at most
+    /// [`MAX_REDIRECTS`] redirects, and none to a non-`https` URL (loopback excepted).
+    pub fn new() -> Result<Self, crate::ConfigError> {
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if attempt.url().scheme() != "https" && !is_loopback(attempt.url()) {
+                attempt.error("redirect to a non-https URL")
+            } else {
+                attempt.follow()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(redirects)
+            .build()
+            .map_err(|e| crate::ConfigError::HttpClient {
+                reason: e.to_string(),
+            })?;
+        Ok(Self { client })
+    }
+
+    /// Uses your own client (a proxy, a private CA). Configure its timeouts
+    /// and redirect policy yourself; the key source still applies its own
+    /// total timeout and size cap.
+    pub fn with_client(client: reqwest::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[cfg(feature = "reqwest")]
+#[async_trait]
+impl HttpFetch for ReqwestFetch {
+    async fn get(&self, url: &str, max_bytes: usize) -> Result<HttpResponse, KeySourceError> {
+        let mut resp = self
+            .client
+            .get(url)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| KeySourceError::with_source("request failed", e))?;
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let cache_control = header(http::header::CACHE_CONTROL);
+        let expires = header(http::header::EXPIRES);
+        let status = resp.status().as_u16();
+        if resp.content_length().is_some_and(|l| l > max_bytes as u64) {
+            return Err(KeySourceError::new("response exceeds the size limit"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| KeySourceError::with_source("reading the response failed", e))?
+        {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(KeySourceError::new("response exceeds the size limit"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            cache_control,
+            expires,
+            body,
+        })
+    }
+}
+
+/// Reads a freshness lifetime from `Cache-Control: max-age` (preferred) or
+/// `Expires` (against `now`, seconds since the Unix epoch). `no-store` /
+/// `no-cache` give zero (the caller clamps it up).
+pub(crate) fn freshness(resp: &HttpResponse, now_unix: u64) -> Option<Duration> {
+    if let Some(cc) = &resp.cache_control {
+        let mut max_age = None;
+        for directive in cc.split(',') {
+            let d = directive.trim();
+            let lower = d.to_ascii_lowercase();
+            if lower == "no-store" || lower == "no-cache" {
+                return Some(Duration::ZERO);
+            }
+            if let Some(v) = lower.strip_prefix("max-age=") {
+                max_age = v
+                    .trim_matches('"')
+                    .parse::<u64>()
+                    .ok()
+                    .map(Duration::from_secs);
+            }
+        }
+        if max_age.is_some() {
+            return max_age;
+        }
+    }
+    let expires = resp.expires.as_deref()?;
+    let at = httpdate::parse_http_date(expires)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        // An unparsable Expires means "already expired" (RFC 9111 §5.3).
+        .map_or(0, |d| d.as_secs());
+    Some(Duration::from_secs(at.saturating_sub(now_unix)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(cc: Option<&str>, expires: Option<&str>) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            cache_control: cc.map(str::to_owned),
+            expires: expires.map(str::to_owned),
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn freshness_headers() {
+        let s = Duration::from_secs;
+        assert_eq!(freshness(&resp(Some("max-age=600"), None), 0), Some(s(600)));
+        assert_eq!(
+            freshness(&resp(Some("public, Max-Age=60"), None), 0),
+            Some(s(60))
+        );
+        assert_eq!(freshness(&resp(Some("no-store"), None), 0), Some(s(0)));
+        assert_eq!(freshness(&resp(Some("public"), None), 0), None);
+        assert_eq!(freshness(&resp(None, None), 0), None);
+        assert_eq!(freshness(&resp(Some("max-age=x"), None), 0), None);
+        // Sun, 06 Nov 1994 08:49:37 GMT = 784111777
+        let exp = Some("Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(freshness(&resp(None, exp), 784111777 - 100), Some(s(100)));
+        assert_eq!(freshness(&resp(None, exp), 784111777 + 100), Some(s(0)));
+        assert_eq!(freshness(&resp(None, Some("0")), 5), Some(s(0)));
+        assert_eq!(freshness(&resp(Some("max-age=30"), exp), 0), Some(s(30)));
+    }
+}
