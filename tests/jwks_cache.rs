@@ -476,3 +476,65 @@ async fn a_custom_fetcher_plugs_in() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_token_without_kid_from_a_new_key_triggers_one_refetch() {
+    let s = setup(|b| b).await;
+    s.guard.warm_up().await.unwrap();
+    let k2 = TestKey::generate(Algorithm::ES256).unwrap().without_kid();
+    s.server
+        .json(JWKS, &json!({"keys": [s.k1.public_jwk(), k2.public_jwk()]}));
+    assert_eq!(status(&s.app, &k2.sign(&claims())).await, StatusCode::OK);
+    assert_eq!(s.server.hits(JWKS), 2);
+}
+
+#[tokio::test]
+async fn each_issuer_has_its_own_keys_audiences_and_scope_claim() {
+    let a = FaultServer::start().await;
+    let b = FaultServer::start().await;
+    let ka = TestKey::generate(Algorithm::ES256).unwrap();
+    let kb = TestKey::generate(Algorithm::RS256).unwrap();
+    a.json(JWKS, &jwks(&[&ka]));
+    b.json(JWKS, &jwks(&[&kb]));
+    let guard = GuardLayer::builder(RESOURCE)
+        .add_issuer(Issuer::new(ISSUER).jwks_uri(a.url(JWKS)))
+        .add_issuer(
+            Issuer::new(OTHER_ISSUER)
+                .jwks_uri(b.url(JWKS))
+                .add_audience("api://todo")
+                .scope_claim(mcp_resource_guard::ScopeClaim::named("roles")),
+        )
+        .scopes_supported(["todo:read", "todo:write"])
+        .build()
+        .unwrap();
+    let app = app(guard);
+    let other = |c: Value| kb.sign(&claims_with(c));
+    let r = send(
+        &app,
+        request(
+            "/mcp",
+            Some(&other(
+                json!({"iss": OTHER_ISSUER, "aud": "api://todo", "roles": ["r1"]}),
+            )),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["scopes"], json!(["r1"]));
+    // The extra audience is the other issuer's only.
+    let r = send(
+        &app,
+        request(
+            "/mcp",
+            Some(&ka.sign(&claims_with(json!({"aud": "api://todo"})))),
+        ),
+    )
+    .await;
+    assert_invalid(&r, WRONG_AUD);
+    // Each issuer's key verifies only its own tokens.
+    let r = send(&app, request("/mcp", Some(&kb.sign(&claims())))).await;
+    assert_invalid(&r, UNKNOWN_KEY);
+    assert_eq!(status(&app, &ka.sign(&claims())).await, StatusCode::OK);
+    // A: the first fetch, then one refetch for the unknown kid. B: one fetch.
+    assert_eq!((a.hits(JWKS), b.hits(JWKS)), (2, 1));
+}

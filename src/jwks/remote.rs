@@ -268,6 +268,13 @@ impl Inner {
                 _ => {}
             }
         }
+        self.fetch_locked(&mut failures).await
+    }
+
+    /// Fetches and stores a snapshot; the caller holds the fetch lock
+    /// (`failures` is its guarded value). Refuses while backing off.
+    async fn fetch_locked(&self, failures: &mut u32) -> Result<Arc<KeySet>, KeySourceError> {
+        let now = self.clock.now();
         if self.backing_off(now) {
             return Err(KeySourceError::new(
                 "backing off after a failed fetch of the issuer's keys",
@@ -366,17 +373,16 @@ impl KeySource for RemoteJwks {
         {
             return Ok(None);
         }
+        // Single flight: every refetch runs under the fetch lock, so callers
+        // queue behind a fetch in flight and then share its result.
+        let mut failures = inner.fetch_lock.lock().await;
+        if let Some(s) = inner.snapshot.load_full()
+            && !Arc::ptr_eq(&s.keys, seen)
+        {
+            return Ok(Some(s.keys.clone()));
+        }
         let now = inner.clock.now();
         if inner.in_cooldown(now) {
-            // Wait for a fetch in flight, if any, and share its result
-            // (single flight); never start one here. A finished fetch stored
-            // its snapshot before releasing the lock.
-            drop(inner.fetch_lock.lock().await);
-            if let Some(s) = inner.snapshot.load_full()
-                && !Arc::ptr_eq(&s.keys, seen)
-            {
-                return Ok(Some(s.keys.clone()));
-            }
             if let Some(h) = kid {
                 inner.negative.insert(h, ());
             }
@@ -385,8 +391,9 @@ impl KeySource for RemoteJwks {
         inner
             .last_refetch
             .store(inner.ms(now) + 1, Ordering::Release);
-        let result = inner.fetch(Some(seen)).await;
-        if let (Some(h), Some(RefreshReason::UnknownKid(k))) = (kid, Some(reason)) {
+        let result = inner.fetch_locked(&mut failures).await;
+        drop(failures);
+        if let (Some(h), RefreshReason::UnknownKid(k)) = (kid, reason) {
             let found = result.as_ref().is_ok_and(|set| set.has_kid(k));
             if !found {
                 inner.negative.insert(h, ());
