@@ -174,6 +174,8 @@ pub(crate) struct Challenger {
     pub(crate) required: Vec<String>,
     /// What a 401 names in `scope=` (space-separated; may be empty).
     pub(crate) challenge_scope: String,
+    /// `scopes_supported`.
+    pub(crate) supported: Vec<String>,
     pub(crate) mode: ChallengeMode,
 }
 
@@ -266,6 +268,7 @@ mod tests {
             resource_metadata: "https://h/.well-known/oauth-protected-resource/mcp".into(),
             required: vec!["a".into()],
             challenge_scope: "a".into(),
+            supported: vec!["a".into(), "b".into()],
             mode,
         }
     }

@@ -260,6 +260,26 @@ impl AuthContext {
         })))
     }
 
+    /// The context the guard put in a request's extensions, if any.
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<Self> {
+        extensions.get::<Self>().cloned()
+    }
+
+    /// The context of a request, from its head. Inside an rmcp tool, which
+    /// can take the HTTP request's `Parts` as `Extension(parts):
+    /// Extension<http::request::Parts>`, this is the one line that gives the
+    /// caller: `AuthContext::from_parts(&parts)` (see `examples/todo_server.rs`).
+    ///
+    /// ```
+    /// use mcp_resource_guard::AuthContext;
+    ///
+    /// let (parts, ()) = http::Request::new(()).into_parts();
+    /// assert!(AuthContext::from_parts(&parts).is_none()); // no guard ran
+    /// ```
+    pub fn from_parts(parts: &http::request::Parts) -> Option<Self> {
+        Self::from_extensions(&parts.extensions)
+    }
+
     /// `iss`: the authorization server that issued the token.
     pub fn issuer(&self) -> &str {
         &self.0.issuer

@@ -369,7 +369,7 @@ impl GuardBuilder {
         let metadata_doc = ProtectedResourceMetadata {
             resource: resource.as_str().to_owned(),
             authorization_servers: issuer_ids,
-            scopes_supported,
+            scopes_supported: scopes_supported.clone(),
             bearer_methods_supported: vec!["header".to_owned()],
             resource_name: self.resource_name,
             resource_documentation,
@@ -380,6 +380,7 @@ impl GuardBuilder {
             resource_metadata: resource.metadata_url(),
             required,
             challenge_scope,
+            supported: scopes_supported,
             mode: self.challenge_mode,
         };
         let metadata_path = resource.metadata_path();

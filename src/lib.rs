@@ -80,6 +80,7 @@ mod error;
 mod extract;
 pub mod jwks;
 mod layer;
+pub mod mcp;
 pub mod metadata;
 mod scope;
 mod service;

@@ -1,0 +1,282 @@
+//! The flagship example: a real MCP server (rmcp, streamable HTTP, axum)
+//! behind the guard and a per-tool scope policy.
+//!
+//! ```text
+//! cargo run --example todo_server
+//! ```
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `MCP_ISSUER` | the issuer URL of a real authorization server (keys found by discovery) | unset: development mode |
+//! | `MCP_RESOURCE` | this server's canonical URL (the tokens' `aud`) | `http://127.0.0.1:3000/mcp` |
+//! | `MCP_BIND` | the listen address | `127.0.0.1:3000` |
+//!
+//! Without `MCP_ISSUER` it runs in development mode: an in-memory signing key
+//! stands in for an authorization server and ready-to-paste `curl` commands
+//! with fresh tokens are printed. Nothing here is an authorization server.
+//!
+//! Tools: `whoami` (the caller's sub, client_id, scopes), `list_todos`
+//! (`todo:read`), `add_todo {title}` (`todo:write`), `delete_todo {id}`
+//! (`todo:delete`). Every MCP request needs `todo:read`.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
+use mcp_resource_guard::testing::{TestKey, jwks};
+use mcp_resource_guard::{Algorithm, AuthContext, GuardLayer, Issuer, StaticJwks};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The scopes this server understands.
+pub const SCOPES: [&str; 3] = ["todo:read", "todo:write", "todo:delete"];
+
+/// One to-do item.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Todo {
+    id: u64,
+    title: String,
+    owner: String,
+}
+
+/// The shared to-do list.
+#[derive(Debug, Clone, Default)]
+pub struct Store(Arc<Mutex<(u64, Vec<Todo>)>>);
+
+/// The MCP server.
+#[derive(Debug, Clone)]
+pub struct TodoServer {
+    store: Store,
+    tool_router: ToolRouter<Self>,
+}
+
+/// `add_todo` arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct AddTodo {
+    /// What to do.
+    title: String,
+}
+
+/// `delete_todo` arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct DeleteTodo {
+    /// The id of the item to delete.
+    id: u64,
+}
+
+fn caller(parts: &http::request::Parts) -> String {
+    AuthContext::from_parts(parts)
+        .and_then(|c| c.subject().map(str::to_owned))
+        .unwrap_or_else(|| "anonymous".to_owned())
+}
+
+#[tool_router]
+impl TodoServer {
+    /// A server over `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(description = "Who is calling: subject, client id and scopes of the access token")]
+    async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
+        match AuthContext::from_parts(&parts) {
+            Some(ctx) => json!({
+                "sub": ctx.subject(),
+                "client_id": ctx.client_id(),
+                "scopes": ctx.scopes().iter().collect::<Vec<_>>(),
+            })
+            .to_string(),
+            None => json!({ "sub": null }).to_string(),
+        }
+    }
+
+    #[tool(description = "List the to-do items")]
+    async fn list_todos(&self) -> String {
+        let guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
+        serde_json::to_string(&guard.1).unwrap_or_default()
+    }
+
+    #[tool(description = "Add a to-do item")]
+    async fn add_todo(
+        &self,
+        Parameters(AddTodo { title }): Parameters<AddTodo>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> String {
+        let mut guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0 += 1;
+        let todo = Todo {
+            id: guard.0,
+            title,
+            owner: caller(&parts),
+        };
+        guard.1.push(todo.clone());
+        serde_json::to_string(&todo).unwrap_or_default()
+    }
+
+    #[tool(description = "Delete a to-do item")]
+    async fn delete_todo(&self, Parameters(DeleteTodo { id }): Parameters<DeleteTodo>) -> String {
+        let mut guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
+        let before = guard.1.len();
+        guard.1.retain(|t| t.id != id);
+        json!({ "deleted": before != guard.1.len() }).to_string()
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for TodoServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
+            Implementation::new("todo-server", env!("CARGO_PKG_VERSION")),
+        )
+    }
+}
+
+/// The per-tool policy.
+pub fn policy() -> McpPolicy {
+    McpPolicy::builder()
+        .default_rule(Rule::require(["todo:read"]))
+        .tool("whoami", Rule::require(["todo:read"]))
+        .tool("list_todos", Rule::require(["todo:read"]))
+        .tool("add_todo", Rule::require(["todo:write"]))
+        .tool("delete_todo", Rule::require(["todo:delete"]))
+        .build()
+        .expect("the policy's scopes are valid literals")
+}
+
+/// The guard for `resource`, trusting `issuer`.
+pub fn guard(
+    resource: &str,
+    issuer: Issuer,
+) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
+    GuardLayer::builder(resource)
+        .add_issuer(issuer)
+        .scopes_supported(SCOPES)
+        .required_scopes(["todo:read"])
+        .resource_name("Todo MCP server")
+        .build()
+}
+
+/// The application: the MCP endpoint at `/mcp`, the policy, the guard.
+pub fn app(guard: GuardLayer, store: Store) -> Router {
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if let Ok(u) = url::Url::parse(guard.resource().as_str())
+        && let Some(h) = u.host_str()
+    {
+        hosts.push(h.to_owned());
+        if let Some(p) = u.port() {
+            hosts.push(format!("{h}:{p}"));
+        }
+    }
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(hosts);
+    let mcp = StreamableHttpService::new(
+        move || Ok(TodoServer::new(store.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(McpLayer::new(policy()).session_binding(SessionBinding::new()))
+        .layer(guard)
+}
+
+/// Development mode: an in-memory key and tokens minted with it.
+pub struct Dev {
+    /// The development issuer identifier.
+    pub issuer: String,
+    /// The signing key.
+    pub key: TestKey,
+}
+
+impl Dev {
+    /// A fresh development key.
+    pub fn new(issuer: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            key: TestKey::generate(Algorithm::ES256)?,
+        })
+    }
+
+    /// The issuer, trusting the development key.
+    pub fn trusted_issuer(&self) -> Result<Issuer, mcp_resource_guard::ConfigError> {
+        Ok(Issuer::new(&self.issuer)
+            .key_source(StaticJwks::from_json(jwks(&[&self.key]).to_string())?))
+    }
+
+    /// A token for `sub` with `scope`, for `resource`, valid for an hour.
+    pub fn token(&self, resource: &str, sub: &str, scope: &str) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.key.sign(&json!({
+            "iss": self.issuer, "sub": sub, "client_id": "dev-client", "aud": resource,
+            "scope": scope, "iat": now, "exp": now + 3600,
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let resource =
+        std::env::var("MCP_RESOURCE").unwrap_or_else(|_| "http://127.0.0.1:3000/mcp".to_owned());
+    let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let guard = match std::env::var("MCP_ISSUER") {
+        Ok(issuer) => {
+            let guard = guard(&resource, Issuer::new(issuer))?;
+            if let Err(e) = guard.warm_up().await {
+                eprintln!("warning: the issuer's keys are not available yet: {e}");
+            }
+            guard
+        }
+        Err(_) => {
+            let dev = Dev::new("http://127.0.0.1:3000/dev-issuer")?;
+            let guard = guard(&resource, dev.trusted_issuer()?)?;
+            let url = guard.resource().as_str().to_owned();
+            let all = dev.token(&url, "alice", "todo:read todo:write todo:delete");
+            let ro = dev.token(&url, "bob", "todo:read");
+            // One stateless request (MCP 2026-07-28): no initialize needed.
+            let curl = |flags: &str, token: &str, tool: &str, args: &str| {
+                format!(
+                    "curl {flags} -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \\\n    -H 'Mcp-Method: tools/call' -H 'Mcp-Name: {tool}' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{args},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}' \\\n    {url}"
+                )
+            };
+            println!(
+                "development mode: tokens are signed by an in-memory key (not an authorization server)\n"
+            );
+            println!("MCP endpoint: {url}");
+            println!(
+                "metadata:     curl -s {}\n",
+                guard.resource().metadata_url()
+            );
+            println!(
+                "whoami as alice (all scopes):\n{}\n",
+                curl("-s", &all, "whoami", "{}")
+            );
+            println!(
+                "add_todo as bob (todo:read only: 403 insufficient_scope, scope=\"todo:read todo:write\"):\n{}\n",
+                curl("-i", &ro, "add_todo", r#"{"title":"milk"}"#)
+            );
+            println!("alice's token: {all}\nbob's token:   {ro}\n");
+            println!(
+                "real authorization server: MCP_ISSUER=https://auth.example.com cargo run --example todo_server\n"
+            );
+            guard
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    println!("listening on http://{bind}");
+    axum::serve(listener, app(guard, Store::default())).await?;
+    Ok(())
+}

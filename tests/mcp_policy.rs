@@ -1,0 +1,243 @@
+//! The MCP policy layer against an echo server: rule selection, batches,
+//! exact bytes, pattern scopes, anonymous callers, denials.
+
+mod common;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::routing::post;
+use common::*;
+use http::{Request, StatusCode};
+use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, ScopeMatching};
+use mcp_resource_guard::{AuthMode, GuardLayer};
+use serde_json::{Value, json};
+
+fn policy(matching: ScopeMatching) -> McpPolicy {
+    McpPolicy::builder()
+        .default_rule(Rule::Allow)
+        .method("tools/list", Rule::require(["todo:read"]))
+        .tool(
+            "delete_todo",
+            Rule::require(["mcp:exec:functions.delete_todo"]),
+        )
+        .tool("admin_*", Rule::Deny)
+        .resource("file:///secret/*", Rule::require(["secrets:read"]))
+        .prompt("summarize", Rule::require(["prompts:use"]))
+        .method("forbidden/*", Rule::Deny)
+        .scope_matching(matching)
+        .build()
+        .unwrap()
+}
+
+fn echo_app(guard: GuardLayer, policy: McpPolicy) -> Router {
+    Router::new()
+        .route("/mcp", post(|body: Bytes| async move { body }))
+        .layer(McpLayer::new(policy).max_body_size(1024))
+        .layer(guard)
+}
+
+fn mcp(token: Option<&str>, body: &str) -> Request<Body> {
+    let mut b = Request::post("/mcp").header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+fn rpc(method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+}
+
+fn step_up(scope: &str) -> String {
+    format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", resource_metadata=\"{METADATA_URL}\", scope=\"{scope}\""
+    )
+}
+
+#[tokio::test]
+async fn the_exact_bytes_reach_the_server() {
+    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let t = token(&claims());
+    let body = "  {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\" ,\"x\":[1, 2]}\n";
+    let r = send(&app, mcp(Some(&t), body)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, body);
+    let not_json = "definitely { not json";
+    let r = send(&app, mcp(Some(&t), not_json)).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, not_json));
+}
+
+#[tokio::test]
+async fn rules_by_method_tool_resource_and_prompt() {
+    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    // The default test token: todo:read todo:write.
+    let t = token(&claims());
+    let cases = [
+        (rpc("tools/list", json!({})), StatusCode::OK, ""),
+        (
+            rpc("tools/call", json!({"name": "list_todos"})),
+            StatusCode::OK,
+            "",
+        ),
+        (
+            rpc("tools/call", json!({"name": "delete_todo"})),
+            StatusCode::FORBIDDEN,
+            "mcp:exec:functions.delete_todo todo:read todo:write",
+        ),
+        (
+            rpc("resources/read", json!({"uri": "file:///secret/a"})),
+            StatusCode::FORBIDDEN,
+            "secrets:read todo:read todo:write",
+        ),
+        (
+            rpc("resources/read", json!({"uri": "file:///public/a"})),
+            StatusCode::OK,
+            "",
+        ),
+        (
+            rpc("prompts/get", json!({"name": "summarize"})),
+            StatusCode::FORBIDDEN,
+            "prompts:use todo:read todo:write",
+        ),
+        (
+            rpc("prompts/get", json!({"name": "other"})),
+            StatusCode::OK,
+            "",
+        ),
+    ];
+    for (body, status, scope) in cases {
+        let r = send(&app, mcp(Some(&t), &body)).await;
+        assert_eq!(r.status, status, "{body}");
+        if !scope.is_empty() {
+            assert_eq!(r.www(), step_up(scope), "{body}");
+        }
+    }
+    // A token lacking todo:read is told to get it for tools/list.
+    let w = token(&claims_with(json!({"scope": "todo:write"})));
+    let r = send(&app, mcp(Some(&w), &rpc("tools/list", json!({})))).await;
+    assert_eq!(r.www(), step_up("todo:read todo:write"));
+}
+
+#[tokio::test]
+async fn deny_rules_are_plain_403s_without_step_up() {
+    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let t = token(&claims());
+    for body in [
+        rpc("tools/call", json!({"name": "admin_reset"})),
+        rpc("forbidden/thing", json!({})),
+    ] {
+        let r = send(&app, mcp(Some(&t), &body)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.www(), "");
+        assert_eq!(
+            r.json(),
+            json!({"error": "access_denied", "error_description": "This MCP request is not allowed"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn batches_pass_only_when_every_call_does() {
+    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let t = token(&claims());
+    let ok = json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 9, "result": {}}]).to_string();
+    assert_eq!(send(&app, mcp(Some(&t), &ok)).await.status, StatusCode::OK);
+    let bad = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "delete_todo"}},
+        {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": "file:///secret/x"}}
+    ])
+    .to_string();
+    let r = send(&app, mcp(Some(&t), &bad)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.www(),
+        step_up("mcp:exec:functions.delete_todo secrets:read todo:read todo:write")
+    );
+}
+
+#[tokio::test]
+async fn ambiguous_messages_fall_to_the_default_rule() {
+    let strict = McpPolicy::builder()
+        .default_rule(Rule::require(["admin"]))
+        .tool("safe", Rule::Allow)
+        .build()
+        .unwrap();
+    let app = echo_app(guard(), strict);
+    let t = token(&claims());
+    assert_eq!(
+        send(
+            &app,
+            mcp(Some(&t), &rpc("tools/call", json!({"name": "safe"})))
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    for body in [
+        r#"{"method":"tools/call","params":{"name":"safe","name":"dangerous"}}"#,
+        r#"{"method":"tools/call","method":"tools/call","params":{"name":"safe"}}"#,
+        r#"{"method":"tools/call","params":{"name":["safe"]}}"#,
+        r#"{"method":7}"#,
+        r#"[1]"#,
+    ] {
+        let r = send(&app, mcp(Some(&t), body)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn granted_scope_patterns_are_opt_in() {
+    let t = token(&claims_with(
+        json!({"scope": "todo:read mcp:exec:functions.*"}),
+    ));
+    let body = rpc("tools/call", json!({"name": "delete_todo"}));
+    let exact = echo_app(guard(), policy(ScopeMatching::Exact));
+    assert_eq!(
+        send(&exact, mcp(Some(&t), &body)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let patterns = echo_app(guard(), policy(ScopeMatching::GrantedPatterns));
+    assert_eq!(
+        send(&patterns, mcp(Some(&t), &body)).await.status,
+        StatusCode::OK
+    );
+    let other = token(&claims_with(json!({"scope": "todo:read mcp:exec:other.*"})));
+    assert_eq!(
+        send(&patterns, mcp(Some(&other), &body)).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_the_401_where_a_scope_is_needed() {
+    let app = echo_app(
+        guard().with_mode(AuthMode::Optional),
+        policy(ScopeMatching::Exact),
+    );
+    let r = send(
+        &app,
+        mcp(None, &rpc("tools/call", json!({"name": "list_todos"}))),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&app, mcp(None, &rpc("tools/list", json!({})))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.www(), PLAIN_CHALLENGE);
+}
+
+#[tokio::test]
+async fn over_the_limit_is_413_and_without_a_guard_is_500() {
+    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let t = token(&claims());
+    let r = send(&app, mcp(Some(&t), &" ".repeat(1025))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = send(&app, mcp(Some(&t), &" ".repeat(1024))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let bare: Router = Router::new()
+        .route("/mcp", post(|| async { "x" }))
+        .layer(McpLayer::new(policy(ScopeMatching::Exact)));
+    let r = send(&bare, mcp(None, "{}")).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(r.body.contains("McpLayer needs GuardLayer"));
+}

@@ -1,0 +1,334 @@
+//! The `todo_server` example: per-tool scopes, step-up, bounded bodies,
+//! session binding and identity inside tools, driven by rmcp's own client
+//! and by raw HTTP.
+
+#[allow(dead_code)]
+#[path = "../examples/todo_server.rs"]
+mod example;
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+const METADATA: &str = "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp";
+
+fn setup(resource: &str) -> (Router, example::Dev) {
+    let dev = example::Dev::new("http://127.0.0.1:3000/dev-issuer").unwrap();
+    let guard = example::guard(resource, dev.trusted_issuer().unwrap()).unwrap();
+    (example::app(guard, example::Store::default()), dev)
+}
+
+struct Reply {
+    status: StatusCode,
+    www: String,
+    session: Option<String>,
+    body: String,
+}
+
+async fn post(app: &Router, token: Option<&str>, session: Option<&str>, body: Vec<u8>) -> Reply {
+    let mut b = Request::post("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(s) = session {
+        b = b.header("mcp-session-id", s);
+    }
+    let res = app
+        .clone()
+        .oneshot(b.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let header = |n: &str| res.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+    let www = header("www-authenticate").unwrap_or_default();
+    let session = header("mcp-session-id");
+    let body =
+        String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    Reply {
+        status,
+        www,
+        session,
+        body,
+    }
+}
+
+fn call(tool: &str, args: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": tool, "arguments": args}})
+}
+
+fn initialize() -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "1"}}})
+    .to_string()
+    .into_bytes()
+}
+
+fn insufficient(scope: &str) -> String {
+    format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", resource_metadata=\"{METADATA}\", scope=\"{scope}\""
+    )
+}
+
+#[tokio::test]
+async fn rmcp_client_lists_tools_and_sees_its_identity_inside_whoami() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let (app, dev) = setup(&url);
+    tokio::spawn(axum::serve(listener, app).into_future());
+    let token = dev.token(&url, "alice", "todo:read todo:write");
+    for version in [ProtocolVersion::LATEST, ProtocolVersion::V_2025_06_18] {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(token.clone()),
+        );
+        let client = ClientConfig::default()
+            .with_protocol_version(version.clone())
+            .serve(transport)
+            .await
+            .unwrap();
+        let tools: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        for t in ["whoami", "list_todos", "add_todo", "delete_todo"] {
+            assert!(tools.contains(&t.to_owned()), "{version:?}: {tools:?}");
+        }
+        let who = client
+            .call_tool(CallToolRequestParams::new("whoami"))
+            .await
+            .unwrap();
+        let text = serde_json::to_value(&who.content).unwrap()[0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let who: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            who,
+            json!({"sub": "alice", "client_id": "dev-client", "scopes": ["todo:read", "todo:write"]})
+        );
+        let added = client
+            .call_tool(
+                CallToolRequestParams::new("add_todo")
+                    .with_arguments(json!({"title": "milk"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        let text = serde_json::to_value(&added.content).unwrap()[0]["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap()["owner"],
+            "alice"
+        );
+        // delete_todo needs todo:delete: the client sees the call fail.
+        let denied = client
+            .call_tool(
+                CallToolRequestParams::new("delete_todo")
+                    .with_arguments(json!({"id": 1}).as_object().unwrap().clone()),
+            )
+            .await;
+        assert!(denied.is_err(), "{version:?}: {denied:?}");
+        let _ = client.cancel().await;
+    }
+    // Without a token the client cannot even connect.
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.clone()),
+    );
+    assert!(ClientConfig::default().serve(transport).await.is_err());
+}
+
+#[tokio::test]
+async fn a_disallowed_tool_gets_403_with_the_step_up_challenge() {
+    let (app, dev) = setup(RESOURCE);
+    let rw = dev.token(RESOURCE, "alice", "todo:read todo:write");
+    let r = post(
+        &app,
+        Some(&rw),
+        None,
+        call("delete_todo", json!({"id": 1}))
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Needed: the scope every request needs, this call's, then what the token keeps.
+    assert_eq!(r.www, insufficient("todo:read todo:delete todo:write"));
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap(),
+        json!({"error": "insufficient_scope", "error_description": "The access token lacks a scope this request needs"})
+    );
+    let ro = dev.token(RESOURCE, "bob", "todo:read");
+    let r = post(
+        &app,
+        Some(&ro),
+        None,
+        call("add_todo", json!({"title": "x"}))
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.www, insufficient("todo:read todo:write"));
+    // Without todo:read nothing passes, and the 401 says todo:read.
+    let none = dev.token(RESOURCE, "carol", "todo:write");
+    let r = post(&app, Some(&none), None, initialize()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.www, insufficient("todo:read"));
+    let r = post(&app, None, None, initialize()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.www,
+        format!("Bearer resource_metadata=\"{METADATA}\", scope=\"todo:read\"")
+    );
+}
+
+#[tokio::test]
+async fn a_batch_with_one_disallowed_call_is_refused_whole() {
+    let (app, dev) = setup(RESOURCE);
+    let ro = dev.token(RESOURCE, "bob", "todo:read");
+    let batch = json!([
+        call("list_todos", json!({})),
+        call("delete_todo", json!({"id": 1}))
+    ]);
+    let r = post(&app, Some(&ro), None, batch.to_string().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.www, insufficient("todo:read todo:delete"));
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413() {
+    let (app, dev) = setup(RESOURCE);
+    let t = dev.token(RESOURCE, "alice", "todo:read todo:write");
+    let big = call("add_todo", json!({"title": "x".repeat(5 * 1024 * 1024)}))
+        .to_string()
+        .into_bytes();
+    let r = post(&app, Some(&t), None, big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
+        "request_too_large"
+    );
+    // Without a Content-Length (streamed), the limit still holds.
+    let stream = futures_body(vec![
+        vec![b' '; 3 * 1024 * 1024],
+        vec![b' '; 2 * 1024 * 1024],
+    ]);
+    let req = Request::post("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {t}"))
+        .body(stream)
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
+
+/// A body streamed in chunks, with no Content-Length.
+fn futures_body(chunks: Vec<Vec<u8>>) -> Body {
+    Body::new(Chunks(chunks.into_iter()))
+}
+
+struct Chunks(std::vec::IntoIter<Vec<u8>>);
+
+impl http_body::Body for Chunks {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.0
+                .next()
+                .map(|c| Ok(http_body::Frame::data(bytes::Bytes::from(c)))),
+        )
+    }
+}
+
+#[tokio::test]
+async fn invalid_json_reaches_the_mcp_server_which_answers_itself() {
+    let (app, dev) = setup(RESOURCE);
+    let t = dev.token(RESOURCE, "alice", "todo:read");
+    let r = post(
+        &app,
+        Some(&t),
+        None,
+        b"{\"jsonrpc\": \"2.0\", oops".to_vec(),
+    )
+    .await;
+    assert!(r.www.is_empty(), "{}", r.www);
+    // rmcp's own answer to a body it cannot parse, not the guard's JSON shape.
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.body);
+    assert!(
+        r.body.starts_with("fail to deserialize request body"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_session_reused_by_another_subject_is_rejected() {
+    let (app, dev) = setup(RESOURCE);
+    let alice = dev.token(RESOURCE, "alice", "todo:read todo:write");
+    let mallory = dev.token(RESOURCE, "mallory", "todo:read todo:write");
+    let r = post(&app, Some(&alice), None, initialize()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let session = r.session.expect("the server issues a session id");
+    let list = call("list_todos", json!({})).to_string().into_bytes();
+    let r = post(&app, Some(&mallory), Some(&session), list.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        serde_json::from_str::<Value>(&r.body).unwrap(),
+        json!({"error": "session_mismatch", "error_description": "This MCP session belongs to another principal"})
+    );
+    // Its owner may use it.
+    let r = post(&app, Some(&alice), Some(&session), list).await;
+    assert_ne!(r.status, StatusCode::FORBIDDEN);
+    // A DELETE (session end) by another principal is refused too.
+    let req = Request::delete("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("authorization", format!("Bearer {mallory}"))
+        .header("mcp-session-id", &session)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn get_and_delete_follow_the_stream_rule() {
+    let (app, dev) = setup(RESOURCE);
+    let none = dev.token(RESOURCE, "carol", "todo:write");
+    let req = Request::get("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("accept", "text/event-stream")
+        .header("authorization", format!("Bearer {none}"))
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        res.headers()["www-authenticate"],
+        insufficient("todo:read").as_str()
+    );
+}
