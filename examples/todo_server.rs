@@ -11,9 +11,14 @@
 //! | `MCP_RESOURCE` | this server's canonical URL (the tokens' `aud`) | `http://127.0.0.1:3000/mcp` |
 //! | `MCP_BIND` | the listen address | `127.0.0.1:3000` |
 //!
-//! Without `MCP_ISSUER` it runs in development mode: an in-memory signing key
-//! stands in for an authorization server and ready-to-paste `curl` commands
-//! with fresh tokens are printed. Nothing here is an authorization server.
+//! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
+//! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random |
+//!
+//! Without `MCP_ISSUER` it runs in development mode: an embedded development
+//! issuer ([`TestIssuer`]: JWKS, RFC 8414 metadata, a `client_credentials`
+//! token endpoint) stands in for an authorization server, and the server
+//! prints a ready-to-paste `curl` with a fresh token and a client id/secret
+//! pair. The development issuer is not an authorization server.
 //!
 //! Tools: `whoami` (the caller's sub, client_id, scopes), `list_todos`
 //! (`todo:read`), `add_todo {title}` (`todo:write`), `delete_todo {id}`
@@ -23,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
-use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, AuthContext, GuardLayer, Issuer, StaticJwks};
+use mcp_resource_guard::testing::TestIssuer;
+use mcp_resource_guard::{AuthContext, GuardLayer, Issuer};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -192,39 +197,12 @@ pub fn app(guard: GuardLayer, store: Store) -> Router {
         .layer(guard)
 }
 
-/// Development mode: an in-memory key and tokens minted with it.
-pub struct Dev {
-    /// The development issuer identifier.
-    pub issuer: String,
-    /// The signing key.
-    pub key: TestKey,
-}
-
-impl Dev {
-    /// A fresh development key.
-    pub fn new(issuer: &str) -> Result<Self, Box<dyn std::error::Error>> {
-        Ok(Self {
-            issuer: issuer.to_owned(),
-            key: TestKey::generate(Algorithm::ES256)?,
-        })
-    }
-
-    /// The issuer, trusting the development key.
-    pub fn trusted_issuer(&self) -> Result<Issuer, mcp_resource_guard::ConfigError> {
-        Ok(Issuer::new(&self.issuer)
-            .key_source(StaticJwks::from_json(jwks(&[&self.key]).to_string())?))
-    }
-
-    /// A token for `sub` with `scope`, for `resource`, valid for an hour.
-    pub fn token(&self, resource: &str, sub: &str, scope: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.key.sign(&json!({
-            "iss": self.issuer, "sub": sub, "client_id": "dev-client", "aud": resource,
-            "scope": scope, "iat": now, "exp": now + 3600,
-        }))
-    }
+/// A random hex string, for the development client secret.
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    (0..2)
+        .map(|i: u64| format!("{:016x}", RandomState::new().hash_one(i)))
+        .collect()
 }
 
 #[tokio::main]
@@ -241,11 +219,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             guard
         }
         Err(_) => {
-            let dev = Dev::new("http://127.0.0.1:3000/dev-issuer")?;
-            let guard = guard(&resource, dev.trusted_issuer()?)?;
+            let bind_issuer: std::net::SocketAddr = std::env::var("MCP_DEV_ISSUER_BIND")
+                .unwrap_or_else(|_| "127.0.0.1:0".to_owned())
+                .parse()?;
+            let secret = std::env::var("MCP_DEV_CLIENT_SECRET").unwrap_or_else(|_| random_secret());
+            let issuer = TestIssuer::builder()
+                .bind(bind_issuer)
+                .add_client("todo-agent", &secret, SCOPES)
+                .start()
+                .await?;
+            let guard = guard(
+                &resource,
+                Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()),
+            )?;
             let url = guard.resource().as_str().to_owned();
-            let all = dev.token(&url, "alice", "todo:read todo:write todo:delete");
-            let ro = dev.token(&url, "bob", "todo:read");
+            let all = issuer.token("alice", &url, "todo:read todo:write todo:delete");
+            let ro = issuer.token("bob", &url, "todo:read");
             // One stateless request (MCP 2026-07-28): no initialize needed.
             let curl = |flags: &str, token: &str, tool: &str, args: &str| {
                 format!(
@@ -253,13 +242,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )
             };
             println!(
-                "development mode: tokens are signed by an in-memory key (not an authorization server)\n"
+                "development mode: an embedded development issuer (not an authorization server) signs the tokens\n"
             );
-            println!("MCP endpoint: {url}");
+            println!("MCP endpoint:      {url}");
             println!(
-                "metadata:     curl -s {}\n",
+                "metadata:          curl -s {}",
                 guard.resource().metadata_url()
             );
+            println!("dev issuer:        {}", issuer.issuer());
+            println!(
+                "token endpoint:    {} (client_credentials)",
+                issuer.token_endpoint()
+            );
+            println!("client_id:         todo-agent");
+            println!("client_secret:     {secret}\n");
             println!(
                 "whoami as alice (all scopes):\n{}\n",
                 curl("-s", &all, "whoami", "{}")
@@ -268,11 +264,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "add_todo as bob (todo:read only: 403 insufficient_scope, scope=\"todo:read todo:write\"):\n{}\n",
                 curl("-i", &ro, "add_todo", r#"{"title":"milk"}"#)
             );
-            println!("alice's token: {all}\nbob's token:   {ro}\n");
             println!(
-                "real authorization server: MCP_ISSUER=https://auth.example.com cargo run --example todo_server\n"
+                "a fresh token from the token endpoint:\ncurl -s -u todo-agent:{secret} -d grant_type=client_credentials -d scope=todo:read -d resource={url} {}\n",
+                issuer.token_endpoint()
             );
-            guard
+            println!(
+                "a real authorization server instead: MCP_ISSUER=https://auth.example.com cargo run --example todo_server\n"
+            );
+            let listener = tokio::net::TcpListener::bind(&bind).await?;
+            println!("listening on http://{bind}");
+            axum::serve(listener, app(guard, Store::default())).await?;
+            // The issuer lives as long as the server.
+            drop(issuer);
+            return Ok(());
         }
     };
     let listener = tokio::net::TcpListener::bind(&bind).await?;

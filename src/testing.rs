@@ -1,7 +1,9 @@
 //! Test keys and token minting (feature `testing`).
 //!
 //! **For development and tests only.** Nothing here is an authorization
-//! server: keys live in memory, tokens say whatever you ask them to.
+//! server: keys live in memory, tokens say whatever you ask them to, clients
+//! are whatever you register, there is no user, no consent, no revocation.
+//! Never expose a [`TestIssuer`] beyond `127.0.0.1` or trust it in production.
 //!
 //! ```
 //! use mcp_resource_guard::testing::{TestKey, jwks};
@@ -15,6 +17,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -231,4 +234,441 @@ pub fn unsigned(header: &Value, claims: &Value) -> String {
         b64(header.to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     )
+}
+
+/// A token flaw, for [`TestIssuer::mint_flawed`].
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// `exp` an hour in the past.
+    Expired,
+    /// `aud` names another resource.
+    WrongAudience,
+    /// `iss` names another issuer.
+    WrongIssuer,
+    /// No `kid` in the header.
+    NoKid,
+    /// A `kid` the issuer never published.
+    UnknownKid,
+}
+
+struct Client {
+    secret: String,
+    scopes: Vec<String>,
+}
+
+struct IssuerState {
+    issuer: String,
+    /// The signing key first; older keys after it (still published).
+    keys: std::sync::RwLock<Vec<Arc<TestKey>>>,
+    clients: std::sync::RwLock<std::collections::HashMap<String, Client>>,
+    ttl: u64,
+}
+
+/// An in-process issuer for development and tests: **not an authorization
+/// server**. It binds `127.0.0.1`, serves a JWKS (`/jwks`) and RFC 8414
+/// metadata (`/.well-known/oauth-authorization-server`, also as
+/// `/.well-known/openid-configuration`), mints any token you ask for, rotates
+/// keys, and has a `client_credentials` token endpoint (`/token`, client
+/// authentication `client_secret_basic` or `client_secret_post`, the
+/// `resource` parameter becomes `aud`) so real MCP clients can get tokens.
+///
+/// ```
+/// # async fn demo() -> std::io::Result<()> {
+/// use mcp_resource_guard::testing::TestIssuer;
+///
+/// let issuer = TestIssuer::builder()
+///     .add_client("agent", "secret", ["todo:read"])
+///     .start()
+///     .await?;
+/// let token = issuer.token("alice", "https://mcp.example.com/mcp", "todo:read");
+/// # let _ = token; Ok(()) }
+/// ```
+pub struct TestIssuer {
+    state: Arc<IssuerState>,
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.state.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Builds a [`TestIssuer`].
+#[must_use]
+#[derive(Debug)]
+pub struct TestIssuerBuilder {
+    addr: std::net::SocketAddr,
+    alg: Algorithm,
+    clients: Vec<(String, String, Vec<String>)>,
+    ttl: u64,
+}
+
+impl TestIssuerBuilder {
+    /// Where to listen. Defaults to `127.0.0.1:0` (any free port).
+    pub fn bind(mut self, addr: std::net::SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// The signing algorithm. Defaults to ES256.
+    pub fn algorithm(mut self, alg: Algorithm) -> Self {
+        self.alg = alg;
+        self
+    }
+
+    /// A client for the token endpoint, allowed these scopes.
+    pub fn add_client<I, S>(
+        mut self,
+        id: impl Into<String>,
+        secret: impl Into<String>,
+        scopes: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.clients.push((
+            id.into(),
+            secret.into(),
+            scopes.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// The lifetime of issued tokens. Defaults to one hour.
+    pub fn token_lifetime(mut self, ttl: std::time::Duration) -> Self {
+        self.ttl = ttl.as_secs();
+        self
+    }
+
+    /// Binds and starts serving (inside a tokio runtime).
+    pub async fn start(self) -> std::io::Result<TestIssuer> {
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+        let key = TestKey::generate(self.alg).map_err(std::io::Error::other)?;
+        let state = Arc::new(IssuerState {
+            issuer: format!("http://{addr}"),
+            keys: std::sync::RwLock::new(vec![Arc::new(key)]),
+            clients: std::sync::RwLock::new(
+                self.clients
+                    .into_iter()
+                    .map(|(id, secret, scopes)| (id, Client { secret, scopes }))
+                    .collect(),
+            ),
+            ttl: self.ttl,
+        });
+        let app = issuer_routes(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(TestIssuer { state, addr, task })
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl IssuerState {
+    fn signing_key(&self) -> Arc<TestKey> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys[0].clone()
+    }
+
+    fn jwks(&self) -> Value {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
+    }
+
+    fn mint(&self, claims: &Value) -> String {
+        let mut c = claims.clone();
+        let now = unix_now();
+        for (k, v) in [
+            ("iss", json!(self.issuer)),
+            ("iat", json!(now)),
+            ("exp", json!(now + self.ttl)),
+        ] {
+            if c.get(k).is_none() {
+                c[k] = v;
+            }
+        }
+        if c.get("jti").is_none() {
+            c["jti"] = json!(format!("jti-{}", NEXT_KID.fetch_add(1, Ordering::Relaxed)));
+        }
+        self.signing_key().sign(&c)
+    }
+
+    fn metadata(&self) -> Value {
+        let i = &self.issuer;
+        json!({
+            "issuer": i,
+            "token_endpoint": format!("{i}/token"),
+            "jwks_uri": format!("{i}/jwks"),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "response_types_supported": ["token"],
+            "scopes_supported": self.all_scopes(),
+        })
+    }
+
+    fn all_scopes(&self) -> Vec<String> {
+        let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<String> = clients.values().flat_map(|c| c.scopes.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The `client_credentials` grant.
+    fn token(
+        &self,
+        auth: Option<&str>,
+        form: &[u8],
+    ) -> Result<Value, (u16, &'static str, &'static str)> {
+        let params: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(form).into_owned().collect();
+        let bad_client = (401, "invalid_client", "unknown client or wrong secret");
+        let (id, secret) = match auth.and_then(|h| {
+            h.strip_prefix("Basic ")
+                .or_else(|| h.strip_prefix("basic "))
+        }) {
+            Some(b) => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+                    .and_then(|v| String::from_utf8(v).ok())
+                    .ok_or(bad_client)?;
+                let (id, secret) = raw.split_once(':').ok_or(bad_client)?;
+                let dec = |s: &str| {
+                    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default()
+                };
+                (dec(id), dec(secret))
+            }
+            None => (
+                params.get("client_id").cloned().ok_or(bad_client)?,
+                params.get("client_secret").cloned().ok_or(bad_client)?,
+            ),
+        };
+        if params.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return Err((
+                400,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            ));
+        }
+        let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+        let client = clients
+            .get(&id)
+            .filter(|c| c.secret == secret)
+            .ok_or(bad_client)?;
+        let scope: Vec<String> = match params.get("scope") {
+            Some(s) => {
+                let asked: Vec<String> = s
+                    .split(' ')
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if asked.iter().any(|a| !client.scopes.contains(a)) {
+                    return Err((
+                        400,
+                        "invalid_scope",
+                        "a requested scope is not allowed for this client",
+                    ));
+                }
+                asked
+            }
+            None => client.scopes.clone(),
+        };
+        let resource = params.get("resource").ok_or((
+            400,
+            "invalid_target",
+            "the resource parameter (RFC 8707) is required",
+        ))?;
+        let token = self.mint(&json!({
+            "sub": id, "client_id": id, "aud": resource, "scope": scope.join(" "),
+        }));
+        Ok(json!({
+            "access_token": token, "token_type": "Bearer", "expires_in": self.ttl, "scope": scope.join(" "),
+        }))
+    }
+}
+
+fn issuer_routes(state: Arc<IssuerState>) -> axum::Router {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    let meta = {
+        let s = state.clone();
+        move || {
+            let s = s.clone();
+            async move { axum::Json(s.metadata()) }
+        }
+    };
+    let jwks = {
+        let s = state.clone();
+        move || {
+            let s = s.clone();
+            async move { axum::Json(s.jwks()) }
+        }
+    };
+    let token = {
+        let s = state;
+        move |headers: HeaderMap, body: axum::body::Bytes| {
+            let s = s.clone();
+            async move {
+                let auth = headers
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                match s.token(auth, &body) {
+                    Ok(v) => (StatusCode::OK, axum::Json(v)),
+                    Err((status, error, description)) => (
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                        axum::Json(json!({ "error": error, "error_description": description })),
+                    ),
+                }
+            }
+        }
+    };
+    axum::Router::new()
+        .route("/.well-known/oauth-authorization-server", get(meta.clone()))
+        .route("/.well-known/openid-configuration", get(meta))
+        .route("/jwks", get(jwks))
+        .route("/token", post(token))
+}
+
+impl TestIssuer {
+    /// A builder: ES256, no clients, `127.0.0.1:0`.
+    pub fn builder() -> TestIssuerBuilder {
+        TestIssuerBuilder {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            alg: Algorithm::ES256,
+            clients: Vec::new(),
+            ttl: 3600,
+        }
+    }
+
+    /// Starts an issuer with the defaults.
+    pub async fn start() -> std::io::Result<Self> {
+        Self::builder().start().await
+    }
+
+    /// The issuer identifier, `http://127.0.0.1:<port>`.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}/jwks", self.state.issuer)
+    }
+
+    /// The token endpoint URL.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.state.issuer)
+    }
+
+    /// The JWK Set it publishes.
+    pub fn jwks(&self) -> Value {
+        self.state.jwks()
+    }
+
+    /// Adds a client for the token endpoint.
+    pub fn add_client<I, S>(&self, id: impl Into<String>, secret: impl Into<String>, scopes: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut clients = self
+            .state
+            .clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        clients.insert(
+            id.into(),
+            Client {
+                secret: secret.into(),
+                scopes: scopes.into_iter().map(Into::into).collect(),
+            },
+        );
+    }
+
+    /// Signs `claims` with the current key, adding `iss`, `iat`, `exp` and
+    /// `jti` where absent.
+    pub fn mint(&self, claims: &Value) -> String {
+        self.state.mint(claims)
+    }
+
+    /// A valid access token for `sub`, for the resource `aud`, with `scope`.
+    pub fn token(&self, sub: &str, aud: &str, scope: &str) -> String {
+        self.mint(&json!({ "sub": sub, "client_id": sub, "aud": aud, "scope": scope }))
+    }
+
+    /// A token for `sub`/`aud`/`scope` with one flaw.
+    pub fn mint_flawed(&self, sub: &str, aud: &str, scope: &str, flaw: Flaw) -> String {
+        let now = unix_now();
+        let mut claims = json!({ "sub": sub, "client_id": sub, "aud": aud, "scope": scope });
+        let key = self.state.signing_key();
+        match flaw {
+            Flaw::Expired => {
+                claims["iat"] = json!(now - 7200);
+                claims["exp"] = json!(now - 3600);
+            }
+            Flaw::WrongAudience => claims["aud"] = json!("https://another-resource.example.com"),
+            Flaw::WrongIssuer => claims["iss"] = json!("https://another-issuer.example.com"),
+            Flaw::NoKid | Flaw::UnknownKid => {
+                let mut c = claims.clone();
+                for (k, v) in [
+                    ("iss", json!(self.state.issuer)),
+                    ("iat", json!(now)),
+                    ("exp", json!(now + 3600)),
+                ] {
+                    c[k] = v;
+                }
+                let mut header = json!({ "alg": key.algorithm().as_str(), "typ": "at+jwt" });
+                if flaw == Flaw::UnknownKid {
+                    header["kid"] = json!("never-published");
+                }
+                return key.sign_with_header(&header, &c);
+            }
+        }
+        self.mint(&claims)
+    }
+
+    /// Rotates: a new signing key of `alg`, published next to the old ones
+    /// (overlap). Returns the new `kid`.
+    pub fn rotate(&self, alg: Algorithm) -> Result<String, TestKeyError> {
+        let key = TestKey::generate(alg)?;
+        let kid = key.kid().unwrap_or_default().to_owned();
+        let mut keys = self.state.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.insert(0, Arc::new(key));
+        Ok(kid)
+    }
+
+    /// Rotates without overlap: the new key replaces every old one.
+    pub fn rotate_without_overlap(&self, alg: Algorithm) -> Result<String, TestKeyError> {
+        let kid = self.rotate(alg)?;
+        let mut keys = self.state.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.truncate(1);
+        Ok(kid)
+    }
 }

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use mcp_resource_guard::testing::TestIssuer;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -20,10 +21,19 @@ use tower::ServiceExt as _;
 const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
 const METADATA: &str = "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp";
 
-fn setup(resource: &str) -> (Router, example::Dev) {
-    let dev = example::Dev::new("http://127.0.0.1:3000/dev-issuer").unwrap();
-    let guard = example::guard(resource, dev.trusted_issuer().unwrap()).unwrap();
-    (example::app(guard, example::Store::default()), dev)
+struct Dev(TestIssuer);
+
+impl Dev {
+    fn token(&self, aud: &str, sub: &str, scope: &str) -> String {
+        self.0.token(sub, aud, scope)
+    }
+}
+
+async fn setup(resource: &str) -> (Router, Dev) {
+    let dev = TestIssuer::start().await.unwrap();
+    let issuer = mcp_resource_guard::Issuer::new(dev.issuer()).jwks_uri(dev.jwks_uri());
+    let guard = example::guard(resource, issuer).unwrap();
+    (example::app(guard, example::Store::default()), Dev(dev))
 }
 
 struct Reply {
@@ -86,7 +96,7 @@ fn insufficient(scope: &str) -> String {
 async fn rmcp_client_lists_tools_and_sees_its_identity_inside_whoami() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    let (app, dev) = setup(&url);
+    let (app, dev) = setup(&url).await;
     tokio::spawn(axum::serve(listener, app).into_future());
     let token = dev.token(&url, "alice", "todo:read todo:write");
     for version in [ProtocolVersion::LATEST, ProtocolVersion::V_2025_06_18] {
@@ -119,7 +129,7 @@ async fn rmcp_client_lists_tools_and_sees_its_identity_inside_whoami() {
         let who: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             who,
-            json!({"sub": "alice", "client_id": "dev-client", "scopes": ["todo:read", "todo:write"]})
+            json!({"sub": "alice", "client_id": "alice", "scopes": ["todo:read", "todo:write"]})
         );
         let added = client
             .call_tool(
@@ -155,7 +165,7 @@ async fn rmcp_client_lists_tools_and_sees_its_identity_inside_whoami() {
 
 #[tokio::test]
 async fn a_disallowed_tool_gets_403_with_the_step_up_challenge() {
-    let (app, dev) = setup(RESOURCE);
+    let (app, dev) = setup(RESOURCE).await;
     let rw = dev.token(RESOURCE, "alice", "todo:read todo:write");
     let r = post(
         &app,
@@ -200,7 +210,7 @@ async fn a_disallowed_tool_gets_403_with_the_step_up_challenge() {
 
 #[tokio::test]
 async fn a_batch_with_one_disallowed_call_is_refused_whole() {
-    let (app, dev) = setup(RESOURCE);
+    let (app, dev) = setup(RESOURCE).await;
     let ro = dev.token(RESOURCE, "bob", "todo:read");
     let batch = json!([
         call("list_todos", json!({})),
@@ -213,7 +223,7 @@ async fn a_batch_with_one_disallowed_call_is_refused_whole() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_gets_413() {
-    let (app, dev) = setup(RESOURCE);
+    let (app, dev) = setup(RESOURCE).await;
     let t = dev.token(RESOURCE, "alice", "todo:read todo:write");
     let big = call("add_todo", json!({"title": "x".repeat(5 * 1024 * 1024)}))
         .to_string()
@@ -265,7 +275,7 @@ impl http_body::Body for Chunks {
 
 #[tokio::test]
 async fn invalid_json_reaches_the_mcp_server_which_answers_itself() {
-    let (app, dev) = setup(RESOURCE);
+    let (app, dev) = setup(RESOURCE).await;
     let t = dev.token(RESOURCE, "alice", "todo:read");
     let r = post(
         &app,
@@ -286,7 +296,7 @@ async fn invalid_json_reaches_the_mcp_server_which_answers_itself() {
 
 #[tokio::test]
 async fn a_session_reused_by_another_subject_is_rejected() {
-    let (app, dev) = setup(RESOURCE);
+    let (app, dev) = setup(RESOURCE).await;
     let alice = dev.token(RESOURCE, "alice", "todo:read todo:write");
     let mallory = dev.token(RESOURCE, "mallory", "todo:read todo:write");
     let r = post(&app, Some(&alice), None, initialize()).await;
@@ -317,7 +327,7 @@ async fn a_session_reused_by_another_subject_is_rejected() {
 
 #[tokio::test]
 async fn get_and_delete_follow_the_stream_rule() {
-    let (app, dev) = setup(RESOURCE);
+    let (app, dev) = setup(RESOURCE).await;
     let none = dev.token(RESOURCE, "carol", "todo:write");
     let req = Request::get("/mcp")
         .header("host", "127.0.0.1:3000")
