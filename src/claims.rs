@@ -212,7 +212,8 @@ impl AuthContext {
     /// Builds a context from a verified claim set: for custom
     /// [`TokenVerifier`](crate::TokenVerifier)s (introspection, say).
     ///
-    /// Reads `iss` (required string), `sub`, `client_id` (else `azp`), `aud`
+    /// Reads `iss` (required string), `sub`, `client_id` (else `azp`, `cid`,
+    /// `appid`), `aud`
     /// (string or array), `exp`, `iat`, `jti` and the scopes per
     /// `scope_claim`. It checks shapes only: signature, issuer, audience and
     /// time checks are the verifier's job (the guard re-checks issuer and
@@ -243,10 +244,15 @@ impl AuthContext {
         };
         let expires_at = date("exp")?;
         let issued_at = date("iat")?;
-        let client_id = match opt_string(&claims, "client_id")? {
-            Some(c) => Some(c),
-            None => opt_string(&claims, "azp")?,
-        };
+        // RFC 9068 `client_id`, else `azp` (OIDC, Entra v2), `cid` (Okta),
+        // `appid` (Entra v1).
+        let mut client_id = None;
+        for name in ["client_id", "azp", "cid", "appid"] {
+            if let Some(c) = opt_string(&claims, name)? {
+                client_id = Some(c);
+                break;
+            }
+        }
         Ok(Self(Arc::new(Inner {
             subject: opt_string(&claims, "sub")?,
             jti: opt_string(&claims, "jti")?,
@@ -291,7 +297,8 @@ impl AuthContext {
         self.0.subject.as_deref()
     }
 
-    /// `client_id` (RFC 9068), else `azp`: the OAuth client that obtained the token.
+    /// `client_id` (RFC 9068), else `azp` (OIDC, Entra ID v2), `cid` (Okta) or
+    /// `appid` (Entra ID v1): the OAuth client that obtained the token.
     pub fn client_id(&self) -> Option<&str> {
         self.0.client_id.as_deref()
     }

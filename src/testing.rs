@@ -415,11 +415,14 @@ impl IssuerState {
         let i = &self.issuer;
         json!({
             "issuer": i,
+            // Required by RFC 8414 and by MCP clients; it only says no.
+            "authorization_endpoint": format!("{i}/authorize"),
             "token_endpoint": format!("{i}/token"),
             "jwks_uri": format!("{i}/jwks"),
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "response_types_supported": ["token"],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
             "scopes_supported": self.all_scopes(),
         })
     }
@@ -549,6 +552,18 @@ fn issuer_routes(state: Arc<IssuerState>) -> axum::Router {
         .route("/.well-known/openid-configuration", get(meta))
         .route("/jwks", get(jwks))
         .route("/token", post(token))
+        .route(
+            "/authorize",
+            get(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({
+                        "error": "unsupported_response_type",
+                        "error_description": "the development issuer only supports client_credentials",
+                    })),
+                )
+            }),
+        )
 }
 
 impl TestIssuer {

@@ -1,0 +1,155 @@
+// The interop suite: the todo_server example against oidc-provider (a real
+// authorization server) and against its own embedded development issuer,
+// driven by the official MCP SDK clients (TypeScript and Python) that start
+// from nothing but the server URL. Prints one line per case and a final
+// "N passed, N failed"; exits non-zero on any failure.
+import { spawn, execFile } from 'node:child_process';
+import net from 'node:net';
+import assert from 'node:assert/strict';
+import { promisify } from 'node:util';
+import { ALGS, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
+import { tsFlow } from './ts_client.mjs';
+
+const BIN = process.env.TODO_SERVER_BIN;
+const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
+const run = promisify(execFile);
+const results = [];
+const children = [];
+
+async function check(name, fn) {
+  try {
+    await fn();
+    results.push(true);
+    console.log(`ok      ${name}`);
+  } catch (e) {
+    results.push(false);
+    console.log(`FAILED  ${name}\n        ${String(e.stack ?? e).split('\n').slice(0, 6).join('\n        ')}`);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the todo server; resolves with its stdout once it listens. */
+function startTodo(env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`todo_server did not start:\n${out}`)), 30_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('listening on')) {
+        clearTimeout(timer);
+        resolve({ child, out: () => out });
+      }
+    });
+    child.stderr.on('data', (d) => (out += d));
+    child.on('exit', (code) => reject(new Error(`todo_server exited with ${code}:\n${out}`)));
+  });
+}
+
+async function pyFlow(url, id, secret, issuer) {
+  const { stdout } = await run(PYTHON, ['py_client.py', url, id, secret, issuer], { timeout: 90_000 });
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+const TOOLS = ['add_todo', 'delete_todo', 'list_todos', 'whoami'];
+
+function assertFlow(r, client, { stepUp }) {
+  assert.deepEqual(r.tools, TOOLS);
+  assert.equal(r.whoami.sub, client);
+  assert.equal(r.whoami.client_id, client);
+  assert.equal(r.add_todo.owner, client);
+  if (stepUp) {
+    // The first token carried only what the 401 asked for; add_todo went
+    // through 403 insufficient_scope and a re-authorization for todo:write.
+    assert.deepEqual(r.whoami.scopes, ['todo:read']);
+    assert.ok(r.whoami_after.scopes.includes('todo:write'), JSON.stringify(r.whoami_after));
+  }
+}
+
+try {
+  // 1. A real authorization server: oidc-provider.
+  const asPort = await freePort();
+  const mcpPort = await freePort();
+  const resource = `http://127.0.0.1:${mcpPort}/mcp`;
+  let as = await startAuthorizationServer({ port: asPort, resource, jwks: generateKeys() });
+  await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
+
+  const kids = [];
+  for (const alg of ALGS) {
+    await check(`oidc-provider ${alg} token, TypeScript SDK: discovery, tools/list, whoami, add_todo`, async () => {
+      const r = await tsFlow(resource, clientFor(alg), SECRET, as.issuer);
+      assertFlow(r, clientFor(alg), { stepUp: false });
+      assert.equal(r.header.alg, alg);
+      assert.equal(r.header.typ, 'at+jwt');
+      kids.push(r.header.kid);
+    });
+  }
+  for (const alg of ['ES256', 'PS256']) {
+    await check(`oidc-provider ${alg} token, Python SDK: discovery, tools/list, whoami, step-up to todo:write`, async () => {
+      assertFlow(await pyFlow(resource, clientFor(alg), SECRET, as.issuer), clientFor(alg), { stepUp: true });
+    });
+  }
+  await check('oidc-provider key rotation while the todo server keeps running', async () => {
+    await new Promise((r) => as.server.close(r));
+    as = await startAuthorizationServer({ port: asPort, resource, jwks: generateKeys() });
+    const r = await tsFlow(resource, clientFor('RS256'), SECRET, as.issuer);
+    assertFlow(r, clientFor('RS256'), { stepUp: false });
+    assert.ok(!kids.includes(r.header.kid), 'signed with a new key');
+    assertFlow(await pyFlow(resource, clientFor('EdDSA'), SECRET, as.issuer), clientFor('EdDSA'), { stepUp: true });
+  });
+  await new Promise((r) => as.server.close(r));
+
+  // 2. The zero-setup path: the embedded development issuer.
+  const devPort = await freePort();
+  const devResource = `http://127.0.0.1:${devPort}/mcp`;
+  const devSecret = 'interop-dev-secret';
+  const dev = await startTodo({ MCP_RESOURCE: devResource, MCP_BIND: `127.0.0.1:${devPort}`, MCP_DEV_CLIENT_SECRET: devSecret });
+  const devIssuer = /dev issuer:\s+(\S+)/.exec(dev.out())?.[1];
+  await check('dev issuer, TypeScript SDK: discovery, tools/list, whoami, add_todo', async () => {
+    assert.ok(devIssuer, dev.out());
+    assertFlow(await tsFlow(devResource, 'todo-agent', devSecret, devIssuer), 'todo-agent', { stepUp: false });
+  });
+  await check('dev issuer, Python SDK: discovery, tools/list, whoami, step-up to todo:write', async () => {
+    assertFlow(await pyFlow(devResource, 'todo-agent', devSecret, devIssuer), 'todo-agent', { stepUp: true });
+  });
+  await check('dev mode: the printed whoami curl works when pasted', async () => {
+    const block = /whoami as alice \(all scopes\):\n([\s\S]*?)\n\n/.exec(dev.out())?.[1];
+    assert.ok(block, dev.out());
+    const { stdout } = await run('bash', ['-c', block], { timeout: 30_000 });
+    assert.match(stdout, /\\"sub\\":\\"alice\\"/);
+  });
+  await check('dev mode: the printed step-up curl answers 403 insufficient_scope', async () => {
+    const block = /add_todo as bob[^\n]*\n([\s\S]*?)\n\n/.exec(dev.out())?.[1];
+    const { stdout } = await run('bash', ['-c', block], { timeout: 30_000 });
+    assert.match(stdout, /^HTTP\/1\.1 403/);
+    assert.match(stdout, /www-authenticate: Bearer error="insufficient_scope", .*scope="todo:read todo:write"/);
+  });
+  await check('dev mode: the printed token-endpoint curl gives a token', async () => {
+    const line = /a fresh token from the token endpoint:\n(.*)\n/.exec(dev.out())?.[1];
+    const { stdout } = await run('bash', ['-c', line], { timeout: 30_000 });
+    const body = JSON.parse(stdout);
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.scope, 'todo:read');
+  });
+} catch (e) {
+  results.push(false);
+  console.log(`FAILED  setup: ${e.stack ?? e}`);
+} finally {
+  for (const c of children) c.kill();
+}
+
+const passed = results.filter(Boolean).length;
+const failed = results.length - passed;
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

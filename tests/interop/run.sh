@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the interop peers (pinned) and runs the interop suite.
+# Under CI=true a missing tool is a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")"
+missing=""
+for tool in node npm python3 curl; do
+  command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "interop: missing$missing: required under CI" >&2
+    exit 1
+  fi
+  echo "interop: SKIPPED (missing$missing)"
+  exit 0
+fi
+npm ci --no-audit --no-fund --loglevel=error
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+(cd ../.. && cargo build --quiet --example todo_server)
+TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" node run.mjs
