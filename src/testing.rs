@@ -321,7 +321,9 @@ impl TestIssuerBuilder {
         self
     }
 
-    /// The signing algorithm. Defaults to ES256.
+    /// The algorithm of the signing key. Defaults to ES256. An RS256, an
+    /// ES256 and an EdDSA key are always generated and published too (see
+    /// [`TestIssuer::mint_with`]).
     pub fn algorithm(mut self, alg: Algorithm) -> Self {
         self.alg = alg;
         self
@@ -356,10 +358,23 @@ impl TestIssuerBuilder {
     pub async fn start(self) -> std::io::Result<TestIssuer> {
         let listener = tokio::net::TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
-        let key = TestKey::generate(self.alg).map_err(std::io::Error::other)?;
+        // The signing key first, then one of each other family, all published.
+        let mut keys = Vec::new();
+        for alg in [
+            self.alg,
+            Algorithm::RS256,
+            Algorithm::ES256,
+            Algorithm::EdDSA,
+        ] {
+            if !keys.iter().any(|k: &Arc<TestKey>| k.algorithm() == alg) {
+                keys.push(Arc::new(
+                    TestKey::generate(alg).map_err(std::io::Error::other)?,
+                ));
+            }
+        }
         let state = Arc::new(IssuerState {
             issuer: format!("http://{addr}"),
-            keys: std::sync::RwLock::new(vec![Arc::new(key)]),
+            keys: std::sync::RwLock::new(keys),
             clients: std::sync::RwLock::new(
                 self.clients
                     .into_iter()
@@ -631,6 +646,27 @@ impl TestIssuer {
     /// `jti` where absent.
     pub fn mint(&self, claims: &Value) -> String {
         self.state.mint(claims)
+    }
+
+    /// Like [`mint`](TestIssuer::mint), signed with the published key of
+    /// `alg` (`None` when there is none: rotate one in first).
+    pub fn mint_with(&self, alg: Algorithm, claims: &Value) -> Option<String> {
+        let key = {
+            let keys = self.state.keys.read().unwrap_or_else(|p| p.into_inner());
+            keys.iter().find(|k| k.algorithm() == alg)?.clone()
+        };
+        let mut c = claims.clone();
+        let now = unix_now();
+        for (k, v) in [
+            ("iss", json!(self.state.issuer)),
+            ("iat", json!(now)),
+            ("exp", json!(now + self.state.ttl)),
+        ] {
+            if c.get(k).is_none() {
+                c[k] = v;
+            }
+        }
+        Some(key.sign(&c))
     }
 
     /// A valid access token for `sub`, for the resource `aud`, with `scope`.

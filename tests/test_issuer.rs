@@ -155,7 +155,7 @@ async fn flawed_tokens_are_rejected_exactly() {
         let t = i.mint_flawed("alice", RESOURCE, "todo:read", flaw);
         assert_invalid(&send(&app, request("/mcp", Some(&t))).await, description);
     }
-    // No kid: the single published key still verifies it.
+    // No kid: the published keys are tried and the right one verifies it.
     let t = i.mint_flawed("alice", RESOURCE, "todo:read", Flaw::NoKid);
     assert_eq!(
         send(&app, request("/mcp", Some(&t))).await.status,
@@ -190,7 +190,24 @@ async fn rotation_is_followed_by_the_guard() {
             "{alg}"
         );
     }
-    assert_eq!(i.jwks()["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(i.jwks()["keys"].as_array().unwrap().len(), 5);
     i.rotate_without_overlap(Algorithm::ES256).unwrap();
     assert_eq!(i.jwks()["keys"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn rs256_es256_and_eddsa_keys_are_published_and_usable() {
+    let i = issuer().await;
+    let app = app(guard_for(&i));
+    assert_eq!(i.jwks()["keys"].as_array().unwrap().len(), 3);
+    for alg in [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let claims = serde_json::json!({"sub": "alice", "aud": RESOURCE, "scope": "todo:read"});
+        let t = i.mint_with(alg, &claims).unwrap();
+        let r = send(&app, request("/mcp", Some(&t))).await;
+        assert_eq!(r.status, StatusCode::OK, "{alg}");
+    }
+    assert!(
+        i.mint_with(Algorithm::PS512, &serde_json::json!({}))
+            .is_none()
+    );
 }
