@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::cache::{TokenCache, TokenCacheConfig};
 use crate::challenge::{Challenger, JsonRejection};
 use crate::claims::AuthContext;
 use crate::config::{
@@ -140,6 +141,7 @@ pub struct GuardBuilder {
     challenge_mode: ChallengeMode,
     mode: AuthMode,
     max_token_length: usize,
+    token_cache: TokenCacheConfig,
     verifier: Option<Arc<dyn TokenVerifier>>,
     resource_name: Option<String>,
     resource_documentation: Option<String>,
@@ -221,6 +223,13 @@ impl GuardBuilder {
     /// invalid before any parsing. Defaults to 8 KiB.
     pub fn max_token_length(mut self, bytes: usize) -> Self {
         self.max_token_length = bytes;
+        self
+    }
+
+    /// The verified-token cache (see [`TokenCacheConfig`]). Defaults to
+    /// 10,000 tokens for at most 5 minutes each.
+    pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
+        self.token_cache = config;
         self
     }
 
@@ -384,8 +393,13 @@ impl GuardBuilder {
             mode: self.challenge_mode,
         };
         let metadata_path = resource.metadata_path();
+        let token_cache = self
+            .token_cache
+            .is_enabled()
+            .then(|| TokenCache::new(self.token_cache, self.leeway.as_secs()));
         Ok(GuardLayer {
             shared: Arc::new(Shared {
+                token_cache,
                 metadata: MetadataService::new(&metadata_doc),
                 metadata_doc,
                 metadata_path,
@@ -433,6 +447,7 @@ pub(crate) struct Shared {
     pub(crate) verifier: Arc<dyn TokenVerifier>,
     pub(crate) issuers: Vec<IssuerPolicy>,
     pub(crate) challenger: Arc<Challenger>,
+    pub(crate) token_cache: Option<TokenCache>,
 }
 
 impl Shared {
@@ -516,6 +531,7 @@ impl GuardLayer {
             challenge_mode: ChallengeMode::default(),
             mode: AuthMode::default(),
             max_token_length: DEFAULT_MAX_TOKEN_LENGTH,
+            token_cache: TokenCacheConfig::default(),
             verifier: None,
             resource_name: None,
             resource_documentation: None,
@@ -590,6 +606,14 @@ impl<R> GuardLayer<R> {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Forgets every cached verification (after an emergency key revocation,
+    /// say): the next request of each token is verified in full.
+    pub fn clear_token_cache(&self) {
+        if let Some(c) = &self.shared.token_cache {
+            c.clear();
+        }
     }
 
     /// The freshness of every issuer's keys, for a readiness probe.

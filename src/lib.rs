@@ -71,6 +71,8 @@
 
 mod log;
 
+mod cache;
+
 pub mod challenge;
 mod claims;
 mod config;
@@ -89,6 +91,7 @@ pub mod testing;
 mod token;
 mod verify;
 
+pub use cache::TokenCacheConfig;
 pub use challenge::{ErrorCode, JsonRejection, Rejection, RejectionBody};
 pub use claims::{AuthContext, Scopes};
 pub use config::{

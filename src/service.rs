@@ -112,13 +112,47 @@ where
                     )),
                 },
                 Ok(Credentials::Bearer(token)) => {
-                    let verifier = shared.verifier.clone();
-                    // Use the service that was made ready; leave a fresh clone behind.
-                    let clone = self.inner.clone();
-                    let inner = std::mem::replace(&mut self.inner, clone);
-                    State::Verify {
-                        fut: Box::pin(async move { verifier.verify(&token).await }),
-                        pending: Some((inner, req)),
+                    let cached = shared
+                        .token_cache
+                        .as_ref()
+                        .and_then(|c| c.get(token.secret()));
+                    if let Some(ctx) = cached {
+                        // Hot path: verified before, still valid; no boxing,
+                        // no parsing. Issuer, audience and scopes are re-checked.
+                        match shared.authorize(&ctx) {
+                            Ok(()) => {
+                                event!(
+                                    debug,
+                                    DECISION,
+                                    outcome = "allow",
+                                    cached = true,
+                                    issuer = ctx.issuer(),
+                                    sub = ctx.subject(),
+                                    client_id = ctx.client_id(),
+                                    "request allowed"
+                                );
+                                req.extensions_mut().insert(ctx);
+                                State::Inner {
+                                    fut: self.inner.call(req),
+                                }
+                            }
+                            Err(error) => State::Reject { error: Some(error) },
+                        }
+                    } else {
+                        let shared = shared.clone();
+                        // Use the service that was made ready; leave a fresh clone behind.
+                        let clone = self.inner.clone();
+                        let inner = std::mem::replace(&mut self.inner, clone);
+                        State::Verify {
+                            fut: Box::pin(async move {
+                                let verified = shared.verifier.verify(&token).await;
+                                if let (Ok(ctx), Some(cache)) = (&verified, &shared.token_cache) {
+                                    cache.insert(token.secret(), ctx);
+                                }
+                                verified
+                            }),
+                            pending: Some((inner, req)),
+                        }
                     }
                 }
             }

@@ -12,7 +12,9 @@ use common::*;
 use http::StatusCode;
 use mcp_resource_guard::jwks::ManualClock;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, KeyHealth, KeySource, RemoteJwks};
+use mcp_resource_guard::{
+    Algorithm, GuardLayer, Issuer, KeyHealth, KeySource, RemoteJwks, TokenCacheConfig,
+};
 use serde_json::{Value, json};
 
 const JWKS: &str = "/jwks";
@@ -38,9 +40,12 @@ async fn setup(
     let source = tune(RemoteJwks::builder(server.url(JWKS)).clock(&clock))
         .build()
         .unwrap();
+    // The verified-token cache would answer repeated tokens without asking
+    // the key source: these tests are about the key source.
     let guard = GuardLayer::builder(RESOURCE)
         .add_issuer(Issuer::new(ISSUER).key_source(source))
         .scopes_supported(["todo:read", "todo:write"])
+        .token_cache(TokenCacheConfig::disabled())
         .build()
         .unwrap();
     Setup {

@@ -1,0 +1,235 @@
+//! The verified-token cache: a successful verification is remembered, so a
+//! token seen again skips parsing and signature checks.
+//!
+//! - Keyed by a keyed 64-bit hash of the token (SipHash with a per-process
+//!   random key); a hit also compares the stored token with the presented one
+//!   byte for byte, so a hash collision can never authenticate another token.
+//! - Bounded by entry count; an entry expires at the token's `exp` (plus the
+//!   leeway) or after the cache's maximum TTL, whichever comes first.
+//! - Every hit re-checks `exp` and `nbf` against the clock; issuer, audience
+//!   and scopes are still checked by the guard on every request.
+//! - Only successes are cached; a token is never cached as valid without a
+//!   full verification.
+//!
+//! **Key rotation and removal:** a cached token stays accepted until its
+//! entry expires, even if its signing key disappears from the issuer's JWKS
+//! meanwhile: at most the maximum TTL (default 5 minutes). Lower it, or call
+//! [`GuardLayer::clear_token_cache`](crate::GuardLayer::clear_token_cache)
+//! after an emergency key revocation.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::claims::AuthContext;
+
+/// Settings of the verified-token cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenCacheConfig {
+    pub(crate) capacity: u64,
+    pub(crate) max_ttl: Duration,
+}
+
+impl Default for TokenCacheConfig {
+    /// 10,000 tokens, each for at most 5 minutes.
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            max_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl TokenCacheConfig {
+    /// At most `capacity` tokens, each remembered for at most `max_ttl` (and
+    /// never past its `exp`).
+    pub fn new(capacity: u64, max_ttl: Duration) -> Self {
+        Self { capacity, max_ttl }
+    }
+
+    /// No cache: every request is fully verified.
+    pub fn disabled() -> Self {
+        Self {
+            capacity: 0,
+            max_ttl: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.capacity > 0 && !self.max_ttl.is_zero()
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    token: Box<str>,
+    ctx: AuthContext,
+    /// Accepted while `now < valid_until` (`exp` + leeway), Unix seconds.
+    valid_until: u64,
+    /// Accepted once `now >= valid_from` (`nbf` - leeway), Unix seconds.
+    valid_from: u64,
+    ttl: Duration,
+}
+
+struct PerEntry;
+
+impl moka::Expiry<u64, Arc<Entry>> for PerEntry {
+    fn expire_after_create(
+        &self,
+        _key: &u64,
+        value: &Arc<Entry>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// The cache itself.
+pub(crate) struct TokenCache {
+    entries: moka::sync::Cache<u64, Arc<Entry>>,
+    hasher: RandomState,
+    max_ttl: Duration,
+    leeway: u64,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.entries.entry_count())
+            .field("max_ttl", &self.max_ttl)
+            .finish()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenCache {
+    pub(crate) fn new(config: TokenCacheConfig, leeway: u64) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(config.capacity)
+                .expire_after(PerEntry)
+                .build(),
+            hasher: RandomState::new(),
+            max_ttl: config.max_ttl,
+            leeway,
+        }
+    }
+
+    /// The context of `token` if it was verified before and is still within
+    /// its validity window.
+    pub(crate) fn get(&self, token: &str) -> Option<AuthContext> {
+        let entry = self.entries.get(&self.hasher.hash_one(token))?;
+        if *entry.token != *token {
+            return None;
+        }
+        let now = unix_now();
+        (now < entry.valid_until && now >= entry.valid_from).then(|| entry.ctx.clone())
+    }
+
+    /// Remembers a verified token. Tokens without `exp` are not cached.
+    pub(crate) fn insert(&self, token: &str, ctx: &AuthContext) {
+        let Some(exp) = ctx.expires_at_unix() else {
+            return;
+        };
+        let valid_until = exp.saturating_add(self.leeway);
+        let now = unix_now();
+        let left = Duration::from_secs(valid_until.saturating_sub(now));
+        let ttl = left.min(self.max_ttl);
+        if ttl.is_zero() {
+            return;
+        }
+        let nbf = ctx
+            .claims()
+            .get("nbf")
+            .and_then(|v| crate::claims::numeric_date(v).ok())
+            .unwrap_or(0);
+        self.entries.insert(
+            self.hasher.hash_one(token),
+            Arc::new(Entry {
+                token: token.into(),
+                ctx: ctx.clone(),
+                valid_until,
+                valid_from: nbf.saturating_sub(self.leeway),
+                ttl,
+            }),
+        );
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ScopeClaim;
+    use serde_json::json;
+
+    fn ctx(exp: u64, nbf: Option<u64>) -> AuthContext {
+        let mut c = json!({"iss": "i", "sub": "s", "exp": exp});
+        if let Some(n) = nbf {
+            c["nbf"] = json!(n);
+        }
+        AuthContext::from_claims(c.as_object().unwrap().clone(), &ScopeClaim::Auto).unwrap()
+    }
+
+    #[test]
+    fn hits_only_for_the_same_token_within_its_window() {
+        let cache = TokenCache::new(TokenCacheConfig::default(), 0);
+        let now = unix_now();
+        cache.insert("token-a", &ctx(now + 100, None));
+        assert_eq!(cache.get("token-a").unwrap().subject(), Some("s"));
+        assert!(cache.get("token-b").is_none());
+        assert!(cache.get("token-a ").is_none());
+        // Already expired (with zero leeway): not cached at all.
+        cache.insert("old", &ctx(now - 1, None));
+        assert!(cache.get("old").is_none());
+        // Not yet valid: cached but not served until nbf.
+        cache.insert("later", &ctx(now + 100, Some(now + 50)));
+        assert!(cache.get("later").is_none());
+        cache.clear();
+        assert!(cache.get("token-a").is_none());
+    }
+
+    #[test]
+    fn a_colliding_hash_never_serves_another_token() {
+        let cache = TokenCache::new(TokenCacheConfig::default(), 0);
+        let now = unix_now();
+        // Forge an entry under another token's hash.
+        let h = cache.hasher.hash_one("victim");
+        cache.entries.insert(
+            h,
+            Arc::new(Entry {
+                token: "attacker".into(),
+                ctx: ctx(now + 100, None),
+                valid_until: now + 100,
+                valid_from: 0,
+                ttl: Duration::from_secs(60),
+            }),
+        );
+        assert!(cache.get("victim").is_none());
+    }
+
+    #[test]
+    fn bounded_by_count() {
+        let cache = TokenCache::new(TokenCacheConfig::new(100, Duration::from_secs(60)), 0);
+        let now = unix_now();
+        for i in 0..5_000 {
+            cache.insert(&format!("t{i}"), &ctx(now + 100, None));
+        }
+        assert!(cache.len() <= 100, "{}", cache.len());
+        assert!(!TokenCacheConfig::disabled().is_enabled());
+    }
+}
