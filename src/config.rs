@@ -274,6 +274,7 @@ impl Algorithm {
         1 << (self as u16)
     }
 
+    #[cfg(not(feature = "aws-lc-rs"))]
     pub(crate) fn to_jwt(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as J;
         match self {

@@ -76,6 +76,7 @@ mod cache;
 pub mod challenge;
 mod claims;
 mod config;
+mod crypto;
 pub mod dangerous;
 mod error;
 #[cfg(feature = "axum")]

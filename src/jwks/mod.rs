@@ -53,7 +53,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 use crate::config::{AlgSet, Algorithm};
@@ -163,7 +162,7 @@ pub(crate) enum KeyAlg {
 pub struct VerificationKey {
     pub(crate) kid: Option<String>,
     pub(crate) alg: KeyAlg,
-    pub(crate) key: DecodingKey,
+    pub(crate) key: crate::crypto::PublicKey,
 }
 
 impl VerificationKey {
@@ -264,7 +263,7 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if explicit.is_some_and(|a| !a.is_rsa()) {
                 return Err("alg does not match kty RSA");
             }
-            let key = DecodingKey::from_rsa_components(n, e).map_err(|_| "bad RSA n or e")?;
+            let key = crate::crypto::PublicKey::rsa(n, e)?;
             (key, KeyAlg::InferredRsa)
         }
         "EC" => {
@@ -282,7 +281,7 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if b64_len(x) != Some(len) || b64_len(y) != Some(len) {
                 return Err("EC coordinates of the wrong length");
             }
-            let key = DecodingKey::from_ec_components(x, y).map_err(|_| "bad EC x or y")?;
+            let key = crate::crypto::PublicKey::ec(alg, x, y)?;
             (key, KeyAlg::Inferred(alg))
         }
         "OKP" => {
@@ -298,7 +297,7 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if b64_len(x) != Some(32) {
                 return Err("Ed25519 key of the wrong length");
             }
-            let key = DecodingKey::from_ed_components(x).map_err(|_| "bad OKP x")?;
+            let key = crate::crypto::PublicKey::ed25519(x)?;
             (key, KeyAlg::Inferred(Algorithm::EdDSA))
         }
         _ => return Err("unsupported kty"),

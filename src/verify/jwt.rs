@@ -6,7 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::crypto::CryptoProvider;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
@@ -19,10 +18,6 @@ use crate::jwks::{KeySet, KeySource, RefreshReason, VerificationKey};
 use crate::log::event;
 use crate::token::BearerToken;
 
-#[cfg(feature = "aws-lc-rs")]
-static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-#[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
-static PROVIDER: &CryptoProvider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!(
     "mcp-resource-guard needs a crypto backend: enable the `aws-lc-rs` (default) or `rust-crypto` feature"
@@ -257,12 +252,8 @@ impl JwtVerifier {
 }
 
 fn verify_signature(key: &VerificationKey, alg: Algorithm, parts: &Parts<'_>) -> bool {
-    match (PROVIDER.verifier_factory)(&alg.to_jwt(), &key.key) {
-        Ok(v) => v
-            .verify(parts.signing_input.as_bytes(), &parts.signature)
-            .is_ok(),
-        Err(_) => false,
-    }
+    key.key
+        .verify(alg, parts.signing_input.as_bytes(), &parts.signature)
 }
 
 #[async_trait]
