@@ -1,9 +1,10 @@
 //! The verified-token cache: a successful verification is remembered, so a
 //! token seen again skips parsing and signature checks.
 //!
-//! - Keyed by a keyed 64-bit hash of the token (SipHash with a per-process
-//!   random key); a hit also compares the stored token with the presented one
-//!   byte for byte, so a hash collision can never authenticate another token.
+//! - Keyed by a keyed 64-bit hash (SipHash with a per-process random key) of
+//!   the token's last 64 bytes, its signature; a hit also compares the stored
+//!   token with the presented one byte for byte, so a hash collision can never
+//!   authenticate another token.
 //! - Bounded by entry count; an entry expires at the token's `exp` (plus the
 //!   leeway) or after the cache's maximum TTL, whichever comes first.
 //! - Every hit re-checks `exp` and `nbf` against the clock; issuer, audience
@@ -122,9 +123,9 @@ impl TokenCache {
 
     /// The context of `token` if it was verified before and is still within
     /// its validity window.
-    pub(crate) fn get(&self, token: &str) -> Option<AuthContext> {
-        let entry = self.entries.get(&self.hasher.hash_one(token))?;
-        if *entry.token != *token {
+    pub(crate) fn get(&self, token: &[u8]) -> Option<AuthContext> {
+        let entry = self.entries.get(&self.key(token))?;
+        if entry.token.as_bytes() != token {
             return None;
         }
         let now = unix_now();
@@ -149,7 +150,7 @@ impl TokenCache {
             .and_then(|v| crate::claims::numeric_date(v).ok())
             .unwrap_or(0);
         self.entries.insert(
-            self.hasher.hash_one(token),
+            self.key(token.as_bytes()),
             Arc::new(Entry {
                 token: token.into(),
                 ctx: ctx.clone(),
@@ -158,6 +159,13 @@ impl TokenCache {
                 ttl,
             }),
         );
+    }
+
+    /// The cache key: a keyed hash of the token's last 64 bytes (its
+    /// signature, unique per token). A collision only costs a failed compare.
+    fn key(&self, token: &[u8]) -> u64 {
+        self.hasher
+            .hash_one(&token[token.len().saturating_sub(64)..])
     }
 
     pub(crate) fn clear(&self) {
@@ -190,17 +198,17 @@ mod tests {
         let cache = TokenCache::new(TokenCacheConfig::default(), 0);
         let now = unix_now();
         cache.insert("token-a", &ctx(now + 100, None));
-        assert_eq!(cache.get("token-a").unwrap().subject(), Some("s"));
-        assert!(cache.get("token-b").is_none());
-        assert!(cache.get("token-a ").is_none());
+        assert_eq!(cache.get(b"token-a").unwrap().subject(), Some("s"));
+        assert!(cache.get(b"token-b").is_none());
+        assert!(cache.get(b"token-a ").is_none());
         // Already expired (with zero leeway): not cached at all.
         cache.insert("old", &ctx(now - 1, None));
-        assert!(cache.get("old").is_none());
+        assert!(cache.get(b"old").is_none());
         // Not yet valid: cached but not served until nbf.
         cache.insert("later", &ctx(now + 100, Some(now + 50)));
-        assert!(cache.get("later").is_none());
+        assert!(cache.get(b"later").is_none());
         cache.clear();
-        assert!(cache.get("token-a").is_none());
+        assert!(cache.get(b"token-a").is_none());
     }
 
     #[test]
@@ -208,7 +216,7 @@ mod tests {
         let cache = TokenCache::new(TokenCacheConfig::default(), 0);
         let now = unix_now();
         // Forge an entry under another token's hash.
-        let h = cache.hasher.hash_one("victim");
+        let h = cache.key(b"victim");
         cache.entries.insert(
             h,
             Arc::new(Entry {
@@ -219,7 +227,7 @@ mod tests {
                 ttl: Duration::from_secs(60),
             }),
         );
-        assert!(cache.get("victim").is_none());
+        assert!(cache.get(b"victim").is_none());
     }
 
     #[test]

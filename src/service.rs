@@ -111,14 +111,12 @@ where
                         "no Bearer token in the Authorization header",
                     )),
                 },
-                Ok(Credentials::Bearer(token)) => {
-                    let cached = shared
-                        .token_cache
-                        .as_ref()
-                        .and_then(|c| c.get(token.secret()));
+                Ok(Credentials::Bearer(raw)) => {
+                    let cached = shared.token_cache.as_ref().and_then(|c| c.get(raw));
                     if let Some(ctx) = cached {
-                        // Hot path: verified before, still valid; no boxing,
-                        // no parsing. Issuer, audience and scopes are re-checked.
+                        // Hot path: this exact token was verified before and is
+                        // still valid; no boxing, no parsing. Issuer, audience
+                        // and scopes are re-checked.
                         match shared.authorize(&ctx) {
                             Ok(()) => {
                                 event!(
@@ -139,19 +137,26 @@ where
                             Err(error) => State::Reject { error: Some(error) },
                         }
                     } else {
-                        let shared = shared.clone();
-                        // Use the service that was made ready; leave a fresh clone behind.
-                        let clone = self.inner.clone();
-                        let inner = std::mem::replace(&mut self.inner, clone);
-                        State::Verify {
-                            fut: Box::pin(async move {
-                                let verified = shared.verifier.verify(&token).await;
-                                if let (Ok(ctx), Some(cache)) = (&verified, &shared.token_cache) {
-                                    cache.insert(token.secret(), ctx);
+                        match token::validate(raw) {
+                            Err(error) => State::Reject { error: Some(error) },
+                            Ok(token) => {
+                                let shared = shared.clone();
+                                // Use the service that was made ready; leave a fresh clone behind.
+                                let clone = self.inner.clone();
+                                let inner = std::mem::replace(&mut self.inner, clone);
+                                State::Verify {
+                                    fut: Box::pin(async move {
+                                        let verified = shared.verifier.verify(&token).await;
+                                        if let (Ok(ctx), Some(cache)) =
+                                            (&verified, &shared.token_cache)
+                                        {
+                                            cache.insert(token.secret(), ctx);
+                                        }
+                                        verified
+                                    }),
+                                    pending: Some((inner, req)),
                                 }
-                                verified
-                            }),
-                            pending: Some((inner, req)),
+                            }
                         }
                     }
                 }

@@ -37,13 +37,14 @@ impl fmt::Debug for BearerToken {
 
 /// What the `Authorization` header holds.
 #[derive(Debug)]
-pub(crate) enum Credentials {
+pub(crate) enum Credentials<'a> {
     /// No `Authorization` header.
     None,
     /// An `Authorization` header with another scheme (e.g. `Basic`).
     OtherScheme,
-    /// A syntactically valid Bearer token.
-    Bearer(BearerToken),
+    /// The raw bytes after `Bearer` and its spaces: not empty, not yet
+    /// checked further (see [`validate`]).
+    Bearer(&'a [u8]),
 }
 
 fn malformed(detail: &'static str) -> AuthError {
@@ -56,18 +57,19 @@ fn is_token68_char(b: u8) -> bool {
 }
 
 /// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
-pub(crate) fn is_token68(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty() && body.bytes().all(is_token68_char)
+pub(crate) fn is_token68(s: &[u8]) -> bool {
+    let end = s.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    end > 0 && s[..end].iter().all(|b| is_token68_char(*b))
 }
 
 /// Reads the credentials of a request (RFC 6750 §2.1 only; never the query
 /// string or the body).
 ///
 /// Errors (400 `invalid_request`): an `access_token` query parameter, more than
-/// one `Authorization` header, a header that is not visible ASCII, `Bearer`
-/// with an empty or non-token68 value.
-pub(crate) fn extract(headers: &HeaderMap, uri: &Uri) -> Result<Credentials, AuthError> {
+/// one `Authorization` header, `Bearer` with an empty value. The token itself
+/// is checked by [`validate`] (skipped for a token found, byte for byte, in
+/// the verified-token cache: it was validated when it was cached).
+pub(crate) fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Credentials<'a>, AuthError> {
     if let Some(q) = uri.query()
         && url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
     {
@@ -82,24 +84,30 @@ pub(crate) fn extract(headers: &HeaderMap, uri: &Uri) -> Result<Credentials, Aut
     if values.next().is_some() {
         return Err(malformed("more than one Authorization header"));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| malformed("the Authorization header is not visible ASCII"))?;
-    let (scheme, rest) = match value.find(' ') {
-        Some(i) => (&value[..i], &value[i..]),
-        None => (value, ""),
+    let value = value.as_bytes();
+    let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+        Some(i) => value.split_at(i),
+        None => (value, &b""[..]),
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(Credentials::OtherScheme);
     }
-    let token = rest.trim_start_matches(' ');
+    let start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
     if token.is_empty() {
         return Err(malformed("Bearer without a token"));
     }
-    if !is_token68(token) {
+    Ok(Credentials::Bearer(token))
+}
+
+/// Checks a Bearer value: visible ASCII, token68.
+pub(crate) fn validate(raw: &[u8]) -> Result<BearerToken, AuthError> {
+    if !is_token68(raw) {
         return Err(malformed("the Bearer value is not a token68"));
     }
-    Ok(Credentials::Bearer(BearerToken::new(token)))
+    // token68 characters are ASCII, so this cannot fail.
+    let s = std::str::from_utf8(raw).map_err(|_| malformed("the Bearer value is not ASCII"))?;
+    Ok(BearerToken::new(s))
 }
 
 #[cfg(test)]
@@ -107,23 +115,37 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
-    fn run(values: &[&[u8]], uri: &str) -> Result<Credentials, AuthError> {
+    /// What the guard does: extract, then validate a Bearer value.
+    enum Outcome {
+        None,
+        OtherScheme,
+        Bearer(BearerToken),
+    }
+
+    fn run(values: &[&[u8]], uri: &str) -> Result<Outcome, AuthError> {
         let mut h = HeaderMap::new();
         for v in values {
             h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
         }
-        extract(&h, &uri.parse().unwrap())
+        Ok(match extract(&h, &uri.parse().unwrap())? {
+            Credentials::None => Outcome::None,
+            Credentials::OtherScheme => Outcome::OtherScheme,
+            Credentials::Bearer(raw) => Outcome::Bearer(validate(raw)?),
+        })
     }
 
     fn token(values: &[&[u8]]) -> String {
         match run(values, "/") {
-            Ok(Credentials::Bearer(t)) => t.secret().to_owned(),
-            other => panic!("{other:?}"),
+            Ok(Outcome::Bearer(t)) => t.secret().to_owned(),
+            _ => panic!("not a bearer token"),
         }
     }
 
     fn kind(values: &[&[u8]], uri: &str) -> AuthErrorKind {
-        run(values, uri).unwrap_err().kind()
+        match run(values, uri) {
+            Err(e) => e.kind(),
+            Ok(_) => panic!("accepted"),
+        }
     }
 
     #[test]
@@ -150,18 +172,15 @@ mod tests {
 
     #[test]
     fn other_schemes_and_none() {
-        assert!(matches!(run(&[], "/"), Ok(Credentials::None)));
-        assert!(matches!(
-            run(&[], "/?x=access_token"),
-            Ok(Credentials::None)
-        ));
+        assert!(matches!(run(&[], "/"), Ok(Outcome::None)));
+        assert!(matches!(run(&[], "/?x=access_token"), Ok(Outcome::None)));
         assert!(matches!(
             run(&[b"Basic dXNlcjpwdw=="], "/"),
-            Ok(Credentials::OtherScheme)
+            Ok(Outcome::OtherScheme)
         ));
         assert!(matches!(
             run(&[b"Bearerabc"], "/"),
-            Ok(Credentials::OtherScheme)
+            Ok(Outcome::OtherScheme)
         ));
     }
 

@@ -1,0 +1,196 @@
+//! Criterion benches: cold verification per algorithm next to the raw
+//! aws-lc-rs verify of the same signature and next to `jsonwebtoken::decode`;
+//! a cache hit through the whole tower service next to the same service
+//! without the guard; two threads over 1,000 distinct tokens.
+//!
+//! Run: `cd benches && cargo bench --bench guard`
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use mcp_resource_guard::testing::{TestKey, jwks};
+use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks, TokenVerifier};
+use serde_json::{Value, json};
+use tower::{Layer, Service, service_fn};
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+const ISSUER: &str = "https://as.example.com";
+
+/// Runs a future that never waits (static keys, ready inner service).
+fn now<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the benchmarked future waited"),
+    }
+}
+
+fn unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A realistic access token's claims.
+fn claims(i: usize) -> Value {
+    json!({
+        "iss": ISSUER, "sub": format!("user-{i}"), "client_id": "agent-7f3a9c",
+        "aud": RESOURCE, "exp": unix() + 3600, "iat": unix(), "nbf": unix(),
+        "jti": format!("7c1f0e9a-4b2d-4f0e-9a1b-{i:012}"),
+        "scope": "todo:read todo:write todo:delete",
+        "auth_time": unix(), "acr": "urn:mace:incommon:iap:silver",
+        "tenant": {"id": "t-42", "plan": "enterprise"},
+    })
+}
+
+fn guard_for(keys: &[&TestKey]) -> GuardLayer {
+    GuardLayer::builder(RESOURCE)
+        .add_issuer(
+            Issuer::new(ISSUER).key_source(StaticJwks::from_json(jwks(keys).to_string()).unwrap()),
+        )
+        .scopes_supported(["todo:read", "todo:write", "todo:delete"])
+        .required_scopes(["todo:read"])
+        .build()
+        .unwrap()
+}
+
+fn raw_key(key: &TestKey) -> ParsedPublicKey {
+    let jwk = key.public_jwk();
+    let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
+    match key.algorithm() {
+        Algorithm::RS256 => RsaPublicKeyComponents { n: b("n"), e: b("e") }
+            .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+            .unwrap(),
+        Algorithm::PS256 => RsaPublicKeyComponents { n: b("n"), e: b("e") }
+            .to_parsed_public_key(&signature::RSA_PSS_2048_8192_SHA256)
+            .unwrap(),
+        Algorithm::ES256 => {
+            let mut p = vec![4];
+            p.extend(b("x"));
+            p.extend(b("y"));
+            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, p).unwrap()
+        }
+        _ => ParsedPublicKey::new(&signature::ED25519, b("x")).unwrap(),
+    }
+}
+
+fn cold_verification(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cold_verify");
+    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
+        let key = TestKey::generate(alg).unwrap();
+        let token = key.sign(&claims(0));
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let parsed = raw_key(&key);
+        g.bench_with_input(BenchmarkId::new("raw_aws_lc_rs", alg), &(), |b, _| {
+            b.iter(|| parsed.verify_sig(black_box(input.as_bytes()), black_box(&sig)).unwrap())
+        });
+
+        let verifier = guard_for(&[&key]).verifier();
+        let bearer = BearerToken::new(token.clone());
+        g.bench_with_input(BenchmarkId::new("mcp_resource_guard", alg), &(), |b, _| {
+            b.iter(|| now(verifier.verify(black_box(&bearer))).unwrap())
+        });
+
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk()).unwrap();
+        let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let jalg = match alg {
+            Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+            Algorithm::PS256 => jsonwebtoken::Algorithm::PS256,
+            Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+            _ => jsonwebtoken::Algorithm::EdDSA,
+        };
+        let mut v = jsonwebtoken::Validation::new(jalg);
+        v.set_audience(&[RESOURCE]);
+        v.set_issuer(&[ISSUER]);
+        g.bench_with_input(BenchmarkId::new("jsonwebtoken_decode", alg), &(), |b, _| {
+            b.iter(|| jsonwebtoken::decode::<Value>(black_box(&token), &dk, &v).unwrap())
+        });
+    }
+    g.finish();
+}
+
+type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
+
+fn hello(_: Request<()>) -> Ready<Result<Response<String>, Infallible>> {
+    ready(Ok(Response::new(String::new())))
+}
+
+fn inner() -> Inner {
+    service_fn(hello as fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>)
+}
+
+fn request(token: &str) -> Request<()> {
+    Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap()
+}
+
+fn cache_hit(c: &mut Criterion) {
+    let key = TestKey::generate(Algorithm::RS256).unwrap();
+    let token = key.sign(&claims(0));
+    let mut guarded = guard_for(&[&key]).layer(inner());
+    let mut bare = inner();
+    // Warm the cache.
+    assert_eq!(now(guarded.call(request(&token))).unwrap().status(), 200);
+    let mut g = c.benchmark_group("service");
+    g.bench_function("no_guard", |b| {
+        b.iter(|| now(bare.call(black_box(request(&token)))).unwrap())
+    });
+    g.bench_function("guard_cache_hit", |b| {
+        b.iter(|| now(guarded.call(black_box(request(&token)))).unwrap())
+    });
+    g.finish();
+}
+
+fn two_threads(c: &mut Criterion) {
+    let key = TestKey::generate(Algorithm::ES256).unwrap();
+    let tokens: Vec<String> = (0..1000).map(|i| key.sign(&claims(i))).collect();
+    let guard = guard_for(&[&key]);
+    let mut g = c.benchmark_group("two_threads_1000_tokens");
+    g.throughput(criterion::Throughput::Elements(2 * tokens.len() as u64));
+    g.bench_function("guard_cache_hits", |b| {
+        b.iter_custom(|iters| {
+            let mut warm = guard.layer(inner());
+            for t in &tokens {
+                now(warm.call(request(t))).unwrap();
+            }
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    let mut svc = guard.layer(inner());
+                    let tokens = &tokens;
+                    s.spawn(move || {
+                        for _ in 0..iters {
+                            for t in tokens {
+                                black_box(now(svc.call(request(t))).unwrap());
+                            }
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = cold_verification, cache_hit, two_threads
+}
+criterion_main!(benches);
