@@ -19,7 +19,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks, TokenVerifier};
+use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks};
 use serde_json::{Value, json};
 use tower::{Layer, Service, service_fn};
 
@@ -83,6 +83,11 @@ fn raw_key(key: &TestKey) -> ParsedPublicKey {
 }
 
 fn cold_verification(c: &mut Criterion) {
+    // Several crates in this graph enable different jsonwebtoken backends;
+    // pick one for the process (ours does not use jsonwebtoken's provider).
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
     let mut g = c.benchmark_group("cold_verify");
     for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
         let key = TestKey::generate(alg).unwrap();

@@ -1,0 +1,197 @@
+//! The same workloads through the peer crates, in the same run as ours:
+//! a cold token (each request verified in full) and a repeated token, for
+//! RS256 and ES256.
+//!
+//! Peers: jwt-authorizer 0.15 (its `Authorizer::check_auth`: its layer needs
+//! axum 0.7 response types), tower-oauth2-resource-server 0.12 (its tower
+//! layer, static JWKS), oauth-resource-server 0.4 (its `OAuthValidator` and its
+//! tower layer, initial JWKS). None of them caches verified tokens, so for
+//! them a repeated token costs a full verification.
+//!
+//! Run: `cd benches && cargo bench --bench peers`
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use mcp_resource_guard::testing::{TestKey, jwks};
+use mcp_resource_guard::{
+    Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks, TokenCacheConfig,
+};
+use serde_json::{Value, json};
+use tower::{Layer, Service, service_fn};
+
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+const ISSUER: &str = "https://as.example.com";
+
+fn unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "sub": "user-1", "client_id": "agent-7f3a9c",
+        "aud": RESOURCE, "exp": unix() + 3600, "iat": unix(), "nbf": unix(),
+        "jti": "7c1f0e9a-4b2d-4f0e-9a1b-000000000001",
+        "scope": "todo:read todo:write todo:delete",
+        "auth_time": unix(), "acr": "urn:mace:incommon:iap:silver",
+        "tenant": {"id": "t-42", "plan": "enterprise"},
+    })
+}
+
+type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
+
+fn hello(_: Request<()>) -> Ready<Result<Response<String>, Infallible>> {
+    ready(Ok(Response::new(String::new())))
+}
+
+fn inner() -> Inner {
+    service_fn(hello as fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>)
+}
+
+fn request(token: &str) -> Request<()> {
+    Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap()
+}
+
+fn ours(jwks_text: &str, cache: TokenCacheConfig) -> GuardLayer {
+    GuardLayer::builder(RESOURCE)
+        .add_issuer(Issuer::new(ISSUER).key_source(StaticJwks::from_json(jwks_text).unwrap()))
+        .scopes_supported(["todo:read", "todo:write", "todo:delete"])
+        .token_cache(cache)
+        .build()
+        .unwrap()
+}
+
+fn peers(c: &mut Criterion) {
+    // Several crates in this graph enable different jsonwebtoken backends;
+    // pick one for the process (ours does not use jsonwebtoken's provider).
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for alg in [Algorithm::RS256, Algorithm::ES256] {
+        let key = TestKey::generate(alg).unwrap();
+        let token = key.sign(&claims());
+        let jwks_text = jwks(&[&key]).to_string();
+        let mut g = c.benchmark_group(format!("peers_{alg}"));
+
+        // Ours.
+        let verifier = ours(&jwks_text, TokenCacheConfig::default()).verifier();
+        let bearer = BearerToken::new(token.clone());
+        // Every async call below goes through the same `rt.block_on`, so
+        // the runtime's overhead is the same for every crate.
+        g.bench_function("ours/cold_verify", |b| {
+            b.iter(|| rt.block_on(verifier.verify(black_box(&bearer))).unwrap())
+        });
+        let mut cold_svc = ours(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
+        g.bench_function("ours/service_no_cache", |b| {
+            b.iter(|| {
+                let r = rt.block_on(cold_svc.call(request(black_box(&token)))).unwrap();
+                assert_eq!(r.status(), 200);
+            })
+        });
+        let mut hit_svc = ours(&jwks_text, TokenCacheConfig::default()).layer(inner());
+        g.bench_function("ours/service_repeated_token", |b| {
+            b.iter(|| {
+                let r = rt.block_on(hit_svc.call(request(black_box(&token)))).unwrap();
+                assert_eq!(r.status(), 200);
+            })
+        });
+
+        // jwt-authorizer.
+        let authorizer: jwt_authorizer::Authorizer<Value> = rt
+            .block_on(
+                jwt_authorizer::JwtAuthorizer::from_jwks_text(&jwks_text)
+                    .validation(
+                        jwt_authorizer::Validation::new()
+                            .iss(&[ISSUER])
+                            .aud(&[RESOURCE]),
+                    )
+                    .build(),
+            )
+            .unwrap();
+        g.bench_function("jwt_authorizer/check_auth", |b| {
+            b.iter(|| rt.block_on(authorizer.check_auth(black_box(&token))).unwrap())
+        });
+
+        // tower-oauth2-resource-server.
+        let tenant = tower_oauth2_resource_server::tenant::TenantConfiguration::static_builder(
+            jwks_text.clone(),
+        )
+        .audiences(&[RESOURCE])
+        .build()
+        .unwrap();
+        let server = rt
+            .block_on(
+                tower_oauth2_resource_server::server::OAuth2ResourceServer::<
+                    tower_oauth2_resource_server::claims::DefaultClaims,
+                >::builder()
+                .add_tenant(tenant)
+                .build(),
+            )
+            .unwrap();
+        let mut toauth = server.into_layer::<String>().layer(inner());
+        g.bench_function("tower_oauth2_resource_server/service", |b| {
+            b.iter(|| {
+                let r = rt.block_on(toauth.call(request(black_box(&token)))).unwrap();
+                assert_eq!(r.status(), 200);
+            })
+        });
+
+        // oauth-resource-server.
+        let config = oauth_resource_server::OAuthConfig {
+            enabled: true,
+            issuer: ISSUER.to_owned(),
+            jwks_uri: Some(format!("{ISSUER}/jwks")),
+            audience: RESOURCE.to_owned(),
+            resource: RESOURCE.to_owned(),
+            // The same checks as ours: typ at+jwt and the audience.
+            require_at_jwt: true,
+            ..Default::default()
+        }
+        .resolve(oauth_resource_server::KeyNaming::Dotted("oauth"))
+        .unwrap()
+        .unwrap();
+        let validator = Arc::new(
+            oauth_resource_server::OAuthValidator::builder(&config)
+                .initial_jwks(&jwks_text)
+                .build()
+                .unwrap(),
+        );
+        g.bench_function("oauth_resource_server/validate", |b| {
+            b.iter(|| rt.block_on(validator.validate(black_box(&token))).unwrap())
+        });
+        let layer = oauth_resource_server::http_layer::HttpAuthLayer::builder()
+            .oauth(validator.clone())
+            .build()
+            .unwrap();
+        let mut ors = layer.layer(inner());
+        g.bench_function("oauth_resource_server/service", |b| {
+            b.iter(|| {
+                let r = rt.block_on(ors.call(request(black_box(&token)))).unwrap();
+                assert_eq!(r.status(), 200);
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = peers
+}
+criterion_main!(benches);
