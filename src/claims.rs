@@ -1,10 +1,11 @@
 //! The caller's identity: [`AuthContext`] and [`Scopes`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::config::ScopeClaim;
@@ -139,17 +140,133 @@ struct Inner {
     expires_at: Option<u64>,
     issued_at: Option<u64>,
     jti: Option<String>,
-    claims: Map<String, Value>,
+    /// Every claim, parsed from `payload` at first use (JWTs), or given.
+    claims: OnceLock<Map<String, Value>>,
+    /// The decoded JWT payload, when the context came from a JWT.
+    payload: Option<Box<[u8]>>,
+}
+
+/// Where the standard claims are read from: a full claim map, or the
+/// standard claims picked out of a JWT payload without parsing the rest.
+pub(crate) trait ClaimSource {
+    /// The claim's value, if present.
+    fn claim(&self, name: &str) -> Option<Value>;
+}
+
+impl ClaimSource for Map<String, Value> {
+    fn claim(&self, name: &str) -> Option<Value> {
+        self.get(name).cloned()
+    }
+}
+
+/// The claims the guard reads, borrowed from a JWT payload as raw JSON; the
+/// other claims are skipped unparsed. A repeated standard claim makes the
+/// payload invalid (RFC 7519 §4 allows rejecting it).
+#[derive(serde::Deserialize)]
+pub(crate) struct StdClaims<'a> {
+    #[serde(borrow, default)]
+    iss: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    aud: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    exp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    nbf: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    iat: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    sub: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    client_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    azp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    cid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    appid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    jti: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    cnf: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    nonce: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    scope: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    scp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    scopes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    permissions: Option<&'a RawValue>,
+}
+
+impl StdClaims<'_> {
+    /// The names [`StdClaims`] picks out.
+    pub(crate) const NAMES: [&'static str; 17] = [
+        "iss",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "sub",
+        "client_id",
+        "azp",
+        "cid",
+        "appid",
+        "jti",
+        "cnf",
+        "nonce",
+        "scope",
+        "scp",
+        "scopes",
+        "permissions",
+    ];
+
+    fn raw(&self, name: &str) -> Option<&RawValue> {
+        match name {
+            "iss" => self.iss,
+            "aud" => self.aud,
+            "exp" => self.exp,
+            "nbf" => self.nbf,
+            "iat" => self.iat,
+            "sub" => self.sub,
+            "client_id" => self.client_id,
+            "azp" => self.azp,
+            "cid" => self.cid,
+            "appid" => self.appid,
+            "jti" => self.jti,
+            "cnf" => self.cnf,
+            "nonce" => self.nonce,
+            "scope" => self.scope,
+            "scp" => self.scp,
+            "scopes" => self.scopes,
+            "permissions" => self.permissions,
+            _ => None,
+        }
+    }
+
+    /// `true` when the claim is present (even as `null`).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+}
+
+impl ClaimSource for StdClaims<'_> {
+    fn claim(&self, name: &str) -> Option<Value> {
+        // A RawValue is valid JSON: parsing it again cannot fail.
+        self.raw(name)
+            .and_then(|r| serde_json::from_str(r.get()).ok())
+    }
 }
 
 fn invalid(detail: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidToken, detail)
 }
 
-fn opt_string(claims: &Map<String, Value>, name: &str) -> Result<Option<String>, AuthError> {
-    match claims.get(name) {
+fn opt_string(claims: &dyn ClaimSource, name: &str) -> Result<Option<String>, AuthError> {
+    match claims.claim(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(invalid(
             "a string claim (sub, client_id, azp, jti) is not a string",
         )),
@@ -188,17 +305,17 @@ pub(crate) fn string_or_array(v: &Value) -> Option<Vec<&str>> {
     }
 }
 
-fn parse_scopes(claims: &Map<String, Value>, claim: &ScopeClaim) -> Result<Scopes, AuthError> {
+fn parse_scopes(claims: &dyn ClaimSource, claim: &ScopeClaim) -> Result<Scopes, AuthError> {
     let value = match claim {
         ScopeClaim::Auto => ["scope", "scp", "scopes", "permissions"]
             .iter()
-            .find_map(|n| claims.get(*n).filter(|v| !v.is_null())),
-        ScopeClaim::Named(n) => claims.get(n.as_str()).filter(|v| !v.is_null()),
+            .find_map(|n| claims.claim(n).filter(|v| !v.is_null())),
+        ScopeClaim::Named(n) => claims.claim(n).filter(|v| !v.is_null()),
     };
     match value {
         None => Ok(Scopes::default()),
-        Some(Value::String(s)) => Ok(Scopes::from_space_separated(s)),
-        Some(Value::Array(a)) => a
+        Some(Value::String(s)) => Ok(Scopes::from_space_separated(&s)),
+        Some(Value::Array(ref a)) => a
             .iter()
             .map(|v| v.as_str().ok_or(()))
             .collect::<Result<Vec<_>, _>>()
@@ -222,22 +339,47 @@ impl AuthContext {
         claims: Map<String, Value>,
         scope_claim: &ScopeClaim,
     ) -> Result<Self, AuthError> {
-        let issuer = match claims.get("iss") {
-            Some(Value::String(s)) => s.clone(),
+        let inner = Self::build(&claims, scope_claim, None)?;
+        // `build` left the claim map empty: it is the one we were given.
+        let _ = inner.claims.set(claims);
+        Ok(Self(Arc::new(inner)))
+    }
+
+    /// A context for a verified JWT whose standard claims are `std`
+    /// (borrowed from `payload`); the full claim map is parsed at first use.
+    pub(crate) fn from_jwt(
+        std: &StdClaims<'_>,
+        payload: &[u8],
+        scope_claim: &ScopeClaim,
+    ) -> Result<Self, AuthError> {
+        Ok(Self(Arc::new(Self::build(
+            std,
+            scope_claim,
+            Some(payload.into()),
+        )?)))
+    }
+
+    fn build(
+        claims: &dyn ClaimSource,
+        scope_claim: &ScopeClaim,
+        payload: Option<Box<[u8]>>,
+    ) -> Result<Inner, AuthError> {
+        let issuer = match claims.claim("iss") {
+            Some(Value::String(s)) => s,
             _ => return Err(invalid("iss is missing or not a string")),
         };
-        let audiences = match claims.get("aud") {
+        let audiences = match claims.claim("aud") {
             None | Some(Value::Null) => Vec::new(),
-            Some(v) => string_or_array(v)
+            Some(v) => string_or_array(&v)
                 .ok_or_else(|| invalid("aud is neither a string nor an array of strings"))?
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
         };
         let date = |name: &str| -> Result<Option<u64>, AuthError> {
-            match claims.get(name) {
+            match claims.claim(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => numeric_date(v)
+                Some(v) => numeric_date(&v)
                     .map(Some)
                     .map_err(|_| invalid("exp, nbf or iat is not a NumericDate")),
             }
@@ -248,22 +390,23 @@ impl AuthContext {
         // `appid` (Entra v1).
         let mut client_id = None;
         for name in ["client_id", "azp", "cid", "appid"] {
-            if let Some(c) = opt_string(&claims, name)? {
+            if let Some(c) = opt_string(claims, name)? {
                 client_id = Some(c);
                 break;
             }
         }
-        Ok(Self(Arc::new(Inner {
-            subject: opt_string(&claims, "sub")?,
-            jti: opt_string(&claims, "jti")?,
-            scopes: parse_scopes(&claims, scope_claim)?,
+        Ok(Inner {
+            subject: opt_string(claims, "sub")?,
+            jti: opt_string(claims, "jti")?,
+            scopes: parse_scopes(claims, scope_claim)?,
             issuer,
             client_id,
             audiences,
             expires_at,
             issued_at,
-            claims,
-        })))
+            claims: OnceLock::new(),
+            payload,
+        })
     }
 
     /// The context the guard put in a request's extensions, if any.
@@ -337,13 +480,18 @@ impl AuthContext {
 
     /// Every claim of the token.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+        self.0.claims.get_or_init(|| {
+            self.0
+                .payload
+                .as_deref()
+                .and_then(|p| serde_json::from_slice(p).ok())
+                .unwrap_or_default()
+        })
     }
 
     /// One claim, deserialized into `T`. `Ok(None)` when absent.
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, serde_json::Error> {
-        self.0
-            .claims
+        self.claims()
             .get(name)
             .map(|v| T::deserialize(v))
             .transpose()
@@ -354,7 +502,10 @@ impl AuthContext {
     pub fn deserialize_claims<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         // Deserializing from a borrowed map: `Map` implements `IntoDeserializer`
         // only by value, so go through a `Value` reference.
-        T::deserialize(MapRef(&self.0.claims))
+        match &self.0.payload {
+            Some(p) => serde_json::from_slice(p),
+            None => T::deserialize(MapRef(self.claims())),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::TokenVerifier;
-use crate::claims::{AuthContext, numeric_date, string_or_array};
+use crate::claims::{AuthContext, ClaimSource, StdClaims, numeric_date, string_or_array};
 use crate::config::{AlgSet, Algorithm, ScopeClaim, TypPolicy};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::{KeySet, KeySource, RefreshReason, VerificationKey};
@@ -90,7 +90,8 @@ fn now() -> u64 {
 struct Parts<'a> {
     signing_input: &'a str,
     header: Header,
-    claims: Map<String, Value>,
+    /// The decoded payload (JSON), parsed by the caller.
+    payload: Vec<u8>,
     signature: Vec<u8>,
 }
 
@@ -112,8 +113,6 @@ fn split(token: &str) -> Result<Parts<'_>, AuthError> {
     let payload = URL_SAFE_NO_PAD
         .decode(&token[d1 + 1..d2])
         .map_err(|_| invalid("the payload is not base64url"))?;
-    let claims: Map<String, Value> = serde_json::from_slice(&payload)
-        .map_err(|_| invalid("the payload is not a JSON object"))?;
     let signature = URL_SAFE_NO_PAD
         .decode(&token[d2 + 1..])
         .map_err(|_| invalid("the signature is not base64url"))?;
@@ -123,7 +122,7 @@ fn split(token: &str) -> Result<Parts<'_>, AuthError> {
     Ok(Parts {
         signing_input: &token[..d2],
         header,
-        claims,
+        payload,
         signature,
     })
 }
@@ -157,8 +156,8 @@ impl JwtVerifier {
         Ok(alg)
     }
 
-    fn check_claims(&self, claims: &Map<String, Value>) -> Result<&TrustedIssuer, AuthError> {
-        let Some(Value::String(iss)) = claims.get("iss") else {
+    fn check_claims(&self, claims: &StdClaims<'_>) -> Result<&TrustedIssuer, AuthError> {
+        let Some(Value::String(iss)) = claims.claim("iss") else {
             return Err(AuthError::new(
                 AuthErrorKind::UntrustedIssuer,
                 "iss is missing or not a string",
@@ -167,7 +166,7 @@ impl JwtVerifier {
         let issuer = self
             .issuers
             .iter()
-            .find(|i| i.issuer == *iss)
+            .find(|i| i.issuer == iss)
             .ok_or_else(|| {
                 AuthError::new(
                     AuthErrorKind::UntrustedIssuer,
@@ -176,7 +175,8 @@ impl JwtVerifier {
             })?;
 
         let aud_ok = claims
-            .get("aud")
+            .claim("aud")
+            .as_ref()
             .and_then(string_or_array)
             .is_some_and(|auds| auds.iter().any(|a| issuer.audiences.iter().any(|x| x == a)));
         if !aud_ok {
@@ -188,9 +188,9 @@ impl JwtVerifier {
 
         let now = now();
         let exp = claims
-            .get("exp")
+            .claim("exp")
             .ok_or_else(|| invalid("exp is missing"))
-            .and_then(|v| numeric_date(v).map_err(|_| invalid("exp is not a NumericDate")))?;
+            .and_then(|v| numeric_date(&v).map_err(|_| invalid("exp is not a NumericDate")))?;
         if exp.saturating_add(self.leeway) <= now {
             return Err(AuthError::new(AuthErrorKind::Expired, "exp is in the past"));
         }
@@ -198,19 +198,19 @@ impl JwtVerifier {
             ("nbf", "nbf is in the future"),
             ("iat", "iat is in the future"),
         ] {
-            if let Some(v) = claims.get(name) {
-                let t = numeric_date(v).map_err(|_| invalid("nbf or iat is not a NumericDate"))?;
+            if let Some(v) = claims.claim(name) {
+                let t = numeric_date(&v).map_err(|_| invalid("nbf or iat is not a NumericDate"))?;
                 if t > now.saturating_add(self.leeway) {
                     return Err(AuthError::new(AuthErrorKind::NotYetValid, detail));
                 }
             }
         }
-        if claims.contains_key("cnf") {
+        if claims.has("cnf") {
             return Err(invalid(
                 "the token is sender-constrained (cnf) and cannot be used as a Bearer token",
             ));
         }
-        if claims.contains_key("nonce") {
+        if claims.has("nonce") {
             return Err(invalid(
                 "the token carries a nonce: an ID token, not an access token",
             ));
@@ -265,7 +265,10 @@ impl TokenVerifier for JwtVerifier {
         }
         let parts = split(token)?;
         let alg = self.check_header(&parts.header)?;
-        let issuer = self.check_claims(&parts.claims)?;
+        let std: StdClaims<'_> = serde_json::from_slice(&parts.payload).map_err(|_| {
+            invalid("the payload is not a JSON object (or repeats a registered claim)")
+        })?;
+        let issuer = self.check_claims(&std)?;
 
         let unavailable = |e| {
             AuthError::with_source(
@@ -297,7 +300,14 @@ impl TokenVerifier for JwtVerifier {
                 invalid("no key of the issuer verifies the token")
             });
         }
-        let ctx = AuthContext::from_claims(parts.claims, &issuer.scope_claim)?;
+        let ctx = match &issuer.scope_claim {
+            ScopeClaim::Named(n) if !StdClaims::NAMES.contains(&n.as_str()) => {
+                let claims: Map<String, Value> = serde_json::from_slice(&parts.payload)
+                    .map_err(|_| invalid("the payload is not a JSON object"))?;
+                AuthContext::from_claims(claims, &issuer.scope_claim)?
+            }
+            _ => AuthContext::from_jwt(&std, &parts.payload, &issuer.scope_claim)?,
+        };
         event!(
             trace,
             DECISION,
