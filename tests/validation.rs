@@ -2,6 +2,8 @@
 
 mod common;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use http::StatusCode;
 use mcp_resource_guard::testing::{TestKey, jwks, sign_hs256, unsigned};
@@ -563,4 +565,48 @@ async fn the_guard_rechecks_what_a_custom_verifier_returns() {
     )
     .await;
     assert_invalid(&r, UNTRUSTED);
+}
+
+#[tokio::test]
+async fn a_repeated_registered_claim_is_rejected() {
+    let es = keys().get(Algorithm::ES256);
+    // Two `aud` members: a parser that keeps the last one would see us.
+    let h = URL_SAFE_NO_PAD.encode(
+        json!({"alg": "ES256", "typ": "at+jwt", "kid": es.kid()})
+            .to_string()
+            .as_bytes(),
+    );
+    let payload = format!(
+        r#"{{"iss":"{ISSUER}","aud":"https://other.example.com","aud":"{RESOURCE}","exp":{},"sub":"alice"}}"#,
+        now() + 300
+    );
+    let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(payload.as_bytes()));
+    let sig = es.sign_bytes(input.as_bytes()).unwrap();
+    let t = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_invalid(&call(&t).await, INVALID);
+}
+
+#[tokio::test]
+async fn every_claim_reaches_the_context() {
+    #[derive(serde::Deserialize)]
+    struct Custom {
+        tenant: serde_json::Value,
+        sub: String,
+    }
+    let v = guard().verifier();
+    let t = token(&claims_with(json!({"tenant": {"id": "t1", "tags": ["a"]}})));
+    let ctx = v
+        .verify(&mcp_resource_guard::BearerToken::new(t))
+        .await
+        .unwrap();
+    assert_eq!(ctx.claims()["tenant"]["id"], "t1");
+    assert_eq!(
+        ctx.claim::<String>("jti").unwrap().as_deref(),
+        Some("jti-1")
+    );
+    let c: Custom = ctx.deserialize_claims().unwrap();
+    assert_eq!(
+        (c.sub.as_str(), &c.tenant["tags"][0]),
+        ("alice", &json!("a"))
+    );
 }
