@@ -5,11 +5,7 @@
 //!
 //! Run: `cd benches && cargo bench --bench guard`
 
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
@@ -17,39 +13,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
+mod common;
+
+use common::{ISSUER, RESOURCE, claims, inner, now, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks};
-use serde_json::{Value, json};
-use tower::{Layer, Service, service_fn};
-
-const RESOURCE: &str = "https://mcp.example.com/mcp";
-const ISSUER: &str = "https://as.example.com";
-
-/// Runs a future that never waits (static keys, ready inner service).
-fn now<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the benchmarked future waited"),
-    }
-}
-
-fn unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// A realistic access token's claims.
-fn claims(i: usize) -> Value {
-    json!({
-        "iss": ISSUER, "sub": format!("user-{i}"), "client_id": "agent-7f3a9c",
-        "aud": RESOURCE, "exp": unix() + 3600, "iat": unix(), "nbf": unix(),
-        "jti": format!("7c1f0e9a-4b2d-4f0e-9a1b-{i:012}"),
-        "scope": "todo:read todo:write todo:delete",
-        "auth_time": unix(), "acr": "urn:mace:incommon:iap:silver",
-        "tenant": {"id": "t-42", "plan": "enterprise"},
-    })
-}
+use serde_json::Value;
+use tower::{Layer, Service};
 
 fn guard_for(keys: &[&TestKey]) -> GuardLayer {
     GuardLayer::builder(RESOURCE)
@@ -66,12 +36,18 @@ fn raw_key(key: &TestKey) -> ParsedPublicKey {
     let jwk = key.public_jwk();
     let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
     match key.algorithm() {
-        Algorithm::RS256 => RsaPublicKeyComponents { n: b("n"), e: b("e") }
-            .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-            .unwrap(),
-        Algorithm::PS256 => RsaPublicKeyComponents { n: b("n"), e: b("e") }
-            .to_parsed_public_key(&signature::RSA_PSS_2048_8192_SHA256)
-            .unwrap(),
+        Algorithm::RS256 => RsaPublicKeyComponents {
+            n: b("n"),
+            e: b("e"),
+        }
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .unwrap(),
+        Algorithm::PS256 => RsaPublicKeyComponents {
+            n: b("n"),
+            e: b("e"),
+        }
+        .to_parsed_public_key(&signature::RSA_PSS_2048_8192_SHA256)
+        .unwrap(),
         Algorithm::ES256 => {
             let mut p = vec![4];
             p.extend(b("x"));
@@ -89,14 +65,23 @@ fn cold_verification(c: &mut Criterion) {
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
     );
     let mut g = c.benchmark_group("cold_verify");
-    for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256, Algorithm::EdDSA] {
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+    ] {
         let key = TestKey::generate(alg).unwrap();
         let token = key.sign(&claims(0));
         let (input, sig) = token.rsplit_once('.').unwrap();
         let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
         let parsed = raw_key(&key);
         g.bench_with_input(BenchmarkId::new("raw_aws_lc_rs", alg), &(), |b, _| {
-            b.iter(|| parsed.verify_sig(black_box(input.as_bytes()), black_box(&sig)).unwrap())
+            b.iter(|| {
+                parsed
+                    .verify_sig(black_box(input.as_bytes()), black_box(&sig))
+                    .unwrap()
+            })
         });
 
         let verifier = guard_for(&[&key]).verifier();
@@ -121,24 +106,6 @@ fn cold_verification(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
-
-fn hello(_: Request<()>) -> Ready<Result<Response<String>, Infallible>> {
-    ready(Ok(Response::new(String::new())))
-}
-
-fn inner() -> Inner {
-    service_fn(hello as fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>)
-}
-
-fn request(token: &str) -> Request<()> {
-    Request::post("/mcp")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(())
-        .unwrap()
 }
 
 fn cache_hit(c: &mut Criterion) {

@@ -10,55 +10,20 @@
 //!
 //! Run: `cd benches && cargo bench --bench peers`
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
+mod common;
+
+use common::{ISSUER, RESOURCE, claims, inner, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{
     Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks, TokenCacheConfig,
 };
-use serde_json::{Value, json};
-use tower::{Layer, Service, service_fn};
-
-const RESOURCE: &str = "https://mcp.example.com/mcp";
-const ISSUER: &str = "https://as.example.com";
-
-fn unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-fn claims() -> Value {
-    json!({
-        "iss": ISSUER, "sub": "user-1", "client_id": "agent-7f3a9c",
-        "aud": RESOURCE, "exp": unix() + 3600, "iat": unix(), "nbf": unix(),
-        "jti": "7c1f0e9a-4b2d-4f0e-9a1b-000000000001",
-        "scope": "todo:read todo:write todo:delete",
-        "auth_time": unix(), "acr": "urn:mace:incommon:iap:silver",
-        "tenant": {"id": "t-42", "plan": "enterprise"},
-    })
-}
-
-type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
-
-fn hello(_: Request<()>) -> Ready<Result<Response<String>, Infallible>> {
-    ready(Ok(Response::new(String::new())))
-}
-
-fn inner() -> Inner {
-    service_fn(hello as fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>)
-}
-
-fn request(token: &str) -> Request<()> {
-    Request::post("/mcp")
-        .header("authorization", format!("Bearer {token}"))
-        .body(())
-        .unwrap()
-}
+use serde_json::Value;
+use tower::{Layer, Service};
 
 fn ours(jwks_text: &str, cache: TokenCacheConfig) -> GuardLayer {
     GuardLayer::builder(RESOURCE)
@@ -81,7 +46,7 @@ fn peers(c: &mut Criterion) {
         .unwrap();
     for alg in [Algorithm::RS256, Algorithm::ES256] {
         let key = TestKey::generate(alg).unwrap();
-        let token = key.sign(&claims());
+        let token = key.sign(&claims(1));
         let jwks_text = jwks(&[&key]).to_string();
         let mut g = c.benchmark_group(format!("peers_{alg}"));
 
@@ -96,14 +61,18 @@ fn peers(c: &mut Criterion) {
         let mut cold_svc = ours(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
         g.bench_function("ours/service_no_cache", |b| {
             b.iter(|| {
-                let r = rt.block_on(cold_svc.call(request(black_box(&token)))).unwrap();
+                let r = rt
+                    .block_on(cold_svc.call(request(black_box(&token))))
+                    .unwrap();
                 assert_eq!(r.status(), 200);
             })
         });
         let mut hit_svc = ours(&jwks_text, TokenCacheConfig::default()).layer(inner());
         g.bench_function("ours/service_repeated_token", |b| {
             b.iter(|| {
-                let r = rt.block_on(hit_svc.call(request(black_box(&token)))).unwrap();
+                let r = rt
+                    .block_on(hit_svc.call(request(black_box(&token))))
+                    .unwrap();
                 assert_eq!(r.status(), 200);
             })
         });
@@ -121,7 +90,10 @@ fn peers(c: &mut Criterion) {
             )
             .unwrap();
         g.bench_function("jwt_authorizer/check_auth", |b| {
-            b.iter(|| rt.block_on(authorizer.check_auth(black_box(&token))).unwrap())
+            b.iter(|| {
+                rt.block_on(authorizer.check_auth(black_box(&token)))
+                    .unwrap()
+            })
         });
 
         // tower-oauth2-resource-server.
@@ -143,7 +115,9 @@ fn peers(c: &mut Criterion) {
         let mut toauth = server.into_layer::<String>().layer(inner());
         g.bench_function("tower_oauth2_resource_server/service", |b| {
             b.iter(|| {
-                let r = rt.block_on(toauth.call(request(black_box(&token)))).unwrap();
+                let r = rt
+                    .block_on(toauth.call(request(black_box(&token))))
+                    .unwrap();
                 assert_eq!(r.status(), 200);
             })
         });

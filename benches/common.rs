@@ -1,0 +1,63 @@
+//! Helpers shared by the benches: the token, the hello-world inner service.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{Request, Response};
+use serde_json::{Value, json};
+use tower::service_fn;
+
+pub const RESOURCE: &str = "https://mcp.example.com/mcp";
+pub const ISSUER: &str = "https://as.example.com";
+
+/// Runs a future that never waits (static keys, ready inner service).
+pub fn now<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("the benchmarked future waited"),
+    }
+}
+
+pub fn unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A realistic access token's claims; `i` makes them distinct.
+pub fn claims(i: usize) -> Value {
+    json!({
+        "iss": ISSUER, "sub": format!("user-{i}"), "client_id": "agent-7f3a9c",
+        "aud": RESOURCE, "exp": unix() + 3600, "iat": unix(), "nbf": unix(),
+        "jti": format!("7c1f0e9a-4b2d-4f0e-9a1b-{i:012}"),
+        "scope": "todo:read todo:write todo:delete",
+        "auth_time": unix(), "acr": "urn:mace:incommon:iap:silver",
+        "tenant": {"id": "t-42", "plan": "enterprise"},
+    })
+}
+
+pub type Inner =
+    tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
+
+fn hello(_: Request<()>) -> Ready<Result<Response<String>, Infallible>> {
+    ready(Ok(Response::new(String::new())))
+}
+
+/// A hello-world service: the baseline every guard wraps.
+pub fn inner() -> Inner {
+    service_fn(hello as fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>)
+}
+
+pub fn request(token: &str) -> Request<()> {
+    Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap()
+}
