@@ -109,12 +109,12 @@ async fn scopes_are_still_checked_on_every_hit() {
 async fn a_hit_rechecks_expiry() {
     let (guard, calls) = counting_guard(TokenCacheConfig::default());
     let app = app(guard);
-    let t = token(&claims_with(json!({"exp": now() + 1})));
+    let t = token(&claims_with(json!({"exp": now() + 2})));
     assert_eq!(
         send(&app, request("/mcp", Some(&t))).await.status,
         StatusCode::OK
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     assert_invalid(&send(&app, request("/mcp", Some(&t))).await, EXPIRED);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
