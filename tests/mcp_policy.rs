@@ -241,3 +241,32 @@ async fn over_the_limit_is_413_and_without_a_guard_is_500() {
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.body.contains("McpLayer needs GuardLayer"));
 }
+
+/// A body that never yields a byte.
+struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_declared_oversize_body_is_refused_before_it_is_read() {
+    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let req = Request::post("/mcp")
+        .header("authorization", format!("Bearer {}", token(&claims())))
+        .header("content-type", "application/json")
+        .header("content-length", "5000000")
+        .body(Body::new(Stalled))
+        .unwrap();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(5), send(&app, req))
+        .await
+        .expect("answered without waiting for the body");
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
