@@ -5,9 +5,11 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use criterion::Criterion;
 use http::{Request, Response};
+use mcp_resource_guard::{GuardLayer, Issuer, StaticJwks, TokenCacheConfig};
 use serde_json::{Value, json};
 use tower::service_fn;
 
@@ -60,4 +62,31 @@ pub fn request(token: &str) -> Request<()> {
         .header("content-type", "application/json")
         .body(())
         .unwrap()
+}
+
+/// The guard every bench uses: one issuer with a static JWKS.
+pub fn guard(jwks_text: &str, cache: TokenCacheConfig) -> GuardLayer {
+    GuardLayer::builder(RESOURCE)
+        .add_issuer(Issuer::new(ISSUER).key_source(StaticJwks::from_json(jwks_text).unwrap()))
+        .scopes_supported(["todo:read", "todo:write", "todo:delete"])
+        .required_scopes(["todo:read"])
+        .token_cache(cache)
+        .build()
+        .unwrap()
+}
+
+/// Several crates in this graph enable different jsonwebtoken backends; pick
+/// one for the process (ours does not use jsonwebtoken's provider).
+pub fn pick_jsonwebtoken_backend() {
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+}
+
+/// The criterion settings of every bench (override on the command line).
+pub fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
 }

@@ -5,7 +5,7 @@
 //!
 //! Run: `cd benches && cargo bench --bench guard`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
@@ -17,19 +17,12 @@ mod common;
 
 use common::{ISSUER, RESOURCE, claims, inner, now, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks};
+use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, TokenCacheConfig};
 use serde_json::Value;
 use tower::{Layer, Service};
 
 fn guard_for(keys: &[&TestKey]) -> GuardLayer {
-    GuardLayer::builder(RESOURCE)
-        .add_issuer(
-            Issuer::new(ISSUER).key_source(StaticJwks::from_json(jwks(keys).to_string()).unwrap()),
-        )
-        .scopes_supported(["todo:read", "todo:write", "todo:delete"])
-        .required_scopes(["todo:read"])
-        .build()
-        .unwrap()
+    common::guard(&jwks(keys).to_string(), TokenCacheConfig::default())
 }
 
 fn raw_key(key: &TestKey) -> ParsedPublicKey {
@@ -59,11 +52,7 @@ fn raw_key(key: &TestKey) -> ParsedPublicKey {
 }
 
 fn cold_verification(c: &mut Criterion) {
-    // Several crates in this graph enable different jsonwebtoken backends;
-    // pick one for the process (ours does not use jsonwebtoken's provider).
-    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
-        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
-    );
+    common::pick_jsonwebtoken_backend();
     let mut g = c.benchmark_group("cold_verify");
     for alg in [
         Algorithm::RS256,
@@ -159,10 +148,7 @@ fn two_threads(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30);
+    config = common::config();
     targets = cold_verification, cache_hit, two_threads
 }
 criterion_main!(benches);

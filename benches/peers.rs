@@ -12,34 +12,18 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 mod common;
 
 use common::{ISSUER, RESOURCE, claims, inner, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{
-    Algorithm, BearerToken, GuardLayer, Issuer, StaticJwks, TokenCacheConfig,
-};
+use mcp_resource_guard::{Algorithm, BearerToken, TokenCacheConfig};
 use serde_json::Value;
 use tower::{Layer, Service};
 
-fn ours(jwks_text: &str, cache: TokenCacheConfig) -> GuardLayer {
-    GuardLayer::builder(RESOURCE)
-        .add_issuer(Issuer::new(ISSUER).key_source(StaticJwks::from_json(jwks_text).unwrap()))
-        .scopes_supported(["todo:read", "todo:write", "todo:delete"])
-        .token_cache(cache)
-        .build()
-        .unwrap()
-}
-
 fn peers(c: &mut Criterion) {
-    // Several crates in this graph enable different jsonwebtoken backends;
-    // pick one for the process (ours does not use jsonwebtoken's provider).
-    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
-        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
-    );
+    common::pick_jsonwebtoken_backend();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -51,14 +35,14 @@ fn peers(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("peers_{alg}"));
 
         // Ours.
-        let verifier = ours(&jwks_text, TokenCacheConfig::default()).verifier();
+        let verifier = common::guard(&jwks_text, TokenCacheConfig::default()).verifier();
         let bearer = BearerToken::new(token.clone());
         // Every async call below goes through the same `rt.block_on`, so
         // the runtime's overhead is the same for every crate.
         g.bench_function("ours/cold_verify", |b| {
             b.iter(|| rt.block_on(verifier.verify(black_box(&bearer))).unwrap())
         });
-        let mut cold_svc = ours(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
+        let mut cold_svc = common::guard(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
         g.bench_function("ours/service_no_cache", |b| {
             b.iter(|| {
                 let r = rt
@@ -67,7 +51,7 @@ fn peers(c: &mut Criterion) {
                 assert_eq!(r.status(), 200);
             })
         });
-        let mut hit_svc = ours(&jwks_text, TokenCacheConfig::default()).layer(inner());
+        let mut hit_svc = common::guard(&jwks_text, TokenCacheConfig::default()).layer(inner());
         g.bench_function("ours/service_repeated_token", |b| {
             b.iter(|| {
                 let r = rt
@@ -162,10 +146,7 @@ fn peers(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(30);
+    config = common::config();
     targets = peers
 }
 criterion_main!(benches);
