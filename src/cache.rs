@@ -144,11 +144,7 @@ impl TokenCache {
         if ttl.is_zero() {
             return;
         }
-        let nbf = ctx
-            .claims()
-            .get("nbf")
-            .and_then(|v| crate::claims::numeric_date(v).ok())
-            .unwrap_or(0);
+        let nbf = ctx.not_before_unix().unwrap_or(0);
         self.entries.insert(
             self.key(token.as_bytes()),
             Arc::new(Entry {

@@ -7,14 +7,9 @@
 //! through jsonwebtoken's RustCrypto provider.
 
 #[cfg(feature = "aws-lc-rs")]
-use base64::Engine;
-#[cfg(feature = "aws-lc-rs")]
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-#[cfg(feature = "aws-lc-rs")]
 fn b64(s: &str) -> Result<Vec<u8>, &'static str> {
-    URL_SAFE_NO_PAD
-        .decode(s)
+    base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(s)
         .map_err(|_| "a key parameter is not base64url")
 }
 

@@ -22,8 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::config::Algorithm;
@@ -58,7 +56,7 @@ impl fmt::Debug for TestKey {
 static NEXT_KID: AtomicU64 = AtomicU64::new(1);
 
 fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
 }
 
 impl TestKey {
@@ -464,8 +462,8 @@ impl IssuerState {
                 .or_else(|| h.strip_prefix("basic "))
         }) {
             Some(b) => {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
+                let raw = base64_simd::STANDARD
+                    .decode_to_vec(b.trim())
                     .ok()
                     .and_then(|v| String::from_utf8(v).ok())
                     .ok_or(bad_client)?;

@@ -2,8 +2,6 @@
 
 mod common;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use http::StatusCode;
 use mcp_resource_guard::testing::{TestKey, jwks, sign_hs256, unsigned};
@@ -571,7 +569,7 @@ async fn the_guard_rechecks_what_a_custom_verifier_returns() {
 async fn a_repeated_registered_claim_is_rejected() {
     let es = keys().get(Algorithm::ES256);
     // Two `aud` members: a parser that keeps the last one would see us.
-    let h = URL_SAFE_NO_PAD.encode(
+    let h = base64_simd::URL_SAFE_NO_PAD.encode_to_string(
         json!({"alg": "ES256", "typ": "at+jwt", "kid": es.kid()})
             .to_string()
             .as_bytes(),
@@ -580,9 +578,15 @@ async fn a_repeated_registered_claim_is_rejected() {
         r#"{{"iss":"{ISSUER}","aud":"https://other.example.com","aud":"{RESOURCE}","exp":{},"sub":"alice"}}"#,
         now() + 300
     );
-    let input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(payload.as_bytes()));
+    let input = format!(
+        "{h}.{}",
+        base64_simd::URL_SAFE_NO_PAD.encode_to_string(payload.as_bytes())
+    );
     let sig = es.sign_bytes(input.as_bytes()).unwrap();
-    let t = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    let t = format!(
+        "{input}.{}",
+        base64_simd::URL_SAFE_NO_PAD.encode_to_string(sig)
+    );
     assert_invalid(&call(&t).await, INVALID);
 }
 

@@ -4,14 +4,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::TokenVerifier;
-use crate::claims::{AuthContext, ClaimSource, StdClaims, numeric_date, string_or_array};
+use crate::claims::{AuthContext, Claim, StdClaims};
 use crate::config::{AlgSet, Algorithm, ScopeClaim, TypPolicy};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::{KeySet, KeySource, RefreshReason, VerificationKey};
@@ -102,19 +100,20 @@ fn split(token: &str) -> Result<Parts<'_>, AuthError> {
     };
     match dots.count() {
         0 => {}
-        3 => return Err(invalid("encrypted tokens (JWE) are not supported")),
+        // Five segments (four dots): a JWE.
+        2 => return Err(invalid("encrypted tokens (JWE) are not supported")),
         _ => return Err(invalid("not a JWS compact serialization")),
     }
-    let header = URL_SAFE_NO_PAD
-        .decode(&token[..d1])
+    let header = base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(&token[..d1])
         .map_err(|_| invalid("the JOSE header is not base64url"))?;
     let header: Header = serde_json::from_slice(&header)
         .map_err(|_| invalid("the JOSE header is not valid JSON"))?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(&token[d1 + 1..d2])
+    let payload = base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(&token[d1 + 1..d2])
         .map_err(|_| invalid("the payload is not base64url"))?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(&token[d2 + 1..])
+    let signature = base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(&token[d2 + 1..])
         .map_err(|_| invalid("the signature is not base64url"))?;
     if signature.is_empty() {
         return Err(invalid("the signature is empty"));
@@ -157,7 +156,7 @@ impl JwtVerifier {
     }
 
     fn check_claims(&self, claims: &StdClaims<'_>) -> Result<&TrustedIssuer, AuthError> {
-        let Some(Value::String(iss)) = claims.claim("iss") else {
+        let Claim::Str(iss) = &claims.iss else {
             return Err(AuthError::new(
                 AuthErrorKind::UntrustedIssuer,
                 "iss is missing or not a string",
@@ -166,7 +165,7 @@ impl JwtVerifier {
         let issuer = self
             .issuers
             .iter()
-            .find(|i| i.issuer == iss)
+            .find(|i| i.issuer == *iss)
             .ok_or_else(|| {
                 AuthError::new(
                     AuthErrorKind::UntrustedIssuer,
@@ -175,9 +174,8 @@ impl JwtVerifier {
             })?;
 
         let aud_ok = claims
-            .claim("aud")
-            .as_ref()
-            .and_then(string_or_array)
+            .aud
+            .str_items()
             .is_some_and(|auds| auds.iter().any(|a| issuer.audiences.iter().any(|x| x == a)));
         if !aud_ok {
             return Err(AuthError::new(
@@ -188,29 +186,30 @@ impl JwtVerifier {
 
         let now = now();
         let exp = claims
-            .claim("exp")
-            .ok_or_else(|| invalid("exp is missing"))
-            .and_then(|v| numeric_date(&v).map_err(|_| invalid("exp is not a NumericDate")))?;
+            .exp
+            .numeric_date()
+            .map_err(|_| invalid("exp is not a NumericDate"))?
+            .ok_or_else(|| invalid("exp is missing"))?;
         if exp.saturating_add(self.leeway) <= now {
             return Err(AuthError::new(AuthErrorKind::Expired, "exp is in the past"));
         }
-        for (name, detail) in [
-            ("nbf", "nbf is in the future"),
-            ("iat", "iat is in the future"),
+        for (claim, detail) in [
+            (&claims.nbf, "nbf is in the future"),
+            (&claims.iat, "iat is in the future"),
         ] {
-            if let Some(v) = claims.claim(name) {
-                let t = numeric_date(&v).map_err(|_| invalid("nbf or iat is not a NumericDate"))?;
-                if t > now.saturating_add(self.leeway) {
-                    return Err(AuthError::new(AuthErrorKind::NotYetValid, detail));
-                }
+            let t = claim
+                .numeric_date()
+                .map_err(|_| invalid("nbf or iat is not a NumericDate"))?;
+            if t.is_some_and(|t| t > now.saturating_add(self.leeway)) {
+                return Err(AuthError::new(AuthErrorKind::NotYetValid, detail));
             }
         }
-        if claims.has("cnf") {
+        if claims.cnf.is_present() {
             return Err(invalid(
                 "the token is sender-constrained (cnf) and cannot be used as a Bearer token",
             ));
         }
-        if claims.has("nonce") {
+        if claims.nonce.is_present() {
             return Err(invalid(
                 "the token carries a nonce: an ID token, not an access token",
             ));
@@ -316,5 +315,56 @@ impl TokenVerifier for JwtVerifier {
             "token signature verified"
         );
         Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(token: &str) -> String {
+        match split(token) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.detail().to_owned(),
+        }
+    }
+
+    #[test]
+    fn split_is_strict_about_base64url() {
+        // {"alg":"RS256"} . {} . "AA" (one zero byte)
+        let h = "eyJhbGciOiJSUzI1NiJ9";
+        assert_eq!(detail(&format!("{h}.e30.AA")), "ok");
+        // Non-canonical trailing bits, padding, the standard alphabet,
+        // whitespace: each a different string for the same bytes, refused.
+        assert_eq!(
+            detail(&format!("{h}.e30.AB")),
+            "the signature is not base64url"
+        );
+        assert_eq!(
+            detail(&format!("{h}.e30.AA==")),
+            "the signature is not base64url"
+        );
+        assert_eq!(
+            detail(&format!("{h}.e30.+/")),
+            "the signature is not base64url"
+        );
+        assert_eq!(
+            detail(&format!("{h}.e31.AA")),
+            "the payload is not base64url"
+        );
+        assert_eq!(
+            detail(&format!(" {h}.e30.AA")),
+            "the JOSE header is not base64url"
+        );
+        assert_eq!(detail(&format!("{h}.e30.")), "the signature is empty");
+        assert_eq!(
+            detail(&format!("{h}.e30.AA.AA.AA")),
+            "encrypted tokens (JWE) are not supported"
+        );
+        assert_eq!(
+            detail(&format!("{h}.e30.AA.AA")),
+            "not a JWS compact serialization"
+        );
+        assert_eq!(detail("e30"), "not a JWS compact serialization");
     }
 }
