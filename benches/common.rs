@@ -7,9 +7,13 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
 use http::{Request, Response};
-use mcp_resource_guard::{GuardLayer, Issuer, StaticJwks, TokenCacheConfig};
+use mcp_resource_guard::testing::TestKey;
+use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, StaticJwks, TokenCacheConfig};
 use serde_json::{Value, json};
 use tower::service_fn;
 
@@ -89,4 +93,32 @@ pub fn config() -> Criterion {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
+}
+
+/// The key as raw aws-lc-rs parses it once: the floor a verifier is measured
+/// against.
+pub fn raw_key(key: &TestKey) -> ParsedPublicKey {
+    let jwk = key.public_jwk();
+    let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
+    match key.algorithm() {
+        Algorithm::RS256 => RsaPublicKeyComponents {
+            n: b("n"),
+            e: b("e"),
+        }
+        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+        .unwrap(),
+        Algorithm::PS256 => RsaPublicKeyComponents {
+            n: b("n"),
+            e: b("e"),
+        }
+        .to_parsed_public_key(&signature::RSA_PSS_2048_8192_SHA256)
+        .unwrap(),
+        Algorithm::ES256 => {
+            let mut p = vec![4];
+            p.extend(b("x"));
+            p.extend(b("y"));
+            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, p).unwrap()
+        }
+        _ => ParsedPublicKey::new(&signature::ED25519, b("x")).unwrap(),
+    }
 }

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::hint::black_box;
@@ -15,7 +14,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 mod common;
 
-use common::{ISSUER, RESOURCE, claims, inner, now, request};
+use common::{ISSUER, RESOURCE, claims, inner, now, raw_key, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, TokenCacheConfig};
 use serde_json::Value;
@@ -23,32 +22,6 @@ use tower::{Layer, Service};
 
 fn guard_for(keys: &[&TestKey]) -> GuardLayer {
     common::guard(&jwks(keys).to_string(), TokenCacheConfig::default())
-}
-
-fn raw_key(key: &TestKey) -> ParsedPublicKey {
-    let jwk = key.public_jwk();
-    let b = |k: &str| URL_SAFE_NO_PAD.decode(jwk[k].as_str().unwrap()).unwrap();
-    match key.algorithm() {
-        Algorithm::RS256 => RsaPublicKeyComponents {
-            n: b("n"),
-            e: b("e"),
-        }
-        .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
-        .unwrap(),
-        Algorithm::PS256 => RsaPublicKeyComponents {
-            n: b("n"),
-            e: b("e"),
-        }
-        .to_parsed_public_key(&signature::RSA_PSS_2048_8192_SHA256)
-        .unwrap(),
-        Algorithm::ES256 => {
-            let mut p = vec![4];
-            p.extend(b("x"));
-            p.extend(b("y"));
-            ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, p).unwrap()
-        }
-        _ => ParsedPublicKey::new(&signature::ED25519, b("x")).unwrap(),
-    }
 }
 
 fn cold_verification(c: &mut Criterion) {

@@ -1,0 +1,59 @@
+//! Instruction counts of one cold verification, ours next to the raw
+//! aws-lc-rs verify of the same signature: a measure the machine's noise
+//! does not move. Run under callgrind, counting only inside `run`:
+//!
+//! ```text
+//! cargo build --release --bin cold_instr
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!   --toggle-collect='*cold_instr::run*' target/release/cold_instr guard RS256 200
+//! ```
+//!
+//! `scripts/cold_instr.sh` does this for every algorithm and prints the ratios.
+
+use std::hint::black_box;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_resource_guard::testing::{TestKey, jwks};
+use mcp_resource_guard::{Algorithm, BearerToken, TokenCacheConfig};
+
+mod common;
+
+#[inline(never)]
+fn run(n: usize, mut f: impl FnMut()) {
+    for _ in 0..n {
+        f();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(mode), Some(alg), Some(n)) = (args.get(1), args.get(2), args.get(3)) else {
+        eprintln!("usage: cold_instr raw|guard RS256|PS256|ES256|EdDSA N");
+        std::process::exit(2);
+    };
+    let alg = Algorithm::from_name(alg).expect("an algorithm");
+    let n: usize = n.parse().expect("a count");
+    let key = TestKey::generate(alg).expect("a key");
+    let token = key.sign(&common::claims(0));
+    match mode.as_str() {
+        "raw" => {
+            let (input, sig) = token.rsplit_once('.').expect("a JWS");
+            let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
+            let parsed = common::raw_key(&key);
+            run(n, || {
+                parsed
+                    .verify_sig(black_box(input.as_bytes()), black_box(&sig))
+                    .expect("a valid signature")
+            });
+        }
+        _ => {
+            let verifier =
+                common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default()).verifier();
+            let bearer = BearerToken::new(token.clone());
+            run(n, || {
+                common::now(verifier.verify(black_box(&bearer))).expect("a valid token");
+            });
+        }
+    }
+}
