@@ -326,13 +326,27 @@ impl KeySet {
     /// private key material, a repeated `kid`. [`skipped`](KeySet::skipped)
     /// says which and why. Fails only when the document is not a JWK Set.
     pub fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
-        let raw: RawSet = serde_json::from_slice(json)?;
+        // Objects only: serde would also read an array positionally.
+        let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json)?;
+        let raw: RawSet = match doc.remove("keys") {
+            Some(keys @ serde_json::Value::Array(_)) => RawSet {
+                keys: serde_json::from_value(keys)?,
+            },
+            _ => {
+                return Err(serde::de::Error::custom(
+                    "a JWK Set is an object with a \"keys\" array",
+                ));
+            }
+        };
         let mut set = KeySet::default();
         for value in raw.keys {
             let kid = value.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
-            let parsed = serde_json::from_value::<RawJwk>(value)
-                .map_err(|_| "malformed JWK")
-                .and_then(parse_key);
+            let parsed = if value.is_object() {
+                serde_json::from_value::<RawJwk>(value).map_err(|_| "malformed JWK")
+            } else {
+                Err("malformed JWK")
+            }
+            .and_then(parse_key);
             match parsed {
                 Ok(k) if k.kid.is_some() && set.keys.iter().any(|o| o.kid == k.kid) => {
                     set.skipped.push(SkippedKey {
@@ -492,6 +506,20 @@ mod tests {
     fn not_a_jwks() {
         assert!(KeySet::from_json(b"[]").is_err());
         assert!(KeySet::from_json(b"{\"keys\": 1}").is_err());
+        assert!(KeySet::from_json(b"{}").is_err());
+        // serde would read an array positionally as {"keys": [...]}.
+        assert!(
+            KeySet::from_json(
+                format!("[[{}]]", json!({"kty": "OKP", "crv": "Ed25519", "x": ED_X})).as_bytes()
+            )
+            .is_err()
+        );
+        // A key laid out as an array is skipped, not read positionally.
+        let s = KeySet::from_json(br#"{"keys": [["OKP"]]}"#).unwrap();
+        assert_eq!(
+            (s.keys().len(), s.skipped()[0].reason),
+            (0, "malformed JWK")
+        );
         assert!(matches!(
             StaticJwks::from_json(r#"{"keys":[]}"#),
             Err(ConfigError::InvalidJwks { .. })

@@ -107,6 +107,11 @@ fn split(token: &str) -> Result<Parts<'_>, AuthError> {
     let header = base64_simd::URL_SAFE_NO_PAD
         .decode_to_vec(&token[..d1])
         .map_err(|_| invalid("the JOSE header is not base64url"))?;
+    // The header is a JSON object (RFC 7515 §4); serde would also read an
+    // array, positionally.
+    if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(invalid("the JOSE header is not a JSON object"));
+    }
     let header: Header = serde_json::from_slice(&header)
         .map_err(|_| invalid("the JOSE header is not valid JSON"))?;
     let payload = base64_simd::URL_SAFE_NO_PAD
@@ -264,9 +269,19 @@ impl TokenVerifier for JwtVerifier {
         }
         let parts = split(token)?;
         let alg = self.check_header(&parts.header)?;
-        let std: StdClaims<'_> = serde_json::from_slice(&parts.payload).map_err(|_| {
-            invalid("the payload is not a JSON object (or repeats a registered claim)")
-        })?;
+        // A claim set is a JSON object (RFC 7519 §7.2); serde would also read
+        // an array, positionally.
+        let is_object = parts
+            .payload
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        let std: StdClaims<'_> = is_object
+            .then(|| serde_json::from_slice(&parts.payload).ok())
+            .flatten()
+            .ok_or_else(|| {
+                invalid("the payload is not a JSON object (or repeats a registered claim)")
+            })?;
         let issuer = self.check_claims(&std)?;
 
         let unavailable = |e| {
@@ -366,5 +381,10 @@ mod tests {
             "not a JWS compact serialization"
         );
         assert_eq!(detail("e30"), "not a JWS compact serialization");
+        // ["RS256"]: serde would read it positionally as alg.
+        assert_eq!(
+            detail("WyJSUzI1NiJd.e30.AA"),
+            "the JOSE header is not a JSON object"
+        );
     }
 }
