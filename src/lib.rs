@@ -81,6 +81,9 @@ pub mod dangerous;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod jwks;
 mod layer;
 pub mod mcp;

@@ -589,6 +589,24 @@ fn peek(body: &[u8]) -> Peek {
     }
 }
 
+/// [`peek`] for the fuzz targets: the calls' (method, name, uri, ambiguous).
+#[cfg(feature = "fuzzing")]
+pub(crate) type PeekedCall = (Option<String>, Option<String>, Option<String>, bool);
+
+/// [`peek`] for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn peek_calls(body: &[u8]) -> Option<Vec<PeekedCall>> {
+    match peek(body) {
+        Peek::NotJson => None,
+        Peek::Calls(calls) => Some(
+            calls
+                .into_iter()
+                .map(|c| (c.method, c.name, c.uri, c.ambiguous))
+                .collect(),
+        ),
+    }
+}
+
 /// The outcome for a set of calls.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
