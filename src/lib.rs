@@ -49,11 +49,39 @@
 //! | `aws-lc-rs` | signature verification with aws-lc-rs | yes |
 //! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
-//! | `tracing` | decision and key events (never a token) | no |
+//! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys` (never a token) | no |
 //! | `reqwest` | fetch keys and discovery documents with reqwest (rustls) | yes |
 //! | `testing` | [`testing`]: key generation and token minting for tests | no |
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
+//!
+//! ## Audit trail
+//!
+//! With the `tracing` feature, every access decision (the guard's, each
+//! [`RequireScopeLayer`]'s and each [`mcp::McpLayer`]'s) is one event on the
+//! target `mcp_resource_guard::audit`. Fields (absent ones are left out):
+//!
+//! | field | value |
+//! |---|---|
+//! | `layer` | `guard`, `require_scope` or `mcp` |
+//! | `outcome` | `allow` or `deny` |
+//! | `reason` | a stable code: [`AuthErrorKind::as_str`] for a denial by the guard, `verified`, `anonymous`, `scope_satisfied`, `policy_satisfied`, `missing_token`, `insufficient_scope`, `access_denied`, `session_mismatch`, `body_too_large`, `body_unreadable` |
+//! | `status` | the HTTP status answered (denials) |
+//! | `detail` | a fixed sentence saying which check failed (never token content) |
+//! | `cached` | the token was found in the verified-token cache |
+//! | `issuer`, `sub`, `client_id`, `jti` | from the verified token |
+//! | `scopes_granted` | the token's scopes, space-separated |
+//! | `scopes_required` | the scopes the check asked for, space-separated |
+//! | `mcp_method`, `mcp_tool` | the JSON-RPC methods and tool/prompt names (resource URIs) of the body, comma-separated |
+//!
+//! Allowed requests are logged at `INFO`, denials at `INFO` too except
+//! `503` (no usable keys), which is a `WARN`. No event ever carries a token,
+//! a signature, or a claim of a token that failed verification: identity
+//! fields come only from a verified [`AuthContext`].
+//!
+//! Route them to their own sink with a per-target filter, for example
+//! `RUST_LOG=mcp_resource_guard::audit=info` with `tracing-subscriber`'s
+//! `EnvFilter`.
 //!
 //! ## Security defaults
 //!
@@ -71,6 +99,7 @@
 
 mod log;
 
+mod audit;
 mod cache;
 
 pub mod challenge;

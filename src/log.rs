@@ -1,12 +1,8 @@
 //! Logging macros that compile to nothing without the `tracing` feature.
 //!
-//! Targets: `mcp_resource_guard::decision` for every allow/deny decision,
-//! `mcp_resource_guard::keys` for key-source events. No event ever carries
-//! a token or a signature.
-
-/// The target of allow/deny decision events.
-#[cfg(feature = "tracing")]
-pub(crate) const DECISION: &str = "mcp_resource_guard::decision";
+//! Targets: `mcp_resource_guard::keys` for key-source events here;
+//! `mcp_resource_guard::audit` for every allow/deny decision (see
+//! [`audit`](crate::audit)). No event ever carries a token or a signature.
 /// The target of key-source events.
 #[cfg(feature = "tracing")]
 pub(crate) const KEYS: &str = "mcp_resource_guard::keys";

@@ -73,11 +73,11 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::audit::{self, Decision, Joined};
 use crate::challenge::{ChallengeInfo, JsonRejection, respond};
 use crate::claims::AuthContext;
 use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, BoxError, ConfigError};
-use crate::log::event;
 
 const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 const MCP_SESSION_ID: &str = "mcp-session-id";
@@ -708,6 +708,7 @@ where
             };
             let policy = &layer.policy;
 
+            let mut calls: Vec<Call> = Vec::new();
             let (verdict, body) = if parts.method == Method::POST {
                 let declared = parts
                     .headers
@@ -715,7 +716,7 @@ where
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok());
                 if declared.is_some_and(|l| l > layer.max_body as u64) {
-                    return Ok(too_large());
+                    return Ok(too_large(ctx.as_ref()));
                 }
                 let bytes = match Limited::new(body, layer.max_body).collect().await {
                     Ok(c) => c.to_bytes(),
@@ -723,8 +724,17 @@ where
                         if e.downcast_ref::<http_body_util::LengthLimitError>()
                             .is_some()
                         {
-                            return Ok(too_large());
+                            return Ok(too_large(ctx.as_ref()));
                         }
+                        audit::record(&Decision {
+                            layer: "mcp",
+                            allow: false,
+                            reason: "body_unreadable",
+                            status: Some(400),
+                            detail: "the request body could not be read",
+                            ctx: ctx.as_ref(),
+                            ..Decision::default()
+                        });
                         return Ok(plain_response(
                             StatusCode::BAD_REQUEST,
                             "invalid_request",
@@ -734,17 +744,10 @@ where
                 };
                 let verdict = match peek(&bytes) {
                     Peek::NotJson => Verdict::Allow,
-                    Peek::Calls(calls) => {
-                        let rules = policy.rules_for_calls(&calls);
+                    Peek::Calls(peeked) => {
+                        let rules = policy.rules_for_calls(&peeked);
                         let v = policy.judge(rules.iter().copied(), ctx.as_ref());
-                        if v != Verdict::Allow {
-                            let methods: Vec<&str> =
-                                calls.iter().filter_map(|c| c.method.as_deref()).collect();
-                            let tools: Vec<&str> =
-                                calls.iter().filter_map(|c| c.name.as_deref()).collect();
-                            event!(debug, DECISION, outcome = "deny", reason = "mcp_policy", mcp_methods = ?methods, mcp_names = ?tools, "MCP call denied by policy");
-                            let _ = (methods, tools);
-                        }
+                        calls = peeked;
                         v
                     }
                 };
@@ -752,10 +755,38 @@ where
             } else {
                 (policy.judge([&policy.0.stream], ctx.as_ref()), body)
             };
+            let methods = Joined(calls.iter().filter_map(|c| c.method.as_deref()), ",");
+            let tools = Joined(
+                calls
+                    .iter()
+                    .filter_map(|c| c.name.as_deref().or(c.uri.as_deref())),
+                ",",
+            );
+            let decision = |allow, reason, status, detail, required: &[String]| {
+                audit::record(&Decision {
+                    layer: "mcp",
+                    allow,
+                    reason,
+                    status,
+                    detail,
+                    ctx: ctx.as_ref(),
+                    scopes_required: required,
+                    mcp_methods: Some(&methods),
+                    mcp_tools: Some(&tools),
+                    ..Decision::default()
+                });
+            };
 
             match verdict {
                 Verdict::Allow => {}
                 Verdict::Deny => {
+                    decision(
+                        false,
+                        "access_denied",
+                        Some(403),
+                        "the MCP policy denies this call",
+                        &[],
+                    );
                     return Ok(plain_response(
                         StatusCode::FORBIDDEN,
                         "access_denied",
@@ -764,12 +795,26 @@ where
                 }
                 Verdict::Need(need) => {
                     let Some(ctx) = &ctx else {
+                        decision(
+                            false,
+                            "missing_token",
+                            Some(401),
+                            "anonymous MCP request that needs a scope",
+                            &need,
+                        );
                         let error = AuthError::new(
                             AuthErrorKind::MissingToken,
                             "anonymous MCP request that needs a scope",
                         );
                         return Ok(respond(&JsonRejection, info.0.rejection(error, None)));
                     };
+                    decision(
+                        false,
+                        "insufficient_scope",
+                        Some(403),
+                        "the token lacks a scope this MCP call needs",
+                        &need,
+                    );
                     let scope = info.0.step_up_scope(
                         need.iter().map(String::as_str).chain(
                             ctx.scopes()
@@ -800,12 +845,12 @@ where
                     subject: p.subject.clone(),
                 };
                 if !binding.check(id, p) {
-                    event!(
-                        info,
-                        DECISION,
-                        outcome = "deny",
-                        reason = "session_mismatch",
-                        "a session id was presented by another principal"
+                    decision(
+                        false,
+                        "session_mismatch",
+                        Some(403),
+                        "the session id belongs to another principal",
+                        &[],
                     );
                     return Ok(plain_response(
                         StatusCode::FORBIDDEN,
@@ -814,6 +859,7 @@ where
                     ));
                 }
             }
+            decision(true, "policy_satisfied", None, "", &[]);
             let res = inner.call(Request::from_parts(parts, body)).await?;
             if let (Some(binding), Some(p)) = (&layer.sessions, principal)
                 && let Some(id) = res
@@ -829,7 +875,16 @@ where
     }
 }
 
-fn too_large<B: From<String>>() -> Response<B> {
+fn too_large<B: From<String>>(ctx: Option<&AuthContext>) -> Response<B> {
+    audit::record(&Decision {
+        layer: "mcp",
+        allow: false,
+        reason: "body_too_large",
+        status: Some(413),
+        detail: "the request body exceeds the size limit",
+        ctx,
+        ..Decision::default()
+    });
     plain_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         "request_too_large",

@@ -11,11 +11,11 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::audit::{self, Decision};
 use crate::challenge::{ChallengeInfo, JsonRejection, RejectionBody, respond};
 use crate::claims::AuthContext;
 use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
-use crate::log::event;
 
 /// The message of the 500 answered when no guard ran before a scope guard.
 pub(crate) const NO_GUARD: &str = "server misconfiguration: RequireScope needs GuardLayer in front of it (apply the guard with .layer() or .route_layer() outside the scope guard)";
@@ -171,17 +171,37 @@ where
             *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             return ResponseFuture::Ready { res: Some(res) };
         };
+        let required = match &*self.need {
+            Need::All(s) | Need::Any(s) => s.as_slice(),
+        };
         let rejection = match req.extensions().get::<AuthContext>() {
             Some(ctx) if self.need.satisfied_by(ctx) => {
+                audit::record(&Decision {
+                    layer: "require_scope",
+                    allow: true,
+                    reason: "scope_satisfied",
+                    ctx: Some(ctx),
+                    scopes_required: required,
+                    ..Decision::default()
+                });
                 return ResponseFuture::Inner {
                     fut: self.inner.call(req),
                 };
             }
-            Some(_) => {
+            Some(ctx) => {
+                audit::record(&Decision {
+                    layer: "require_scope",
+                    allow: false,
+                    reason: "insufficient_scope",
+                    status: Some(403),
+                    detail: "the token lacks a scope this route needs",
+                    ctx: Some(ctx),
+                    scopes_required: required,
+                    ..Decision::default()
+                });
                 let needed = info
                     .0
                     .step_up_scope(self.need.challenge().iter().map(String::as_str));
-                event!(debug, DECISION, outcome = "deny", reason = "insufficient_scope", scopes_required = %needed, "route scope missing");
                 info.0.rejection(
                     AuthError::new(
                         AuthErrorKind::InsufficientScope,
@@ -190,13 +210,24 @@ where
                     Some(&needed),
                 )
             }
-            None => info.0.rejection(
-                AuthError::new(
-                    AuthErrorKind::MissingToken,
-                    "anonymous request to a route that needs a scope",
-                ),
-                None,
-            ),
+            None => {
+                audit::record(&Decision {
+                    layer: "require_scope",
+                    allow: false,
+                    reason: "missing_token",
+                    status: Some(401),
+                    detail: "anonymous request to a route that needs a scope",
+                    scopes_required: required,
+                    ..Decision::default()
+                });
+                info.0.rejection(
+                    AuthError::new(
+                        AuthErrorKind::MissingToken,
+                        "anonymous request to a route that needs a scope",
+                    ),
+                    None,
+                )
+            }
         };
         ResponseFuture::Ready {
             res: Some(respond(&self.rejection, rejection)),

@@ -11,12 +11,12 @@ use http::{Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use crate::audit::{self, Decision};
 use crate::challenge::{ChallengeInfo, EXPOSE_HEADERS, RejectionBody, respond};
 use crate::claims::AuthContext;
 use crate::config::AuthMode;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::layer::Shared;
-use crate::log::event;
 use crate::token::{self, Credentials};
 
 type VerifyFuture = Pin<Box<dyn Future<Output = Result<AuthContext, AuthError>> + Send>>;
@@ -90,17 +90,19 @@ where
             req.extensions_mut()
                 .insert(ChallengeInfo(shared.challenger.clone()));
             match token::extract(req.headers(), req.uri()) {
-                Err(e) => State::Reject { error: Some(e) },
+                Err(e) => State::Reject {
+                    error: Some(e),
+                    ctx: None,
+                },
                 Ok(Credentials::None | Credentials::OtherScheme)
                     if self.mode == AuthMode::Optional =>
                 {
-                    event!(
-                        debug,
-                        DECISION,
-                        outcome = "allow",
-                        reason = "anonymous",
-                        "anonymous request allowed (optional auth)"
-                    );
+                    audit::record(&Decision {
+                        layer: "guard",
+                        allow: true,
+                        reason: "anonymous",
+                        ..Decision::default()
+                    });
                     State::Inner {
                         fut: self.inner.call(req),
                     }
@@ -110,6 +112,7 @@ where
                         AuthErrorKind::MissingToken,
                         "no Bearer token in the Authorization header",
                     )),
+                    ctx: None,
                 },
                 Ok(Credentials::Bearer(raw)) => {
                     let cached = shared.token_cache.as_ref().and_then(|c| c.get(raw));
@@ -119,26 +122,31 @@ where
                         // and scopes are re-checked.
                         match shared.authorize(&ctx) {
                             Ok(()) => {
-                                event!(
-                                    debug,
-                                    DECISION,
-                                    outcome = "allow",
-                                    cached = true,
-                                    issuer = ctx.issuer(),
-                                    sub = ctx.subject(),
-                                    client_id = ctx.client_id(),
-                                    "request allowed"
-                                );
+                                audit::record(&Decision {
+                                    layer: "guard",
+                                    allow: true,
+                                    reason: "verified",
+                                    cached: true,
+                                    ctx: Some(&ctx),
+                                    scopes_required: &shared.challenger.required,
+                                    ..Decision::default()
+                                });
                                 req.extensions_mut().insert(ctx);
                                 State::Inner {
                                     fut: self.inner.call(req),
                                 }
                             }
-                            Err(error) => State::Reject { error: Some(error) },
+                            Err(error) => State::Reject {
+                                error: Some(error),
+                                ctx: Some(ctx),
+                            },
                         }
                     } else {
                         match token::validate(raw) {
-                            Err(error) => State::Reject { error: Some(error) },
+                            Err(error) => State::Reject {
+                                error: Some(error),
+                                ctx: None,
+                            },
                             Ok(token) => {
                                 let shared = shared.clone();
                                 // Use the service that was made ready; leave a fresh clone behind.
@@ -201,6 +209,8 @@ pin_project! {
         },
         Reject {
             error: Option<AuthError>,
+            // The verified identity, when a check after verification failed.
+            ctx: Option<AuthContext>,
         },
         Metadata {
             res: Option<Response<String>>,
@@ -221,15 +231,18 @@ fn deny<ResB, R: RejectionBody<ResB>>(
     shared: &Shared,
     rejection: &R,
     error: AuthError,
+    ctx: Option<&AuthContext>,
 ) -> Response<ResB> {
-    event!(
-        debug,
-        DECISION,
-        outcome = "deny",
-        reason = error.kind().as_str(),
-        detail = error.detail(),
-        "request rejected"
-    );
+    audit::record(&Decision {
+        layer: "guard",
+        allow: false,
+        reason: error.kind().as_str(),
+        status: Some(error.kind().status().as_u16()),
+        detail: error.detail(),
+        ctx,
+        scopes_required: &shared.challenger.required,
+        ..Decision::default()
+    });
     respond(rejection, shared.challenger.rejection(error, None))
 }
 
@@ -247,31 +260,30 @@ where
             match this.state.as_mut().project() {
                 StateProj::Verify { fut, pending } => {
                     let verified = ready!(fut.as_mut().poll(cx));
-                    let ctx =
-                        match verified.and_then(|ctx| this.shared.authorize(&ctx).map(|()| ctx)) {
-                            Ok(ctx) => ctx,
+                    let ctx = match verified {
+                        Ok(ctx) => match this.shared.authorize(&ctx) {
+                            Ok(()) => ctx,
                             Err(error) => {
-                                if error.kind() == AuthErrorKind::KeysUnavailable {
-                                    event!(
-                                        warn,
-                                        DECISION,
-                                        outcome = "deny",
-                                        reason = error.kind().as_str(),
-                                        "keys unavailable: answering 503"
-                                    );
-                                }
-                                return Poll::Ready(Ok(deny(this.shared, this.rejection, error)));
+                                return Poll::Ready(Ok(deny(
+                                    this.shared,
+                                    this.rejection,
+                                    error,
+                                    Some(&ctx),
+                                )));
                             }
-                        };
-                    event!(
-                        debug,
-                        DECISION,
-                        outcome = "allow",
-                        issuer = ctx.issuer(),
-                        sub = ctx.subject(),
-                        client_id = ctx.client_id(),
-                        "request allowed"
-                    );
+                        },
+                        Err(error) => {
+                            return Poll::Ready(Ok(deny(this.shared, this.rejection, error, None)));
+                        }
+                    };
+                    audit::record(&Decision {
+                        layer: "guard",
+                        allow: true,
+                        reason: "verified",
+                        ctx: Some(&ctx),
+                        scopes_required: &this.shared.challenger.required,
+                        ..Decision::default()
+                    });
                     // `pending` is taken exactly once: the state changes to
                     // `Inner` right after, so `Verify` is never polled again.
                     let Some((mut svc, mut req)) = pending.take() else {
@@ -279,7 +291,7 @@ where
                             AuthErrorKind::InvalidToken,
                             "future polled after completion",
                         );
-                        return Poll::Ready(Ok(deny(this.shared, this.rejection, error)));
+                        return Poll::Ready(Ok(deny(this.shared, this.rejection, error, None)));
                     };
                     req.extensions_mut().insert(ctx);
                     let fut = svc.call(req);
@@ -293,14 +305,14 @@ where
                     }
                     return Poll::Ready(Ok(res));
                 }
-                StateProj::Reject { error } => {
+                StateProj::Reject { error, ctx } => {
                     let error = error.take().unwrap_or_else(|| {
                         AuthError::new(
                             AuthErrorKind::InvalidToken,
                             "future polled after completion",
                         )
                     });
-                    return Poll::Ready(Ok(deny(this.shared, this.rejection, error)));
+                    return Poll::Ready(Ok(deny(this.shared, this.rejection, error, ctx.as_ref())));
                 }
                 StateProj::Metadata { res } => {
                     let res = res.take().unwrap_or_default();

@@ -13,7 +13,6 @@ use crate::claims::{AuthContext, Claim, StdClaims};
 use crate::config::{AlgSet, Algorithm, ScopeClaim, TypPolicy};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::{KeySet, KeySource, RefreshReason, VerificationKey};
-use crate::log::event;
 use crate::token::BearerToken;
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
@@ -322,13 +321,6 @@ impl TokenVerifier for JwtVerifier {
             }
             _ => AuthContext::from_jwt(&std, &parts.payload, &issuer.scope_claim)?,
         };
-        event!(
-            trace,
-            DECISION,
-            issuer = ctx.issuer(),
-            alg = alg.as_str(),
-            "token signature verified"
-        );
         Ok(ctx)
     }
 }

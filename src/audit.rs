@@ -1,0 +1,112 @@
+//! The audit trail: one structured event per access decision, on the target
+//! `mcp_resource_guard::audit` (feature `tracing`; without it every call
+//! here compiles to nothing).
+//!
+//! The fields are documented in the crate docs ("Audit trail").
+
+// Without the `tracing` feature the decision is built and dropped.
+#![cfg_attr(not(feature = "tracing"), allow(dead_code))]
+
+use std::fmt;
+
+use crate::claims::AuthContext;
+
+/// The target of audit events.
+#[cfg(feature = "tracing")]
+pub(crate) const AUDIT: &str = "mcp_resource_guard::audit";
+
+/// One access decision.
+#[derive(Default)]
+pub(crate) struct Decision<'a> {
+    pub(crate) layer: &'static str,
+    pub(crate) allow: bool,
+    pub(crate) reason: &'static str,
+    pub(crate) status: Option<u16>,
+    pub(crate) detail: &'static str,
+    pub(crate) cached: bool,
+    pub(crate) ctx: Option<&'a AuthContext>,
+    pub(crate) scopes_required: &'a [String],
+    pub(crate) mcp_methods: Option<&'a dyn fmt::Display>,
+    pub(crate) mcp_tools: Option<&'a dyn fmt::Display>,
+}
+
+/// An optional field: empty when absent.
+struct Opt<'a>(Option<&'a dyn fmt::Display>);
+
+impl fmt::Display for Opt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => d.fmt(f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes the items separated by `sep`; formatted only when an event is
+/// recorded.
+pub(crate) struct Joined<I>(pub(crate) I, pub(crate) &'static str);
+
+impl<'s, I> fmt::Display for Joined<I>
+where
+    I: IntoIterator<Item = &'s str> + Clone,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.clone().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(self.1)?;
+            }
+            f.write_str(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// The granted scopes of an optional context.
+struct Granted<'a>(Option<&'a AuthContext>);
+
+impl fmt::Display for Granted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(c) => fmt::Display::fmt(c.scopes(), f),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Records one decision.
+#[inline]
+pub(crate) fn record(d: &Decision<'_>) {
+    #[cfg(feature = "tracing")]
+    {
+        macro_rules! emit {
+            ($level:ident) => {
+                ::tracing::$level!(
+                    target: AUDIT,
+                    layer = d.layer,
+                    outcome = if d.allow { "allow" } else { "deny" },
+                    reason = d.reason,
+                    status = d.status,
+                    detail = d.detail,
+                    cached = d.cached,
+                    issuer = d.ctx.map(AuthContext::issuer),
+                    sub = d.ctx.and_then(AuthContext::subject),
+                    client_id = d.ctx.and_then(AuthContext::client_id),
+                    jti = d.ctx.and_then(AuthContext::jti),
+                    scopes_granted = %Granted(d.ctx),
+                    scopes_required = %Joined(d.scopes_required.iter().map(String::as_str), " "),
+                    mcp_method = %Opt(d.mcp_methods),
+                    mcp_tool = %Opt(d.mcp_tools),
+                    "{}",
+                    if d.allow { "access allowed" } else { "access denied" }
+                )
+            };
+        }
+        if d.status == Some(503) {
+            emit!(warn);
+        } else {
+            emit!(info);
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = d;
+}
