@@ -168,8 +168,8 @@ impl TokenCache {
         self.entries.invalidate_all();
     }
 
-    #[cfg(test)]
-    fn len(&self) -> u64 {
+    /// The exact entry count (pending evictions applied first).
+    pub(crate) fn len(&self) -> u64 {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }

@@ -608,6 +608,12 @@ impl<R> GuardLayer<R> {
         first.map_or(Ok(()), Err)
     }
 
+    /// How many verified tokens the token cache holds (0 when disabled);
+    /// never more than [`TokenCacheConfig`]'s capacity. For metrics.
+    pub fn token_cache_entries(&self) -> u64 {
+        self.shared.token_cache.as_ref().map_or(0, TokenCache::len)
+    }
+
     /// Forgets every cached verification (after an emergency key revocation,
     /// say): the next request of each token is verified in full.
     pub fn clear_token_cache(&self) {

@@ -49,7 +49,9 @@ impl Clock {
     }
 }
 
-/// A clock for tests that only moves when told (feature `testing`).
+/// A clock for tests (feature `testing`): the real time plus every
+/// [`advance`](ManualClock::advance) made so far, so hours pass in a test
+/// without waiting.
 #[cfg(feature = "testing")]
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicU64>);
@@ -192,6 +194,13 @@ impl RemoteJwks {
     /// The `jwks_uri`, once known.
     pub fn jwks_uri(&self) -> Option<String> {
         self.inner.jwks_uri.load_full().map(|u| u.to_string())
+    }
+
+    /// How many unknown `kid`s are remembered (hashed) so that they do not
+    /// trigger refetches; at most 10,000. For metrics.
+    pub fn unknown_kid_entries(&self) -> u64 {
+        self.inner.negative.run_pending_tasks();
+        self.inner.negative.entry_count()
     }
 }
 
