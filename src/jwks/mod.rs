@@ -263,6 +263,12 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if explicit.is_some_and(|a| !a.is_rsa()) {
                 return Err("alg does not match kty RSA");
             }
+            // RFC 8725 §3.5, NIST SP 800-131A: at least 2048 bits, whatever
+            // the backend accepts; at most 8192 (aws-lc-rs's bound).
+            let bits = rsa_modulus_bits(n).ok_or("RSA n is not base64url")?;
+            if !(2048..=8192).contains(&bits) {
+                return Err("RSA modulus outside 2048..=8192 bits");
+            }
             let key = crate::crypto::PublicKey::rsa(n, e)?;
             (key, KeyAlg::InferredRsa)
         }
@@ -307,6 +313,13 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
         alg: explicit.map_or(inferred, KeyAlg::Explicit),
         key,
     })
+}
+
+/// The bit length of a base64url big-endian modulus (leading zeros ignored).
+fn rsa_modulus_bits(n: &str) -> Option<usize> {
+    let bytes = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(n).ok()?;
+    let start = bytes.iter().position(|b| *b != 0)?;
+    Some((bytes.len() - start) * 8 - bytes[start].leading_zeros() as usize)
 }
 
 /// Decoded length of an unpadded base64url string, if it is one.
@@ -500,6 +513,31 @@ mod tests {
         assert_eq!(s.keys()[1].kid(), None);
         assert_eq!(s.skipped().len(), 12);
         assert_eq!(s.skipped()[11].reason, "duplicate kid");
+    }
+
+    #[test]
+    fn rsa_keys_under_2048_bits_are_skipped() {
+        let n = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(RSA_N).unwrap();
+        assert_eq!(rsa_modulus_bits(RSA_N), Some(2048));
+        let b = |v: &[u8]| base64_simd::URL_SAFE_NO_PAD.encode_to_string(v);
+        // 1024 bits; 2047 bits (top bit cleared); 2048 bits.
+        let mut short = n.clone();
+        short[0] &= 0x7f;
+        let s = set(json!([
+            {"kty": "RSA", "n": b(&n[..128]), "e": "AQAB", "kid": "1024"},
+            {"kty": "RSA", "n": b(&short), "e": "AQAB", "kid": "2047"},
+            {"kty": "RSA", "n": RSA_N, "e": "AQAB", "kid": "2048"},
+        ]));
+        assert_eq!(s.keys().len(), 1);
+        assert_eq!(s.keys()[0].kid(), Some("2048"));
+        assert_eq!(
+            s.skipped()[0].reason,
+            "RSA modulus outside 2048..=8192 bits"
+        );
+        assert_eq!(
+            s.skipped()[1].reason,
+            "RSA modulus outside 2048..=8192 bits"
+        );
     }
 
     #[test]
