@@ -540,6 +540,23 @@ mod tests {
         );
     }
 
+    /// With aws-lc-rs the point is checked when the key is parsed (RFC 8725
+    /// §3.4); RustCrypto checks it at verification, where it fails.
+    #[cfg(feature = "aws-lc-rs")]
+    #[test]
+    fn ec_points_off_the_curve_are_skipped() {
+        let mut y = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(P256_Y).unwrap();
+        y[31] ^= 1;
+        let y = base64_simd::URL_SAFE_NO_PAD.encode_to_string(&y);
+        let s = set(json!([
+            {"kty": "EC", "crv": "P-256", "x": P256_X, "y": y, "kid": "off"},
+            {"kty": "EC", "crv": "P-256", "x": P256_X, "y": P256_Y, "kid": "on"},
+        ]));
+        assert_eq!(s.keys().len(), 1);
+        assert_eq!(s.keys()[0].kid(), Some("on"));
+        assert_eq!(s.skipped()[0].kid.as_deref(), Some("off"));
+    }
+
     #[test]
     fn not_a_jwks() {
         assert!(KeySet::from_json(b"[]").is_err());
