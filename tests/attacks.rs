@@ -57,10 +57,6 @@ fn header(key: &TestKey, extra: Value) -> Value {
     h
 }
 
-fn b64(bytes: &[u8]) -> String {
-    base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
-}
-
 /// A token over this exact payload text, validly signed by our ES256 key.
 fn signed_payload(payload: &str) -> String {
     let input = format!(

@@ -145,10 +145,6 @@ async fn floods_stay_within_every_bound() {
     assert_eq!(server.hits(JWKS), 2);
 }
 
-fn b64(bytes: &[u8]) -> String {
-    base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
-}
-
 #[tokio::test]
 async fn oversize_tokens_are_refused_unparsed() {
     // The default limit is 8 KiB: one byte over is refused before any

@@ -42,10 +42,6 @@ fn headers(values: &[&[u8]]) -> HeaderMap {
 
 const TOKEN68: &str = "[A-Za-z0-9._~+/-]{1,200}={0,2}";
 
-fn b64(bytes: &[u8]) -> String {
-    base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
-}
-
 /// Arbitrary JSON of bounded depth.
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

@@ -569,24 +569,16 @@ async fn the_guard_rechecks_what_a_custom_verifier_returns() {
 async fn a_repeated_registered_claim_is_rejected() {
     let es = keys().get(Algorithm::ES256);
     // Two `aud` members: a parser that keeps the last one would see us.
-    let h = base64_simd::URL_SAFE_NO_PAD.encode_to_string(
-        json!({"alg": "ES256", "typ": "at+jwt", "kid": es.kid()})
-            .to_string()
-            .as_bytes(),
-    );
+    let h = b64(json!({"alg": "ES256", "typ": "at+jwt", "kid": es.kid()})
+        .to_string()
+        .as_bytes());
     let payload = format!(
         r#"{{"iss":"{ISSUER}","aud":"https://other.example.com","aud":"{RESOURCE}","exp":{},"sub":"alice"}}"#,
         now() + 300
     );
-    let input = format!(
-        "{h}.{}",
-        base64_simd::URL_SAFE_NO_PAD.encode_to_string(payload.as_bytes())
-    );
+    let input = format!("{h}.{}", b64(payload.as_bytes()));
     let sig = es.sign_bytes(input.as_bytes()).unwrap();
-    let t = format!(
-        "{input}.{}",
-        base64_simd::URL_SAFE_NO_PAD.encode_to_string(sig)
-    );
+    let t = format!("{input}.{}", b64(&sig));
     assert_invalid(&call(&t).await, INVALID);
 }
 

@@ -98,6 +98,11 @@ pub fn claims_with(changes: Value) -> Value {
     c
 }
 
+/// Unpadded base64url, as in a JWS.
+pub fn b64(bytes: &[u8]) -> String {
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
+}
+
 /// A valid ES256 token with these claims.
 pub fn token(claims: &Value) -> String {
     keys().get(Algorithm::ES256).sign(claims)
