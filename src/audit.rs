@@ -55,10 +55,24 @@ where
             if i > 0 {
                 f.write_str(self.1)?;
             }
-            f.write_str(s)?;
+            write_clean(f, s)?;
         }
         Ok(())
     }
+}
+
+/// Writes `s` with control characters escaped (`\n`, `\u{1b}`): values such
+/// as tool names come from the request, and a raw newline or terminal escape
+/// in a log line would let a client forge entries.
+fn write_clean(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            fmt::Write::write_char(f, c)?;
+        }
+    }
+    Ok(())
 }
 
 /// The granted scopes of an optional context.
@@ -67,7 +81,15 @@ struct Granted<'a>(Option<&'a AuthContext>);
 impl fmt::Display for Granted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(c) => fmt::Display::fmt(c.scopes(), f),
+            Some(c) => {
+                for (i, s) in c.scopes().iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write_clean(f, s)?;
+                }
+                Ok(())
+            }
             None => Ok(()),
         }
     }

@@ -261,3 +261,31 @@ async fn no_usable_keys_is_a_warning() {
     assert_eq!(events[0].0, Level::WARN);
     assert_eq!(field(&events[0].1, "reason"), "keys_unavailable");
 }
+
+#[tokio::test]
+async fn request_text_cannot_forge_log_lines() {
+    let capture = Capture::default();
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::registry().with(capture.clone()).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(move || writer.clone())
+            .with_ansi(false),
+    );
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = app();
+    let good = token(&claims());
+    let tool = "add_todo\nINFO mcp_resource_guard::audit: outcome=\"allow\" sub=\"root\"\u{1b}[2J";
+    let r = send(&app, call_tool(Some(&good), tool)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let events = audit_events(&capture);
+    let f = &events.last().unwrap().1;
+    assert_eq!(
+        field(f, "mcp_tool"),
+        "add_todo\\nINFO mcp_resource_guard::audit: outcome=\"allow\" sub=\"root\"\\u{1b}[2J"
+    );
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    // One line per event: the newline and the escape stayed escaped.
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(!out.contains('\u{1b}'));
+}
