@@ -96,12 +96,9 @@ fn audit_events(c: &Capture) -> Vec<(Level, Fields)> {
         .collect()
 }
 
-fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
-    f.get(name).map_or("<absent>", String::as_str)
-}
-
-#[tokio::test]
-async fn every_decision_is_audited_with_its_fields_and_no_token() {
+/// Captures every event (fields, and the fmt subscriber's text) while the
+/// returned guard lives.
+fn record_events() -> (Capture, Buf, tracing::subscriber::DefaultGuard) {
     let capture = Capture::default();
     let buf = Buf::default();
     let writer = buf.clone();
@@ -110,7 +107,17 @@ async fn every_decision_is_audited_with_its_fields_and_no_token() {
             .with_writer(move || writer.clone())
             .with_ansi(false),
     );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let guard = tracing::subscriber::set_default(subscriber);
+    (capture, buf, guard)
+}
+
+fn field<'a>(f: &'a Fields, name: &str) -> &'a str {
+    f.get(name).map_or("<absent>", String::as_str)
+}
+
+#[tokio::test]
+async fn every_decision_is_audited_with_its_fields_and_no_token() {
+    let (capture, buf, _guard) = record_events();
 
     let app = app();
     let good = token(&claims_with(json!({"jti": "jti-audit-1"})));
@@ -264,15 +271,7 @@ async fn no_usable_keys_is_a_warning() {
 
 #[tokio::test]
 async fn request_text_cannot_forge_log_lines() {
-    let capture = Capture::default();
-    let buf = Buf::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::registry().with(capture.clone()).with(
-        tracing_subscriber::fmt::layer()
-            .with_writer(move || writer.clone())
-            .with_ansi(false),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, buf, _guard) = record_events();
     let app = app();
     let good = token(&claims());
     let tool = "add_todo\nINFO mcp_resource_guard::audit: outcome=\"allow\" sub=\"root\"\u{1b}[2J";
