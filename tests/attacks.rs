@@ -57,17 +57,23 @@ fn header(key: &TestKey, extra: Value) -> Value {
     h
 }
 
-/// A token over this exact payload text, validly signed by our ES256 key.
-fn signed_payload(payload: &str) -> String {
+/// A token over these exact header and payload texts, validly signed by our
+/// ES256 key.
+fn signed(header_text: &str, payload: &str) -> String {
     let input = format!(
         "{}.{}",
-        b64(header(es(), json!({})).to_string().as_bytes()),
+        b64(header_text.as_bytes()),
         b64(payload.as_bytes())
     );
     format!(
         "{input}.{}",
         b64(&es().sign_bytes(input.as_bytes()).unwrap())
     )
+}
+
+/// A token over this exact payload text with our usual header.
+fn signed_payload(payload: &str) -> String {
+    signed(&header(es(), json!({})).to_string(), payload)
 }
 
 fn bearer(token: &str) -> Request<Body> {
@@ -400,19 +406,10 @@ fn corpus(jku_url: &str) -> Vec<Case> {
     );
     add(
         "header a JSON array laid out as alg, kid, typ",
-        bearer(&{
-            let input = format!(
-                "{}.{}",
-                b64(json!(["ES256", es().kid(), "at+jwt", null, null])
-                    .to_string()
-                    .as_bytes()),
-                b64(claims().to_string().as_bytes())
-            );
-            format!(
-                "{input}.{}",
-                b64(&es().sign_bytes(input.as_bytes()).unwrap())
-            )
-        }),
+        bearer(&signed(
+            &json!(["ES256", es().kid(), "at+jwt", null, null]).to_string(),
+            &claims().to_string(),
+        )),
         Invalid(INVALID),
     );
     add(
