@@ -35,12 +35,12 @@ fn main() {
     let alg = Algorithm::from_name(alg).expect("an algorithm");
     let n: usize = n.parse().expect("a count");
     let key = TestKey::generate(alg).expect("a key");
-    let token = key.sign(&common::claims(0));
+    let token = key.sign(&crate::common::claims(0));
     match mode.as_str() {
         "raw" => {
             let (input, sig) = token.rsplit_once('.').expect("a JWS");
             let sig = URL_SAFE_NO_PAD.decode(sig).expect("base64url");
-            let parsed = common::raw_key(&key);
+            let parsed = crate::common::raw_key(&key);
             run(n, || {
                 parsed
                     .verify_sig(black_box(input.as_bytes()), black_box(&sig))
@@ -49,10 +49,10 @@ fn main() {
         }
         _ => {
             let verifier =
-                common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default()).verifier();
+                crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default()).verifier();
             let bearer = BearerToken::new(token.clone());
             run(n, || {
-                common::now(verifier.verify(black_box(&bearer))).expect("a valid token");
+                crate::common::now(verifier.verify(black_box(&bearer))).expect("a valid token");
             });
         }
     }

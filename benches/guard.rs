@@ -14,18 +14,18 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 mod common;
 
-use common::{ISSUER, RESOURCE, claims, inner, now, raw_key, request};
+use crate::common::{ISSUER, RESOURCE, claims, inner, now, raw_key, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, TokenCacheConfig};
 use serde_json::Value;
 use tower::{Layer, Service};
 
 fn guard_for(keys: &[&TestKey]) -> GuardLayer {
-    common::guard(&jwks(keys).to_string(), TokenCacheConfig::default())
+    crate::common::guard(&jwks(keys).to_string(), TokenCacheConfig::default())
 }
 
 fn cold_verification(c: &mut Criterion) {
-    common::pick_jsonwebtoken_backend();
+    crate::common::pick_jsonwebtoken_backend();
     let mut g = c.benchmark_group("cold_verify");
     for alg in [
         Algorithm::RS256,
@@ -121,7 +121,7 @@ fn two_threads(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = crate::common::config();
     targets = cold_verification, cache_hit, two_threads
 }
 criterion_main!(benches);

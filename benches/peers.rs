@@ -16,14 +16,14 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 mod common;
 
-use common::{ISSUER, RESOURCE, claims, inner, request};
+use crate::common::{ISSUER, RESOURCE, claims, inner, request};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, BearerToken, TokenCacheConfig};
 use serde_json::Value;
 use tower::{Layer, Service};
 
 fn peers(c: &mut Criterion) {
-    common::pick_jsonwebtoken_backend();
+    crate::common::pick_jsonwebtoken_backend();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -35,14 +35,14 @@ fn peers(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("peers_{alg}"));
 
         // Ours.
-        let verifier = common::guard(&jwks_text, TokenCacheConfig::default()).verifier();
+        let verifier = crate::common::guard(&jwks_text, TokenCacheConfig::default()).verifier();
         let bearer = BearerToken::new(token.clone());
         // Every async call below goes through the same `rt.block_on`, so
         // the runtime's overhead is the same for every crate.
         g.bench_function("ours/cold_verify", |b| {
             b.iter(|| rt.block_on(verifier.verify(black_box(&bearer))).unwrap())
         });
-        let mut cold_svc = common::guard(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
+        let mut cold_svc = crate::common::guard(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
         g.bench_function("ours/service_no_cache", |b| {
             b.iter(|| {
                 let r = rt
@@ -51,7 +51,7 @@ fn peers(c: &mut Criterion) {
                 assert_eq!(r.status(), 200);
             })
         });
-        let mut hit_svc = common::guard(&jwks_text, TokenCacheConfig::default()).layer(inner());
+        let mut hit_svc = crate::common::guard(&jwks_text, TokenCacheConfig::default()).layer(inner());
         g.bench_function("ours/service_repeated_token", |b| {
             b.iter(|| {
                 let r = rt
@@ -146,7 +146,7 @@ fn peers(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = crate::common::config();
     targets = peers
 }
 criterion_main!(benches);

@@ -21,10 +21,9 @@
 
 use axum::Router;
 use axum::routing::{get, post};
+use mcp_resource_guard::jwks::StaticJwks;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{
-    Algorithm, AuthContext, GuardLayer, Issuer, RequireScopeLayer, StaticJwks,
-};
+use mcp_resource_guard::{Algorithm, AuthContext, GuardLayer, Issuer, RequireScopeLayer};
 use serde_json::{Value, json};
 
 /// The scopes this server understands.
@@ -40,7 +39,7 @@ pub fn app(guard: GuardLayer) -> Router {
         .route(
             "/todos",
             post(add_todo).route_layer(
-                RequireScopeLayer::all(["todo:write"]).expect("a valid scope literal"),
+                RequireScopeLayer::all(&guard, ["todo:write"]).expect("a valid scope literal"),
             ),
         )
         .route_layer(guard.clone());

@@ -10,9 +10,10 @@
 //! | `MCP_ISSUER` | the issuer URL of a real authorization server (keys found by discovery) | unset: development mode |
 //! | `MCP_RESOURCE` | this server's canonical URL (the tokens' `aud`) | `http://127.0.0.1:3000/mcp` |
 //! | `MCP_BIND` | the listen address | `127.0.0.1:3000` |
-//!
+//! | `MCP_TYP_POLICY` | `allow-jwt` for issuers whose access tokens say `typ: JWT` (Keycloak, Auth0's default profile, Entra ID, Okta) | `at+jwt` only |
+//! | `RUST_LOG` | what is logged (`tracing-subscriber` filter syntax) | `info`: every access decision, with why |
 //! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
-//! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random |
+//! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random (from the system's CSPRNG) |
 //!
 //! Without `MCP_ISSUER` it runs in development mode: an embedded development
 //! issuer ([`TestIssuer`]: JWKS, RFC 8414 metadata, a `client_credentials`
@@ -22,14 +23,19 @@
 //!
 //! Tools: `whoami` (the caller's sub, client_id, scopes), `list_todos`
 //! (`todo:read`), `add_todo {title}` (`todo:write`), `delete_todo {id}`
-//! (`todo:delete`). Every MCP request needs `todo:read`.
+//! (`todo:delete`; only the caller's own items). Every MCP request needs
+//! `todo:read`; methods and tools the server does not have are denied.
+//!
+//! Every access decision is logged on stderr (the audit trail, target
+//! `mcp_resource_guard::audit`), with the reason of a refusal (e.g. `typ is
+//! not at+jwt (see TypPolicy)`): never a token.
 
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
 use mcp_resource_guard::testing::TestIssuer;
-use mcp_resource_guard::{AuthContext, GuardLayer, Issuer};
+use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, TypPolicy};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -128,11 +134,18 @@ impl TodoServer {
         serde_json::to_string(&todo).unwrap_or_default()
     }
 
-    #[tool(description = "Delete a to-do item")]
-    async fn delete_todo(&self, Parameters(DeleteTodo { id }): Parameters<DeleteTodo>) -> String {
+    #[tool(description = "Delete one of your to-do items")]
+    async fn delete_todo(
+        &self,
+        Parameters(DeleteTodo { id }): Parameters<DeleteTodo>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> String {
+        let owner = caller(&parts);
         let mut guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
         let before = guard.1.len();
-        guard.1.retain(|t| t.id != id);
+        // Only the caller's own items: someone else's id is "not deleted",
+        // exactly as an id that does not exist.
+        guard.1.retain(|t| !(t.id == id && t.owner == owner));
         json!({ "deleted": before != guard.1.len() }).to_string()
     }
 }
@@ -146,10 +159,22 @@ impl ServerHandler for TodoServer {
     }
 }
 
-/// The per-tool policy.
+/// The per-tool policy: every method and tool this server has, each with
+/// its rule; anything else is denied.
 pub fn policy() -> McpPolicy {
     McpPolicy::builder()
-        .default_rule(Rule::require(["todo:read"]))
+        .default_rule(Rule::Deny)
+        // GET (the SSE stream) and DELETE (session end): the guard's
+        // `todo:read` is enough.
+        .stream_rule(Rule::Allow)
+        .method("initialize", Rule::Allow)
+        .method("notifications/initialized", Rule::Allow)
+        .method("notifications/cancelled", Rule::Allow)
+        .method("notifications/progress", Rule::Allow)
+        .method("notifications/roots/list_changed", Rule::Allow)
+        .method("ping", Rule::Allow)
+        .method("server/discover", Rule::Allow)
+        .method("tools/list", Rule::require(["todo:read"]))
         .tool("whoami", Rule::require(["todo:read"]))
         .tool("list_todos", Rule::require(["todo:read"]))
         .tool("add_todo", Rule::require(["todo:write"]))
@@ -158,13 +183,16 @@ pub fn policy() -> McpPolicy {
         .expect("the policy's scopes are valid literals")
 }
 
-/// The guard for `resource`, trusting `issuer`.
+/// The guard for `resource`, trusting `issuer`, accepting the `typ`
+/// headers of `typ`.
 pub fn guard(
     resource: &str,
     issuer: Issuer,
+    typ: TypPolicy,
 ) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
     GuardLayer::builder(resource)
         .add_issuer(issuer)
+        .typ_policy(typ)
         .scopes_supported(SCOPES)
         .required_scopes(["todo:read"])
         .resource_name("Todo MCP server")
@@ -191,28 +219,53 @@ pub fn app(guard: GuardLayer, store: Store) -> Router {
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let mcp_layer = McpLayer::new(&guard, policy()).session_binding(SessionBinding::new());
     Router::new()
         .nest_service("/mcp", mcp)
-        .layer(McpLayer::new(policy()).session_binding(SessionBinding::new()))
+        .layer(mcp_layer)
         .layer(guard)
 }
 
-/// A random hex string, for the development client secret.
-fn random_secret() -> String {
-    use std::hash::{BuildHasher, RandomState};
-    (0..2)
-        .map(|i: u64| format!("{:016x}", RandomState::new().hash_one(i)))
-        .collect()
+/// 32 random bytes from the system's CSPRNG, hex-encoded: the development
+/// client secret.
+fn random_secret() -> Result<String, Box<dyn std::error::Error>> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system RNG failed")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `MCP_TYP_POLICY`: unset (`at+jwt` only) or `allow-jwt`.
+fn typ_policy() -> Result<TypPolicy, String> {
+    match std::env::var("MCP_TYP_POLICY").as_deref() {
+        Err(_) | Ok("" | "at+jwt") => Ok(TypPolicy::AccessTokenOnly),
+        Ok("allow-jwt") => Ok(TypPolicy::AllowJwt),
+        Ok(other) => Err(format!(
+            "MCP_TYP_POLICY={other:?}: use allow-jwt (for issuers that send typ: JWT) or leave it unset"
+        )),
+    }
+}
+
+/// Logs every access decision (and the key cache's events) on stderr,
+/// filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_logging();
     let resource =
         std::env::var("MCP_RESOURCE").unwrap_or_else(|_| "http://127.0.0.1:3000/mcp".to_owned());
     let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let typ = typ_policy()?;
     let guard = match std::env::var("MCP_ISSUER") {
         Ok(issuer) => {
-            let guard = guard(&resource, Issuer::new(issuer))?;
+            let guard = guard(&resource, Issuer::new(issuer), typ)?;
             if let Err(e) = guard.warm_up().await {
                 eprintln!("warning: the issuer's keys are not available yet: {e}");
             }
@@ -222,7 +275,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let bind_issuer: std::net::SocketAddr = std::env::var("MCP_DEV_ISSUER_BIND")
                 .unwrap_or_else(|_| "127.0.0.1:0".to_owned())
                 .parse()?;
-            let secret = std::env::var("MCP_DEV_CLIENT_SECRET").unwrap_or_else(|_| random_secret());
+            let secret = match std::env::var("MCP_DEV_CLIENT_SECRET") {
+                Ok(s) => s,
+                Err(_) => random_secret()?,
+            };
             let issuer = TestIssuer::builder()
                 .bind(bind_issuer)
                 .add_client("todo-agent", &secret, SCOPES)
@@ -231,6 +287,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let guard = guard(
                 &resource,
                 Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()),
+                typ,
             )?;
             let url = guard.resource().as_str().to_owned();
             let all = issuer.token("alice", &url, "todo:read todo:write todo:delete");

@@ -75,6 +75,22 @@ fn write_clean(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     Ok(())
 }
 
+/// A value with control characters escaped (see [`write_clean`]).
+struct Clean<'a>(&'a str);
+
+impl fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_clean(f, self.0)
+    }
+}
+
+/// A token-derived value (`sub`, `client_id`, `jti`), escaped like the
+/// request-derived ones: a signed claim is still the client's text.
+#[cfg(feature = "tracing")]
+fn clean(s: &str) -> ::tracing::field::DisplayValue<Clean<'_>> {
+    ::tracing::field::display(Clean(s))
+}
+
 /// The granted scopes of an optional context.
 struct Granted<'a>(Option<&'a AuthContext>);
 
@@ -110,10 +126,10 @@ pub(crate) fn record(d: &Decision<'_>) {
                     status = d.status,
                     detail = d.detail,
                     cached = d.cached,
-                    issuer = d.ctx.map(AuthContext::issuer),
-                    sub = d.ctx.and_then(AuthContext::subject),
-                    client_id = d.ctx.and_then(AuthContext::client_id),
-                    jti = d.ctx.and_then(AuthContext::jti),
+                    issuer = d.ctx.map(|c| clean(c.issuer())),
+                    sub = d.ctx.and_then(AuthContext::subject).map(clean),
+                    client_id = d.ctx.and_then(AuthContext::client_id).map(clean),
+                    jti = d.ctx.and_then(AuthContext::jti).map(clean),
                     scopes_granted = %Granted(d.ctx),
                     scopes_required = %Joined(d.scopes_required.iter().map(String::as_str), " "),
                     mcp_method = %Opt(d.mcp_methods),
@@ -123,7 +139,7 @@ pub(crate) fn record(d: &Decision<'_>) {
                 )
             };
         }
-        if d.status == Some(503) {
+        if d.status.is_some_and(|s| s >= 500) {
             emit!(warn);
         } else {
             emit!(info);

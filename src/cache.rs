@@ -7,22 +7,27 @@
 //!   authenticate another token.
 //! - Bounded by entry count; an entry expires at the token's `exp` (plus the
 //!   leeway) or after the cache's maximum TTL, whichever comes first.
-//! - Every hit re-checks `exp` and `nbf` against the clock; issuer, audience
-//!   and scopes are still checked by the guard on every request.
+//! - Every hit re-checks `exp` and `nbf` against the guard's clock; issuer,
+//!   audience, scopes and revocation are still checked by the guard on every
+//!   request.
 //! - Only successes are cached; a token is never cached as valid without a
 //!   full verification.
-//!
-//! **Key rotation and removal:** a cached token stays accepted until its
-//! entry expires, even if its signing key disappears from the issuer's JWKS
-//! meanwhile: at most the maximum TTL (default 5 minutes). Lower it, or call
-//! [`GuardLayer::clear_token_cache`](crate::GuardLayer::clear_token_cache)
-//! after an emergency key revocation.
+//! - **Key removal:** every hit asks the issuer's key source whether the key
+//!   that verified the token is still in its set
+//!   ([`KeySource::holds`](crate::jwks::KeySource::holds)), so a key removed
+//!   from the issuer's JWKS stops verifying as soon as the key cache sees
+//!   the new set, cached tokens included.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::claims::AuthContext;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+
+/// The longest `max_ttl` accepted.
+const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Settings of the verified-token cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +48,8 @@ impl Default for TokenCacheConfig {
 
 impl TokenCacheConfig {
     /// At most `capacity` tokens, each remembered for at most `max_ttl` (and
-    /// never past its `exp`).
+    /// never past its `exp`). `max_ttl` is at most 24 hours (checked by
+    /// [`GuardBuilder::build`](crate::GuardBuilder::build)).
     pub fn new(capacity: u64, max_ttl: Duration) -> Self {
         Self { capacity, max_ttl }
     }
@@ -58,6 +64,16 @@ impl TokenCacheConfig {
 
     pub(crate) fn is_enabled(&self) -> bool {
         self.capacity > 0 && !self.max_ttl.is_zero()
+    }
+
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        if self.max_ttl > MAX_TTL {
+            return Err(ConfigError::OutOfRange {
+                setting: "token_cache max_ttl",
+                reason: "at most 24 hours",
+            });
+        }
+        Ok(())
     }
 }
 
@@ -91,6 +107,7 @@ pub(crate) struct TokenCache {
     hasher: RandomState,
     max_ttl: Duration,
     leeway: u64,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -102,14 +119,8 @@ impl std::fmt::Debug for TokenCache {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl TokenCache {
-    pub(crate) fn new(config: TokenCacheConfig, leeway: u64) -> Self {
+    pub(crate) fn new(config: TokenCacheConfig, leeway: u64, clock: Clock) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
                 .max_capacity(config.capacity)
@@ -118,6 +129,7 @@ impl TokenCache {
             hasher: RandomState::new(),
             max_ttl: config.max_ttl,
             leeway,
+            clock,
         }
     }
 
@@ -128,7 +140,7 @@ impl TokenCache {
         if entry.token.as_bytes() != token {
             return None;
         }
-        let now = unix_now();
+        let now = self.clock.unix_now();
         (now < entry.valid_until && now >= entry.valid_from).then(|| entry.ctx.clone())
     }
 
@@ -138,7 +150,7 @@ impl TokenCache {
             return;
         };
         let valid_until = exp.saturating_add(self.leeway);
-        let now = unix_now();
+        let now = self.clock.unix_now();
         let left = Duration::from_secs(valid_until.saturating_sub(now));
         let ttl = left.min(self.max_ttl);
         if ttl.is_zero() {
@@ -162,6 +174,11 @@ impl TokenCache {
     fn key(&self, token: &[u8]) -> u64 {
         self.hasher
             .hash_one(&token[token.len().saturating_sub(64)..])
+    }
+
+    /// Forgets `token`, if cached.
+    pub(crate) fn remove(&self, token: &[u8]) {
+        self.entries.invalidate(&self.key(token));
     }
 
     pub(crate) fn clear(&self) {
@@ -191,8 +208,8 @@ mod tests {
 
     #[test]
     fn hits_only_for_the_same_token_within_its_window() {
-        let cache = TokenCache::new(TokenCacheConfig::default(), 0);
-        let now = unix_now();
+        let cache = TokenCache::new(TokenCacheConfig::default(), 0, Clock::default());
+        let now = Clock::default().unix_now();
         cache.insert("token-a", &ctx(now + 100, None));
         assert_eq!(cache.get(b"token-a").unwrap().subject(), Some("s"));
         assert!(cache.get(b"token-b").is_none());
@@ -203,14 +220,17 @@ mod tests {
         // Not yet valid: cached but not served until nbf.
         cache.insert("later", &ctx(now + 100, Some(now + 50)));
         assert!(cache.get(b"later").is_none());
-        cache.clear();
+        cache.remove(b"token-a");
         assert!(cache.get(b"token-a").is_none());
+        cache.insert("token-c", &ctx(now + 100, None));
+        cache.clear();
+        assert!(cache.get(b"token-c").is_none());
     }
 
     #[test]
     fn a_colliding_hash_never_serves_another_token() {
-        let cache = TokenCache::new(TokenCacheConfig::default(), 0);
-        let now = unix_now();
+        let cache = TokenCache::new(TokenCacheConfig::default(), 0, Clock::default());
+        let now = Clock::default().unix_now();
         // Forge an entry under another token's hash.
         let h = cache.key(b"victim");
         cache.entries.insert(
@@ -228,12 +248,17 @@ mod tests {
 
     #[test]
     fn bounded_by_count() {
-        let cache = TokenCache::new(TokenCacheConfig::new(100, Duration::from_secs(60)), 0);
-        let now = unix_now();
+        let cache = TokenCache::new(
+            TokenCacheConfig::new(100, Duration::from_secs(60)),
+            0,
+            Clock::default(),
+        );
+        let now = Clock::default().unix_now();
         for i in 0..5_000 {
             cache.insert(&format!("t{i}"), &ctx(now + 100, None));
         }
         assert!(cache.len() <= 100, "{}", cache.len());
         assert!(!TokenCacheConfig::disabled().is_enabled());
+        assert!(TokenCacheConfig::new(1, Duration::MAX).check().is_err());
     }
 }

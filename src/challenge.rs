@@ -1,9 +1,14 @@
-//! `WWW-Authenticate` challenges (RFC 6750 §3, RFC 9728 §5.1) and rejection
-//! responses.
+//! Every denial's response: `WWW-Authenticate` challenges (RFC 6750 §3,
+//! RFC 9728 §5.1), JSON-RPC errors for bodies the MCP layer refuses, and the
+//! body a [`RejectionBody`] shapes.
 //!
-//! The guard decides the status, the `WWW-Authenticate` header and the
-//! response extensions; a [`RejectionBody`] only shapes the body (and may add
-//! headers), so a custom body can never break the challenge semantics.
+//! This is the only place such responses are built: the guard, every
+//! [`RequireScopeLayer`](crate::RequireScopeLayer) and every
+//! [`McpLayer`](crate::mcp::McpLayer) built from it answer through here, with
+//! the guard's [`RejectionBody`]. The crate decides the status, the
+//! `WWW-Authenticate` header and the response extensions; a
+//! [`RejectionBody`] only shapes the body (and may add headers), so a custom
+//! body can never break the challenge semantics.
 //!
 //! Challenge shapes (parameters always in this order):
 //!
@@ -14,17 +19,20 @@
 //! | malformed request | 400 | `Bearer error="invalid_request", error_description="…", resource_metadata="…", scope="…"` |
 //! | missing scope | 403 | `Bearer error="insufficient_scope", error_description="…", resource_metadata="…", scope="<needed>"` |
 //! | keys unavailable | 503 | none; `Retry-After` instead |
+//! | policy denies outright | 403 | none (no scope would help) |
+//! | MCP body not judgeable | 400 | none; a JSON-RPC error body (`-32700` / `-32600`) |
 //!
 //! `scope` on a 401 or 400 names the scopes every request needs, or when none
 //! are required, `scopes_supported`; it is left out when both are empty.
 
 use std::fmt;
-use std::sync::Arc;
 
 use http::header::{
     ACCESS_CONTROL_EXPOSE_HEADERS, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{Response, StatusCode};
+
+use serde_json::Value;
 
 use crate::config::ChallengeMode;
 use crate::error::{AuthError, AuthErrorKind};
@@ -65,12 +73,52 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A JSON-RPC error a rejection answers with (the MCP layer's refusals of
+/// bodies it cannot judge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonRpcError {
+    code: i64,
+    message: &'static str,
+    id: Value,
+}
+
+impl JsonRpcError {
+    /// `-32700`: the body is not JSON (or is compressed, or starts with a
+    /// byte-order mark).
+    pub const PARSE_ERROR: i64 = -32700;
+    /// `-32600`: JSON, but not a JSON-RPC message the layer can judge.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// `-32602`: a message whose parameters the policy reads (a tool or
+    /// prompt name, a resource URI) are missing, mistyped or unusable.
+    pub const INVALID_PARAMS: i64 = -32602;
+
+    pub(crate) fn new(code: i64, message: &'static str, id: Value) -> Self {
+        Self { code, message, id }
+    }
+
+    /// The JSON-RPC error code.
+    pub fn code(&self) -> i64 {
+        self.code
+    }
+
+    /// The JSON-RPC error message (fixed text, never request data).
+    pub fn message(&self) -> &'static str {
+        self.message
+    }
+
+    /// The `id` answered: the request's, or `null` when it could not be read.
+    pub fn id(&self) -> &Value {
+        &self.id
+    }
+}
+
 /// A decided rejection, handed to a [`RejectionBody`] to shape the body.
 #[derive(Debug, Clone)]
 pub struct Rejection {
     error: AuthError,
     code: Option<ErrorCode>,
     www_authenticate: Option<HeaderValue>,
+    jsonrpc: Option<JsonRpcError>,
 }
 
 impl Rejection {
@@ -100,13 +148,43 @@ impl Rejection {
         self.www_authenticate.as_ref()
     }
 
-    /// The default JSON body: `{"error": "...", "error_description": "..."}`.
-    /// `error` is the challenge's code, `"unauthorized"` when there is none
-    /// and `"temporarily_unavailable"` on a 503.
+    /// The JSON-RPC error to answer with, for the MCP layer's refusals of
+    /// bodies it cannot judge; `None` otherwise.
+    pub fn jsonrpc_error(&self) -> Option<&JsonRpcError> {
+        self.jsonrpc.as_ref()
+    }
+
+    /// The default JSON body.
+    ///
+    /// With a [`jsonrpc_error`](Rejection::jsonrpc_error):
+    /// `{"jsonrpc": "2.0", "id": …, "error": {"code": …, "message": "…"}}`.
+    /// Otherwise `{"error": "…", "error_description": "…"}`, where `error`
+    /// is the challenge's code, else one of `unauthorized` (no credentials),
+    /// `temporarily_unavailable` (503), `access_denied`, `request_too_large`,
+    /// `invalid_request` (a malformed session id), `session_not_found`,
+    /// `session_mismatch`, `server_error`.
     pub fn json_body(&self) -> String {
+        if let Some(e) = &self.jsonrpc {
+            // Written by hand so the members keep JSON-RPC's usual order
+            // whatever serde_json's map ordering is.
+            return format!(
+                r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":{},"message":{}}}}}"#,
+                e.id,
+                e.code,
+                Value::from(e.message)
+            );
+        }
         let error = match (self.code, self.error.kind()) {
             (Some(c), _) => c.as_str(),
             (None, AuthErrorKind::KeysUnavailable) => "temporarily_unavailable",
+            (None, AuthErrorKind::AccessDenied) => "access_denied",
+            (None, AuthErrorKind::BodyTooLarge) => "request_too_large",
+            (None, AuthErrorKind::InvalidSession | AuthErrorKind::InvalidMessage) => {
+                "invalid_request"
+            }
+            (None, AuthErrorKind::UnknownSession) => "session_not_found",
+            (None, AuthErrorKind::SessionMismatch) => "session_mismatch",
+            (None, AuthErrorKind::Misconfigured) => "server_error",
             (None, _) => "unauthorized",
         };
         serde_json::json!({ "error": error, "error_description": self.description() }).to_string()
@@ -124,7 +202,7 @@ impl Rejection {
 ///
 /// ```
 /// use http::Response;
-/// use mcp_resource_guard::Rejection;
+/// use mcp_resource_guard::challenge::Rejection;
 ///
 /// let plain = |r: &Rejection| Response::new(format!("denied: {}", r.description()));
 /// # let _ = plain;
@@ -164,24 +242,15 @@ pub(crate) fn sanitize_description(s: &str) -> String {
         .collect()
 }
 
-/// Everything needed to write a challenge, shared by the guard and the scope
-/// guards (which find it in the request extensions).
+/// Writes challenges for one guard's configuration.
 #[derive(Debug)]
 pub(crate) struct Challenger {
     /// The metadata URL (validated: no `"` or `\`).
     pub(crate) resource_metadata: String,
-    /// The scopes every request needs.
-    pub(crate) required: Vec<String>,
-    /// What a 401 names in `scope=` (space-separated; may be empty).
-    pub(crate) challenge_scope: String,
-    /// `scopes_supported`.
-    pub(crate) supported: Vec<String>,
+    /// What a 401 or 400 names in `scope=` (space-separated; may be empty).
+    pub(crate) default_scope: String,
     pub(crate) mode: ChallengeMode,
 }
-
-/// The challenger, as put in the request extensions by the guard.
-#[derive(Debug, Clone)]
-pub(crate) struct ChallengeInfo(pub(crate) Arc<Challenger>);
 
 impl Challenger {
     fn header(&self, code: Option<ErrorCode>, description: &str, scope: &str) -> HeaderValue {
@@ -208,37 +277,45 @@ impl Challenger {
 
     /// The rejection for `error`. `needed` is the `scope=` of a 403.
     pub(crate) fn rejection(&self, error: AuthError, needed: Option<&str>) -> Rejection {
+        use AuthErrorKind as K;
         let kind = error.kind();
-        let code = match kind {
-            AuthErrorKind::MissingToken => match self.mode {
-                ChallengeMode::Rfc6750 => None,
-                ChallengeMode::AlwaysInvalidToken => Some(ErrorCode::InvalidToken),
+        let (challenge, code) = match kind {
+            K::MissingToken => match self.mode {
+                ChallengeMode::Rfc6750 => (true, None),
+                ChallengeMode::AlwaysInvalidToken => (true, Some(ErrorCode::InvalidToken)),
             },
-            AuthErrorKind::MalformedRequest => Some(ErrorCode::InvalidRequest),
-            AuthErrorKind::InsufficientScope => Some(ErrorCode::InsufficientScope),
-            AuthErrorKind::KeysUnavailable => None,
-            _ => Some(ErrorCode::InvalidToken),
+            K::MalformedRequest => (true, Some(ErrorCode::InvalidRequest)),
+            K::InsufficientScope => (true, Some(ErrorCode::InsufficientScope)),
+            K::InvalidToken
+            | K::Expired
+            | K::NotYetValid
+            | K::WrongAudience
+            | K::UntrustedIssuer
+            | K::UnknownKey
+            | K::Revoked => (true, Some(ErrorCode::InvalidToken)),
+            // Not a credentials problem: no challenge would help.
+            _ => (false, None),
         };
-        let www_authenticate = (kind != AuthErrorKind::KeysUnavailable).then(|| {
-            let scope = needed.unwrap_or(&self.challenge_scope);
+        let www_authenticate = challenge.then(|| {
+            let scope = needed.unwrap_or(&self.default_scope);
             self.header(code, kind.description(), scope)
         });
         Rejection {
             error,
             code,
             www_authenticate,
+            jsonrpc: None,
         }
     }
 
-    /// The scopes a 403 names: those every request needs, then `extra`, without repeats.
-    pub(crate) fn step_up_scope<'a>(&self, extra: impl IntoIterator<Item = &'a str>) -> String {
-        let mut out: Vec<&str> = self.required.iter().map(String::as_str).collect();
-        for s in extra {
-            if !out.contains(&s) {
-                out.push(s);
-            }
+    /// A refusal answered with a JSON-RPC error body and no challenge.
+    pub(crate) fn jsonrpc(&self, error: AuthError, jsonrpc: JsonRpcError) -> Rejection {
+        Rejection {
+            error,
+            code: None,
+            www_authenticate: None,
+            jsonrpc: Some(jsonrpc),
         }
-        out.join(" ")
     }
 }
 
@@ -266,9 +343,7 @@ mod tests {
     fn challenger(mode: ChallengeMode) -> Challenger {
         Challenger {
             resource_metadata: "https://h/.well-known/oauth-protected-resource/mcp".into(),
-            required: vec!["a".into()],
-            challenge_scope: "a".into(),
-            supported: vec!["a".into(), "b".into()],
+            default_scope: "a".into(),
             mode,
         }
     }
@@ -296,7 +371,30 @@ mod tests {
             r.json_body(),
             r#"{"error":"temporarily_unavailable","error_description":"The authorization server's keys are temporarily unavailable"}"#
         );
-        assert_eq!(c.step_up_scope(["b", "a", "c"]), "a b c");
+        for kind in [
+            AuthErrorKind::AccessDenied,
+            AuthErrorKind::BodyTooLarge,
+            AuthErrorKind::UnknownSession,
+            AuthErrorKind::Misconfigured,
+        ] {
+            let r = c.rejection(AuthError::new(kind, ""), None);
+            assert!(r.www_authenticate().is_none(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn jsonrpc_bodies() {
+        let c = challenger(ChallengeMode::Rfc6750);
+        let r = c.jsonrpc(
+            AuthError::new(AuthErrorKind::InvalidMessage, ""),
+            JsonRpcError::new(JsonRpcError::PARSE_ERROR, "Parse error", Value::Null),
+        );
+        assert!(r.www_authenticate().is_none());
+        assert_eq!(r.status(), 400);
+        assert_eq!(
+            r.json_body(),
+            r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! There is deliberately no way to switch off the audience, issuer,
 //! signature or expiry checks.
 
-use crate::layer::GuardBuilder;
+use crate::guard::GuardBuilder;
 
 /// Accepts an `http://` resource URL on a non-loopback host (behind a
 /// TLS-terminating proxy that clients reach over plain HTTP, say).

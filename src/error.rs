@@ -47,14 +47,6 @@ pub enum ConfigError {
         /// The issuer as given.
         issuer: String,
     },
-    /// An issuer has no way to obtain its signing keys.
-    #[error(
-        "issuer {issuer:?} has no key source: set `jwks_uri(..)`, `jwks(..)` or `key_source(..)` on the Issuer"
-    )]
-    MissingKeySource {
-        /// The issuer as given.
-        issuer: String,
-    },
     /// A `jwks_uri` could not be used.
     #[error("invalid jwks_uri {uri:?}: {reason}")]
     InvalidJwksUri {
@@ -77,13 +69,35 @@ pub enum ConfigError {
         /// The scope as given.
         scope: String,
     },
+    /// A list that needs at least one scope was empty.
+    #[error("{setting} needs at least one scope: list the scopes, or leave the requirement out")]
+    EmptyScopes {
+        /// Where the empty list was given.
+        setting: &'static str,
+    },
+    /// A policy pattern (a tool, prompt, method or resource name) was empty.
+    #[error(
+        "an empty {kind} pattern matches nothing: give the exact name, or a `*` glob such as \"admin_*\""
+    )]
+    EmptyPattern {
+        /// Which kind of pattern.
+        kind: &'static str,
+    },
+    /// A resource URI or URI pattern in a policy could not be normalized.
+    #[error("invalid resource URI pattern {pattern:?}: {reason}")]
+    InvalidResourcePattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An algorithm allow-list was empty.
     #[error("the algorithm allow-list of issuer {issuer:?} is empty")]
     EmptyAlgorithms {
         /// The issuer as given.
         issuer: String,
     },
-    /// A duration setting is out of its allowed range.
+    /// A duration or size setting is out of its allowed range.
     #[error("{setting} is out of range: {reason}")]
     OutOfRange {
         /// The setting's name.
@@ -98,6 +112,14 @@ pub enum ConfigError {
         field: &'static str,
         /// The URL as given.
         url: String,
+    },
+    /// A CORS origin could not be used.
+    #[error("invalid CORS origin {origin:?}: {reason}")]
+    InvalidOrigin {
+        /// The origin as given.
+        origin: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// The HTTP client for fetching keys could not be built.
     #[error("the HTTP client for fetching keys could not be built: {reason}")]
@@ -136,22 +158,51 @@ pub enum AuthErrorKind {
     KeysUnavailable,
     /// The token lacks a scope this request needs. 403 `insufficient_scope`.
     InsufficientScope,
+    /// The token was revoked at this resource (see
+    /// [`GuardLayer::revoke_token`](crate::GuardLayer::revoke_token)). 401 `invalid_token`.
+    Revoked,
+    /// A policy denies the request outright: no scope would help. 403, no challenge.
+    AccessDenied,
+    /// The MCP layer cannot judge the request body: not JSON, not a JSON-RPC
+    /// message, compressed, ambiguous, or a batch over the limit. 400 with a
+    /// JSON-RPC error body.
+    InvalidMessage,
+    /// The request body is larger than the MCP layer reads. 413.
+    BodyTooLarge,
+    /// The `Mcp-Session-Id` header is malformed or repeated. 400.
+    InvalidSession,
+    /// The `Mcp-Session-Id` names no session this server issued (or it has
+    /// ended). 404, so MCP clients start a new session.
+    UnknownSession,
+    /// The MCP session belongs to another principal. 403.
+    SessionMismatch,
+    /// The layers are wired wrongly (a scope or MCP layer without the guard
+    /// in front of it). 500; the detail says what to fix.
+    Misconfigured,
 }
 
 impl AuthErrorKind {
     /// The HTTP status this kind is answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MalformedRequest => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::MalformedRequest | Self::InvalidMessage | Self::InvalidSession => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InsufficientScope | Self::AccessDenied | Self::SessionMismatch => {
+                StatusCode::FORBIDDEN
+            }
             Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnknownSession => StatusCode::NOT_FOUND,
+            Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MissingToken
             | Self::InvalidToken
             | Self::Expired
             | Self::NotYetValid
             | Self::WrongAudience
             | Self::UntrustedIssuer
-            | Self::UnknownKey => StatusCode::UNAUTHORIZED,
+            | Self::UnknownKey
+            | Self::Revoked => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -168,6 +219,14 @@ impl AuthErrorKind {
             Self::UnknownKey => "unknown_key",
             Self::KeysUnavailable => "keys_unavailable",
             Self::InsufficientScope => "insufficient_scope",
+            Self::Revoked => "revoked",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidMessage => "invalid_message",
+            Self::BodyTooLarge => "body_too_large",
+            Self::InvalidSession => "invalid_session",
+            Self::UnknownSession => "unknown_session",
+            Self::SessionMismatch => "session_mismatch",
+            Self::Misconfigured => "misconfigured",
         }
     }
 
@@ -185,6 +244,16 @@ impl AuthErrorKind {
             Self::UnknownKey => "The access token is signed with an unknown key",
             Self::KeysUnavailable => "The authorization server's keys are temporarily unavailable",
             Self::InsufficientScope => "The access token lacks a scope this request needs",
+            Self::Revoked => "The access token has been revoked",
+            Self::AccessDenied => "This request is not allowed",
+            Self::InvalidMessage => {
+                "The request body is not a JSON-RPC message this server can judge"
+            }
+            Self::BodyTooLarge => "The request body exceeds the size limit",
+            Self::InvalidSession => "The Mcp-Session-Id header is malformed",
+            Self::UnknownSession => "The MCP session is unknown or has ended",
+            Self::SessionMismatch => "This MCP session belongs to another principal",
+            Self::Misconfigured => "The server is misconfigured",
         }
     }
 }
@@ -311,5 +380,11 @@ mod tests {
         assert_eq!(AuthErrorKind::InsufficientScope.status(), 403);
         assert_eq!(AuthErrorKind::KeysUnavailable.status(), 503);
         assert_eq!(AuthErrorKind::WrongAudience.status(), 401);
+        assert_eq!(AuthErrorKind::Revoked.status(), 401);
+        assert_eq!(AuthErrorKind::AccessDenied.status(), 403);
+        assert_eq!(AuthErrorKind::InvalidMessage.status(), 400);
+        assert_eq!(AuthErrorKind::BodyTooLarge.status(), 413);
+        assert_eq!(AuthErrorKind::UnknownSession.status(), 404);
+        assert_eq!(AuthErrorKind::Misconfigured.status(), 500);
     }
 }

@@ -14,9 +14,10 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::challenge::{ChallengeInfo, JsonRejection, Rejection, respond};
+use crate::challenge::{JsonRejection, Rejection, respond};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::guard::policy::Anonymous;
 
 /// The rejection of the `AuthContext` extractor.
 #[derive(Debug)]
@@ -63,8 +64,8 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
         if let Some(ctx) = parts.extensions.get::<AuthContext>() {
             return Ok(ctx.clone());
         }
-        let challenge = parts.extensions.get::<ChallengeInfo>().map(|info| {
-            info.0.rejection(
+        let challenge = parts.extensions.get::<Anonymous>().map(|guard| {
+            guard.0.challenger.rejection(
                 AuthError::new(
                     AuthErrorKind::MissingToken,
                     "anonymous request to a handler that needs an AuthContext",

@@ -33,27 +33,35 @@ pub fn parse_authorization(headers: &HeaderMap, uri: &Uri) -> Result<Authorizati
 /// One JSON-RPC message as the MCP policy sees it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PeekedCall {
-    /// `method`, when a string.
+    /// `method` (absent for a response).
     pub method: Option<String>,
-    /// `params.name`, when a string.
+    /// `params.name`.
     pub name: Option<String>,
-    /// `params.uri`, when a string.
+    /// `params.uri`.
     pub uri: Option<String>,
-    /// A key the policy reads appeared twice or had the wrong type.
-    pub ambiguous: bool,
+    /// `params.ref` of `completion/complete`: its prompt name or resource URI.
+    pub reference: Option<String>,
 }
 
-/// The MCP body peek: `None` when the body is not JSON (passed on as is).
-pub fn peek_jsonrpc(body: &[u8]) -> Option<Vec<PeekedCall>> {
-    crate::mcp::peek_calls(body).map(|calls| {
-        calls
-            .into_iter()
-            .map(|(method, name, uri, ambiguous)| PeekedCall {
-                method,
-                name,
-                uri,
-                ambiguous,
-            })
-            .collect()
-    })
+/// The MCP body peek with a batch limit of 64: the messages, or the
+/// JSON-RPC error code of the refusal (`-32700`, `-32600`, `-32602`).
+///
+/// # Errors
+///
+/// The refusal's JSON-RPC error code.
+pub fn peek_jsonrpc(body: &[u8]) -> Result<Vec<PeekedCall>, i64> {
+    use crate::mcp::{Reference, peek};
+    let messages = peek(body, 64).map_err(|r| r.code)?;
+    Ok(messages
+        .into_iter()
+        .map(|m| PeekedCall {
+            method: m.method,
+            name: m.name,
+            uri: m.uri,
+            reference: m.reference.map(|r| match r {
+                Reference::Prompt(n) => n,
+                Reference::Resource(u) => u,
+            }),
+        })
+        .collect())
 }

@@ -12,12 +12,15 @@
 //! - it answers with exact RFC 6750 / RFC 9728 challenges: 401 that leads an
 //!   MCP client through discovery, 403 `insufficient_scope` it can step up
 //!   from, 400 `invalid_request` for malformed requests;
-//! - [`RequireScopeLayer`] guards single routes by scope.
+//! - [`RequireScopeLayer`] guards single routes by scope, and
+//!   [`mcp::McpLayer`] judges each MCP call (tool, resource, prompt, method)
+//!   from a bounded peek at the JSON-RPC body, refusing what it cannot judge;
+//!   both are built from the guard, so they share its configuration.
 //!
 //! ## Quick start
 //!
 //! ```no_run
-//! use axum::{Router, routing::{get, post}};
+//! use axum::{Router, routing::post};
 //! use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, RequireScopeLayer};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,7 +36,7 @@
 //!     }))
 //!     .route(
 //!         "/mcp/admin",
-//!         post(|| async { "admin" }).route_layer(RequireScopeLayer::all(["todo:admin"])?),
+//!         post(|| async { "admin" }).route_layer(RequireScopeLayer::all(&guard, ["todo:admin"])?),
 //!     )
 //!     .layer(guard);
 //!
@@ -55,6 +58,17 @@
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
 //!
+//! ## Where things are
+//!
+//! The guard and what every request touches are at the root: [`GuardLayer`]
+//! (with [`GuardBuilder`], [`Issuer`], the [`Guard`] service and its
+//! [`GuardFuture`]), [`RequireScopeLayer`], [`AuthContext`], the errors and the
+//! configuration values. Each larger concern is a module: [`mcp`] (the MCP
+//! policy layer), [`jwks`] (key sources), [`challenge`] (rejection bodies),
+//! [`metadata`] (RFC 9728), [`testing`] (test keys, a test issuer, a manual
+//! clock), [`dangerous`] (escape hatches). Every public item has exactly one
+//! path.
+//!
 //! ## Audit trail
 //!
 //! With the `tracing` feature, every access decision (the guard's, each
@@ -65,17 +79,18 @@
 //! |---|---|
 //! | `layer` | `guard`, `require_scope` or `mcp` |
 //! | `outcome` | `allow` or `deny` |
-//! | `reason` | a stable code: [`AuthErrorKind::as_str`] for a denial by the guard, `verified`, `anonymous`, `scope_satisfied`, `policy_satisfied`, `missing_token`, `insufficient_scope`, `access_denied`, `session_mismatch`, `body_too_large`, `body_unreadable` |
+//! | `reason` | a stable code: [`AuthErrorKind::as_str`] for every denial (e.g. `expired`, `insufficient_scope`, `access_denied`, `invalid_message`, `session_mismatch`, `misconfigured`); `verified`, `anonymous`, `scope_satisfied`, `policy_satisfied` for an allow |
 //! | `status` | the HTTP status answered (denials) |
 //! | `detail` | a fixed sentence saying which check failed (never token content) |
 //! | `cached` | the token was found in the verified-token cache |
-//! | `issuer`, `sub`, `client_id`, `jti` | from the verified token |
+//! | `issuer`, `sub`, `client_id`, `jti` | from the verified token (control characters escaped) |
 //! | `scopes_granted` | the token's scopes, space-separated |
 //! | `scopes_required` | the scopes the check asked for, space-separated |
-//! | `mcp_method`, `mcp_tool` | the JSON-RPC methods and tool/prompt names (resource URIs) of the body, comma-separated |
+//! | `mcp_method`, `mcp_tool` | the JSON-RPC methods and tool/prompt names (resource URIs) of the body, comma-separated, control characters escaped |
 //!
 //! Allowed requests are logged at `INFO`, denials at `INFO` too except
-//! `503` (no usable keys), which is a `WARN`. No event ever carries a token,
+//! `5xx` answers (no usable keys; a layer wired without its guard), which
+//! are `WARN`. No event ever carries a token,
 //! a signature, or a claim of a token that failed verification: identity
 //! fields come only from a verified [`AuthContext`].
 //!
@@ -91,7 +106,9 @@
 //! token header alone; `jku`/`x5u`/`jwk`/`x5c` are never followed; unknown
 //! `crit` rejected; `cnf`-bound tokens rejected as Bearer; leeway 60 s;
 //! tokens over 8 KiB rejected unparsed; tokens never accepted from the
-//! query string; token types redact themselves in `Debug`.
+//! query string; token types redact themselves in `Debug`; the MCP layer
+//! refuses what it cannot judge; CORS preflights are answered by the guard,
+//! never passed on unauthenticated.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -101,10 +118,11 @@ mod log;
 
 mod audit;
 mod cache;
-
 pub mod challenge;
 mod claims;
+mod clock;
 mod config;
+mod cors;
 mod crypto;
 pub mod dangerous;
 mod error;
@@ -113,30 +131,27 @@ mod extract;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod guard;
 pub mod jwks;
-mod layer;
 pub mod mcp;
 pub mod metadata;
+mod resource;
+mod revocation;
 mod scope;
-mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
 mod verify;
 
 pub use cache::TokenCacheConfig;
-pub use challenge::{ErrorCode, JsonRejection, Rejection, RejectionBody};
 pub use claims::{AuthContext, Scopes};
-pub use config::{
-    Algorithm, AuthMode, ChallengeMode, ResourceUrl, ScopeClaim, TypPolicy, WELL_KNOWN_PATH,
-};
+pub use config::{Algorithm, AuthMode, ChallengeMode, ScopeClaim, TypPolicy};
+pub use cors::CorsPolicy;
 pub use error::{AuthError, AuthErrorKind, BoxError, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::MissingAuthContext;
-pub use jwks::{KeyHealth, KeySet, KeySource, KeySourceError, RemoteJwks, StaticJwks};
-pub use layer::{GuardBuilder, GuardLayer, Issuer, Readiness};
-pub use metadata::{MetadataService, ProtectedResourceMetadata};
-pub use scope::{RequireScope, RequireScopeLayer};
-pub use service::{Guard, ResponseFuture};
+pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness};
+pub use resource::{ResourceUrl, WELL_KNOWN_PATH};
+pub use scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
 pub use token::BearerToken;
 pub use verify::{JwtVerifier, TokenVerifier};

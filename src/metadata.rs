@@ -26,6 +26,7 @@ use serde::Serialize;
 const ALLOWED: HeaderValue = HeaderValue::from_static("GET, HEAD, OPTIONS");
 
 /// The RFC 9728 §2 metadata document. Fields with no value are omitted (§3.2).
+#[non_exhaustive]
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProtectedResourceMetadata {
     /// The canonical resource URL.
@@ -55,7 +56,8 @@ pub struct ProtectedResourceMetadata {
 ///
 /// ```
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use mcp_resource_guard::{GuardLayer, Issuer, StaticJwks};
+/// use mcp_resource_guard::jwks::StaticJwks;
+/// use mcp_resource_guard::{GuardLayer, Issuer};
 /// # let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
 /// let guard = GuardLayer::builder("https://mcp.example.com/mcp")
 ///     .add_issuer(Issuer::new("https://as.example.com").key_source(StaticJwks::from_json(jwks)?))

@@ -1,4 +1,4 @@
-//! [`RequireScopeLayer`]: per-route scope guards.
+//! [`RequireScopeLayer`]: per-route scope guards, built from a guard.
 
 use std::fmt;
 use std::future::Future;
@@ -6,19 +6,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::audit::{self, Decision};
-use crate::challenge::{ChallengeInfo, JsonRejection, RejectionBody, respond};
+use crate::challenge::{JsonRejection, RejectionBody};
 use crate::claims::AuthContext;
 use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
-
-/// The message of the 500 answered when no guard ran before a scope guard.
-pub(crate) const NO_GUARD: &str = "server misconfiguration: RequireScope needs GuardLayer in front of it (apply the guard with .layer() or .route_layer() outside the scope guard)";
+use crate::guard::GuardLayer;
+use crate::guard::policy::{Caller, Shared, no_guard};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Need {
@@ -26,7 +25,9 @@ enum Need {
     Any(Vec<String>),
 }
 
-/// A per-route scope requirement, for routes behind a [`GuardLayer`](crate::GuardLayer).
+/// A per-route scope requirement, built from the [`GuardLayer`] that guards
+/// the route (it shares that guard's required scopes, challenges and
+/// rejection body).
 ///
 /// A token without the scopes gets `403` with
 /// `WWW-Authenticate: Bearer error="insufficient_scope", …, scope="…"`, where
@@ -35,63 +36,84 @@ enum Need {
 /// [`any`](RequireScopeLayer::any), the first one listed, your preferred
 /// choice). An anonymous caller (optional auth) gets the guard's 401.
 ///
-/// Use it with axum's `route_layer`:
+/// The guard must run before it: apply the guard with `.layer()` or
+/// `.route_layer()` *after* (outside) this layer. A request that reaches it
+/// without passing a guard is refused with `500` (and an audit event that
+/// says so), never let through.
+///
+/// With axum's `route_layer`:
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use axum::{Router, routing::post};
-/// use mcp_resource_guard::RequireScopeLayer;
+/// use mcp_resource_guard::{GuardLayer, Issuer, RequireScopeLayer};
 ///
+/// let guard = GuardLayer::builder("https://mcp.example.com/mcp")
+///     .add_issuer(Issuer::new("https://auth.example.com"))
+///     .build()?;
 /// let app: Router = Router::new()
-///     .route("/todos", post(|| async { "created" }))
-///     .route_layer(RequireScopeLayer::all(["todo:write"])?);
+///     .route(
+///         "/todos",
+///         post(|| async { "created" }).route_layer(RequireScopeLayer::all(&guard, ["todo:write"])?),
+///     )
+///     .layer(guard);
 /// # let _ = app; Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct RequireScopeLayer<R = JsonRejection> {
     need: Arc<Need>,
+    shared: Arc<Shared>,
     rejection: R,
 }
 
-impl RequireScopeLayer {
-    /// Requires every scope in `scopes`.
-    pub fn all<I, S>(scopes: I) -> Result<Self, ConfigError>
+impl<R: Clone> RequireScopeLayer<R> {
+    /// Requires every scope in `scopes`, for routes behind `guard`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyScopes`] when `scopes` is empty;
+    /// [`ConfigError::InvalidScope`] for a scope that is not a valid scope token.
+    pub fn all<I, S>(guard: &GuardLayer<R>, scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Ok(Self {
-            need: Arc::new(Need::All(check_scopes(scopes)?)),
-            rejection: JsonRejection,
-        })
+        Self::new(guard, scopes, "RequireScopeLayer::all", Need::All)
     }
 
-    /// Requires at least one scope in `scopes` (at least one must be listed).
-    pub fn any<I, S>(scopes: I) -> Result<Self, ConfigError>
+    /// Requires at least one scope in `scopes`, for routes behind `guard`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyScopes`] when `scopes` is empty;
+    /// [`ConfigError::InvalidScope`] for a scope that is not a valid scope token.
+    pub fn any<I, S>(guard: &GuardLayer<R>, scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::new(guard, scopes, "RequireScopeLayer::any", Need::Any)
+    }
+
+    fn new<I, S>(
+        guard: &GuardLayer<R>,
+        scopes: I,
+        setting: &'static str,
+        need: fn(Vec<String>) -> Need,
+    ) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let scopes = check_scopes(scopes)?;
         if scopes.is_empty() {
-            return Err(ConfigError::InvalidScope {
-                scope: String::new(),
-            });
+            return Err(ConfigError::EmptyScopes { setting });
         }
         Ok(Self {
-            need: Arc::new(Need::Any(scopes)),
-            rejection: JsonRejection,
+            need: Arc::new(need(scopes)),
+            shared: guard.shared.clone(),
+            rejection: guard.rejection.clone(),
         })
-    }
-}
-
-impl<R> RequireScopeLayer<R> {
-    /// The same guard with its rejection bodies shaped by `rejection`.
-    pub fn rejection_body<R2>(self, rejection: R2) -> RequireScopeLayer<R2> {
-        RequireScopeLayer {
-            need: self.need,
-            rejection,
-        }
     }
 }
 
@@ -100,7 +122,7 @@ impl<R: fmt::Debug> fmt::Debug for RequireScopeLayer<R> {
         f.debug_struct("RequireScopeLayer")
             .field("need", &self.need)
             .field("rejection", &self.rejection)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,6 +133,7 @@ impl<S, R: Clone> Layer<S> for RequireScopeLayer<R> {
         RequireScope {
             inner,
             need: self.need.clone(),
+            shared: self.shared.clone(),
             rejection: self.rejection.clone(),
         }
     }
@@ -121,6 +144,7 @@ impl<S, R: Clone> Layer<S> for RequireScopeLayer<R> {
 pub struct RequireScope<S, R> {
     inner: S,
     need: Arc<Need>,
+    shared: Arc<Shared>,
     rejection: R,
 }
 
@@ -130,15 +154,21 @@ impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for RequireScope<S, R> {
             .field("inner", &self.inner)
             .field("need", &self.need)
             .field("rejection", &self.rejection)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl Need {
-    fn satisfied_by(&self, ctx: &AuthContext) -> bool {
+    fn satisfied_by(&self, shared: &Shared, ctx: &AuthContext) -> bool {
         match self {
-            Need::All(s) => ctx.scopes().contains_all(s),
-            Need::Any(s) => ctx.scopes().contains_any(s),
+            Need::All(s) => shared.grants_all(ctx, s),
+            Need::Any(s) => s.iter().any(|s| shared.grants(ctx, s)),
+        }
+    }
+
+    fn scopes(&self) -> &[String] {
+        match self {
+            Need::All(s) | Need::Any(s) => s,
         }
     }
 
@@ -151,6 +181,46 @@ impl Need {
     }
 }
 
+impl<S, R> RequireScope<S, R> {
+    /// The denial for a request that does not satisfy the route, audited.
+    fn deny<B>(&self, caller: &Caller<'_>) -> Response<B>
+    where
+        R: RejectionBody<B>,
+    {
+        let (error, scope) = match caller {
+            Caller::Token(_) => (
+                AuthError::new(
+                    AuthErrorKind::InsufficientScope,
+                    "the token lacks a scope this route needs",
+                ),
+                Some(
+                    self.shared
+                        .step_up_scope(self.need.challenge().iter().map(String::as_str)),
+                ),
+            ),
+            Caller::Anonymous => (
+                AuthError::new(
+                    AuthErrorKind::MissingToken,
+                    "anonymous request to a route that needs a scope",
+                ),
+                None,
+            ),
+            Caller::NoGuard => (no_guard("require_scope"), None),
+        };
+        audit::record(&Decision {
+            layer: "require_scope",
+            allow: false,
+            reason: error.kind().as_str(),
+            status: Some(error.status().as_u16()),
+            detail: error.detail(),
+            ctx: caller.context(),
+            scopes_required: self.need.scopes(),
+            ..Decision::default()
+        });
+        self.shared.deny(&self.rejection, error, scope.as_deref())
+    }
+}
+
 impl<S, R, ReqB, ResB> Service<Request<ReqB>> for RequireScope<S, R>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
@@ -159,95 +229,70 @@ where
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResB>;
+    type Future = RequireScopeFuture<S::Future, ResB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let Some(info) = req.extensions().get::<ChallengeInfo>() else {
-            let mut res = Response::new(ResB::from(NO_GUARD.to_owned()));
-            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return ResponseFuture::Ready { res: Some(res) };
-        };
-        let required = match &*self.need {
-            Need::All(s) | Need::Any(s) => s.as_slice(),
-        };
-        let rejection = match req.extensions().get::<AuthContext>() {
-            Some(ctx) if self.need.satisfied_by(ctx) => {
-                audit::record(&Decision {
-                    layer: "require_scope",
-                    allow: true,
-                    reason: "scope_satisfied",
-                    ctx: Some(ctx),
-                    scopes_required: required,
-                    ..Decision::default()
-                });
-                return ResponseFuture::Inner {
-                    fut: self.inner.call(req),
-                };
-            }
-            Some(ctx) => {
-                audit::record(&Decision {
-                    layer: "require_scope",
-                    allow: false,
-                    reason: "insufficient_scope",
-                    status: Some(403),
-                    detail: "the token lacks a scope this route needs",
-                    ctx: Some(ctx),
-                    scopes_required: required,
-                    ..Decision::default()
-                });
-                let needed = info
-                    .0
-                    .step_up_scope(self.need.challenge().iter().map(String::as_str));
-                info.0.rejection(
-                    AuthError::new(
-                        AuthErrorKind::InsufficientScope,
-                        "the token lacks a scope this route needs",
-                    ),
-                    Some(&needed),
-                )
-            }
-            None => {
-                audit::record(&Decision {
-                    layer: "require_scope",
-                    allow: false,
-                    reason: "missing_token",
-                    status: Some(401),
-                    detail: "anonymous request to a route that needs a scope",
-                    scopes_required: required,
-                    ..Decision::default()
-                });
-                info.0.rejection(
-                    AuthError::new(
-                        AuthErrorKind::MissingToken,
-                        "anonymous request to a route that needs a scope",
-                    ),
-                    None,
-                )
-            }
-        };
-        ResponseFuture::Ready {
-            res: Some(respond(&self.rejection, rejection)),
+        let caller = Caller::of(req.extensions());
+        if let Caller::Token(ctx) = caller
+            && self.need.satisfied_by(&self.shared, ctx)
+        {
+            audit::record(&Decision {
+                layer: "require_scope",
+                allow: true,
+                reason: "scope_satisfied",
+                ctx: Some(ctx),
+                scopes_required: self.need.scopes(),
+                ..Decision::default()
+            });
+            return RequireScopeFuture::inner(self.inner.call(req));
         }
+        RequireScopeFuture::ready(self.deny(&caller))
     }
 }
 
 pin_project! {
     /// The response future of [`RequireScope`].
-    #[project = Proj]
-    #[allow(missing_debug_implementations)]
-    pub enum ResponseFuture<F, B> {
-        /// Passed: the inner service's future.
+    pub struct RequireScopeFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        // Passed: the inner service's future.
         Inner { #[pin] fut: F },
-        /// Rejected.
+        // Rejected.
         Ready { res: Option<Response<B>> },
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, B> RequireScopeFuture<F, B> {
+    fn inner(fut: F) -> Self {
+        Self {
+            kind: Kind::Inner { fut },
+        }
+    }
+
+    fn ready(res: Response<B>) -> Self {
+        Self {
+            kind: Kind::Ready { res: Some(res) },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for RequireScopeFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireScopeFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for RequireScopeFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: From<String>,
@@ -255,11 +300,12 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            Proj::Inner { fut } => fut.poll(cx),
-            Proj::Ready { res } => Poll::Ready(Ok(res.take().unwrap_or_else(|| {
+        match self.project().kind.project() {
+            KindProj::Inner { fut } => fut.poll(cx),
+            KindProj::Ready { res } => Poll::Ready(Ok(res.take().unwrap_or_else(|| {
+                // Polled again after completing: answer an empty 500.
                 let mut r = Response::new(B::from(String::new()));
-                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
                 r
             }))),
         }

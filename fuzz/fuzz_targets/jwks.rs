@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_resource_guard::KeySet;
+use mcp_resource_guard::jwks::KeySet;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(set) = KeySet::from_json(data) {

@@ -9,7 +9,8 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
-use mcp_resource_guard::{BearerToken, GuardLayer, Issuer, StaticJwks, TokenVerifier};
+use mcp_resource_guard::{BearerToken, GuardLayer, Issuer, TokenVerifier};
+use mcp_resource_guard::jwks::StaticJwks;
 
 const JWKS: &str = r#"{"keys":[
  {"kty":"EC","crv":"P-256","kid":"ec","alg":"ES256","use":"sig",

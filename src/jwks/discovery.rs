@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::KeySourceError;
 use super::fetch::HttpFetch;
-use crate::config::check_web_url;
+use crate::resource::check_web_url;
 
 /// The metadata URLs tried for `issuer`, in order: RFC 8414 §3.1 (the
 /// well-known suffix inserted between host and path), then OpenID Connect

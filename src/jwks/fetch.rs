@@ -8,9 +8,17 @@ use async_trait::async_trait;
 
 use super::KeySourceError;
 #[cfg(feature = "reqwest")]
-use crate::config::is_loopback;
+use crate::resource::is_loopback;
 
 /// What a fetch returned: the status, the caching headers, the body.
+///
+/// ```
+/// use mcp_resource_guard::jwks::HttpResponse;
+///
+/// let r = HttpResponse::new(200, br#"{"keys":[]}"#.to_vec()).cache_control("max-age=600");
+/// assert_eq!(r.cache_control.as_deref(), Some("max-age=600"));
+/// ```
+#[non_exhaustive]
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// The HTTP status code.
@@ -21,6 +29,32 @@ pub struct HttpResponse {
     pub expires: Option<String>,
     /// The body (at most the requested number of bytes).
     pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A response with this status and body, without caching headers.
+    pub fn new(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            cache_control: None,
+            expires: None,
+            body,
+        }
+    }
+
+    /// The same response with this `Cache-Control` header.
+    #[must_use]
+    pub fn cache_control(mut self, value: impl Into<String>) -> Self {
+        self.cache_control = Some(value.into());
+        self
+    }
+
+    /// The same response with this `Expires` header.
+    #[must_use]
+    pub fn expires(mut self, value: impl Into<String>) -> Self {
+        self.expires = Some(value.into());
+        self
+    }
 }
 
 impl fmt::Debug for HttpResponse {
@@ -37,11 +71,17 @@ impl fmt::Debug for HttpResponse {
 /// Fetches a URL with `GET`. Implement it to use another HTTP client, or in tests.
 ///
 /// Implementations must not follow redirects to non-`https` URLs (loopback
-/// excepted), must stop reading after `max_bytes` (and fail), and should time
-/// out; the key source also wraps every call in its own total timeout.
+/// excepted) nor from `https` to `http` at all, must stop reading after
+/// `max_bytes` (and fail), and should time out; the key source also wraps
+/// every call in its own total timeout.
 #[async_trait]
 pub trait HttpFetch: fmt::Debug + Send + Sync + 'static {
     /// Fetches `url`, failing when the body exceeds `max_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// When the request fails, times out, or the body exceeds `max_bytes`.
+    /// A non-200 status is not an error: it is returned in the response.
     async fn get(&self, url: &str, max_bytes: usize) -> Result<HttpResponse, KeySourceError>;
 }
 
@@ -58,15 +98,18 @@ pub const MAX_REDIRECTS: usize = 3;
 #[cfg(feature = "reqwest")]
 impl ReqwestFetch {
     /// A client with a 5 s connect timeout, a 10 s total timeout, at most
-    /// [`MAX_REDIRECTS`] redirects, and none to a non-`https` URL (loopback excepted).
+    /// [`MAX_REDIRECTS`] redirects, none to a non-`https` URL (loopback
+    /// excepted) and none from `https` to `http` (not even loopback).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::HttpClient`](crate::ConfigError::HttpClient) when
+    /// reqwest cannot build its client (no TLS roots, say).
     pub fn new() -> Result<Self, crate::ConfigError> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if attempt.url().scheme() != "https" && !is_loopback(attempt.url()) {
-                attempt.error("redirect to a non-https URL")
-            } else {
-                attempt.follow()
+            match redirect_allowed(attempt.previous(), attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(why) => attempt.error(why),
             }
         });
         let client = reqwest::Client::builder()
@@ -131,6 +174,25 @@ impl HttpFetch for ReqwestFetch {
     }
 }
 
+/// Whether a fetch that went through `previous` may follow a redirect to
+/// `next`: at most [`MAX_REDIRECTS`], never from `https` to `http` (not even
+/// on a loopback host), never to a non-`https` URL except on a loopback host.
+#[cfg(feature = "reqwest")]
+fn redirect_allowed(previous: &[url::Url], next: &url::Url) -> Result<(), &'static str> {
+    if previous.len() > MAX_REDIRECTS {
+        return Err("too many redirects");
+    }
+    if next.scheme() != "https" {
+        if previous.iter().any(|u| u.scheme() == "https") {
+            return Err("redirect from https to http");
+        }
+        if !is_loopback(next) {
+            return Err("redirect to a non-https URL");
+        }
+    }
+    Ok(())
+}
+
 /// Reads a freshness lifetime from `Cache-Control: max-age` (preferred) or
 /// `Expires` (against `now`, seconds since the Unix epoch). `no-store` /
 /// `no-cache` give zero (the caller clamps it up).
@@ -175,6 +237,42 @@ mod tests {
             expires: expires.map(str::to_owned),
             body: vec![],
         }
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn redirects_never_downgrade_from_https() {
+        let u = |s: &str| url::Url::parse(s).unwrap();
+        let https = u("https://as.example.com/jwks");
+        let local = u("http://127.0.0.1:9/jwks");
+        assert_eq!(
+            redirect_allowed(
+                std::slice::from_ref(&https),
+                &u("https://cdn.example.com/k")
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            redirect_allowed(std::slice::from_ref(&local), &u("http://localhost:9/k")),
+            Ok(())
+        );
+        assert_eq!(
+            redirect_allowed(std::slice::from_ref(&https), &local),
+            Err("redirect from https to http")
+        );
+        assert_eq!(
+            redirect_allowed(&[local.clone(), https], &u("http://127.0.0.1:9/again")),
+            Err("redirect from https to http")
+        );
+        assert_eq!(
+            redirect_allowed(std::slice::from_ref(&local), &u("http://as.example.com/k")),
+            Err("redirect to a non-https URL")
+        );
+        let many = vec![local; MAX_REDIRECTS + 1];
+        assert_eq!(
+            redirect_allowed(&many, &u("https://a.example/")),
+            Err("too many redirects")
+        );
     }
 
     #[test]

@@ -1,74 +1,25 @@
 //! A remote JWK Set: discovery, a lock-free snapshot cache, background
-//! refresh, single-flight refetch with cooldown, stale-if-error.
-//!
+//! refresh, single-flight refetch with cooldown, stale-if-error. Its
+//! settings and their bounds are in `remote_builder.rs`.
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 
 use super::discovery::discover;
 use super::fetch::{HttpFetch, freshness};
-use super::{KeyHealth, KeySet, KeySource, KeySourceError, RefreshReason};
-use crate::config::check_web_url;
-use crate::error::ConfigError;
+use super::{KeyHealth, KeyRef, KeySet, KeySource, KeySourceError, RefreshReason};
+use crate::clock::Clock;
 use crate::log::event;
 
-const DEFAULT_TTL: Duration = Duration::from_secs(3600);
-const MIN_TTL: Duration = Duration::from_secs(300);
-const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
-const STALE_WINDOW: Duration = Duration::from_secs(24 * 3600);
-const COOLDOWN: Duration = Duration::from_secs(10);
-const TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BYTES: usize = 1024 * 1024;
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const NEGATIVE_CAPACITY: u64 = 10_000;
-
-/// The time source of a cache: the real clock, or a manual one in tests.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Clock(Option<Arc<AtomicU64>>);
-
-impl Clock {
-    fn offset(&self) -> Duration {
-        self.0.as_ref().map_or(Duration::ZERO, |o| {
-            Duration::from_millis(o.load(Ordering::Relaxed))
-        })
-    }
-    fn now(&self) -> Instant {
-        Instant::now() + self.offset()
-    }
-    fn unix_now(&self) -> u64 {
-        (SystemTime::now() + self.offset())
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-}
-
-/// A clock for tests (feature `testing`): the real time plus every
-/// [`advance`](ManualClock::advance) made so far, so hours pass in a test
-/// without waiting.
-#[cfg(feature = "testing")]
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-#[cfg(feature = "testing")]
-impl ManualClock {
-    /// A clock at the real time.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.0.fetch_add(ms, Ordering::Relaxed);
-    }
-}
 
 #[derive(Debug)]
 struct Snapshot {
@@ -78,21 +29,23 @@ struct Snapshot {
     stale_until: Instant,
 }
 
+/// Where the keys come from.
 #[derive(Debug, Clone)]
-enum Target {
+pub(super) enum Target {
     JwksUri(Arc<String>),
     Discover(String),
 }
 
+/// The cache's settings, checked by the builder.
 #[derive(Debug, Clone, Copy)]
-struct Settings {
-    default_ttl: Duration,
-    min_ttl: Duration,
-    max_ttl: Duration,
-    stale_window: Duration,
-    cooldown: Duration,
-    timeout: Duration,
-    max_bytes: usize,
+pub(super) struct Settings {
+    pub(super) default_ttl: Duration,
+    pub(super) min_ttl: Duration,
+    pub(super) max_ttl: Duration,
+    pub(super) stale_window: Duration,
+    pub(super) cooldown: Duration,
+    pub(super) timeout: Duration,
+    pub(super) max_bytes: usize,
 }
 
 /// Keys fetched from an issuer's `jwks_uri` (given, or found by discovery)
@@ -103,7 +56,7 @@ struct Settings {
 /// ```
 /// # fn main() -> Result<(), mcp_resource_guard::ConfigError> {
 /// use std::time::Duration;
-/// use mcp_resource_guard::RemoteJwks;
+/// use mcp_resource_guard::jwks::RemoteJwks;
 ///
 /// let keys = RemoteJwks::builder("https://auth.example.com/.well-known/jwks.json")
 ///     .refetch_cooldown(Duration::from_secs(30))
@@ -145,25 +98,6 @@ impl fmt::Debug for RemoteJwks {
     }
 }
 
-/// Builds a [`RemoteJwks`].
-#[must_use]
-pub struct RemoteJwksBuilder {
-    target: Target,
-    settings: Settings,
-    fetcher: Option<Arc<dyn HttpFetch>>,
-    clock: Clock,
-}
-
-impl fmt::Debug for RemoteJwksBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteJwksBuilder")
-            .field("target", &self.target)
-            .field("settings", &self.settings)
-            .field("fetcher", &self.fetcher)
-            .finish()
-    }
-}
-
 fn jitter(max: Duration) -> Duration {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let r = RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -171,24 +105,35 @@ fn jitter(max: Duration) -> Duration {
 }
 
 impl RemoteJwks {
-    /// A key source for this `jwks_uri`, with the default settings.
-    pub fn new(jwks_uri: impl Into<String>) -> Result<Self, ConfigError> {
-        Self::builder(jwks_uri).build()
-    }
-
-    /// A builder for a key source with a known `jwks_uri` (no discovery).
-    pub fn builder(jwks_uri: impl Into<String>) -> RemoteJwksBuilder {
-        RemoteJwksBuilder::new(Target::JwksUri(Arc::new(jwks_uri.into())))
-    }
-
-    /// A builder for a key source that finds the `jwks_uri` of `issuer` by
-    /// RFC 8414 metadata (`/.well-known/oauth-authorization-server`, inserted
-    /// before the issuer's path), then OpenID Connect Discovery
-    /// (`/.well-known/openid-configuration`, appended). The metadata's
-    /// `issuer` must equal `issuer` exactly. Discovery runs at the first
-    /// fetch; its result is kept.
-    pub fn discover(issuer: impl Into<String>) -> RemoteJwksBuilder {
-        RemoteJwksBuilder::new(Target::Discover(issuer.into()))
+    /// A source over checked settings (see the builder).
+    pub(super) fn from_parts(
+        target: Target,
+        jwks_uri: Option<Arc<String>>,
+        settings: Settings,
+        fetcher: Arc<dyn HttpFetch>,
+        clock: Clock,
+    ) -> Self {
+        let negative = moka::sync::Cache::builder()
+            .max_capacity(NEGATIVE_CAPACITY)
+            .time_to_live(settings.cooldown.max(Duration::from_millis(1)))
+            .build();
+        RemoteJwks {
+            inner: Arc::new(Inner {
+                target,
+                jwks_uri: ArcSwapOption::new(jwks_uri),
+                fetcher,
+                snapshot: ArcSwapOption::empty(),
+                fetch_lock: tokio::sync::Mutex::new(0),
+                last_refetch: AtomicU64::new(0),
+                next_retry: AtomicU64::new(0),
+                refreshing: AtomicBool::new(false),
+                negative,
+                hasher: RandomState::new(),
+                settings,
+                epoch: clock.now(),
+                clock,
+            }),
+        }
     }
 
     /// The `jwks_uri`, once known.
@@ -411,6 +356,21 @@ impl KeySource for RemoteJwks {
         result.map(Some)
     }
 
+    fn holds(&self, key: &KeyRef) -> bool {
+        let snapshot = self.inner.snapshot.load();
+        let Some(s) = snapshot.as_deref() else {
+            return false;
+        };
+        // Requests served from the token cache never call `keys()`: let them
+        // start the due background refresh too, so a key the issuer removed
+        // is noticed within the refresh interval.
+        let now = self.inner.clock.now();
+        if now >= s.refresh_at {
+            self.inner.spawn_refresh(s.keys.clone(), now);
+        }
+        s.keys.contains(key)
+    }
+
     fn health(&self) -> KeyHealth {
         let now = self.inner.clock.now();
         match self.inner.snapshot.load().as_deref() {
@@ -418,159 +378,5 @@ impl KeySource for RemoteJwks {
             Some(s) if now < s.stale_until => KeyHealth::Stale,
             _ => KeyHealth::Absent,
         }
-    }
-}
-
-impl RemoteJwksBuilder {
-    fn new(target: Target) -> Self {
-        Self {
-            target,
-            settings: Settings {
-                default_ttl: DEFAULT_TTL,
-                min_ttl: MIN_TTL,
-                max_ttl: MAX_TTL,
-                stale_window: STALE_WINDOW,
-                cooldown: COOLDOWN,
-                timeout: TIMEOUT,
-                max_bytes: MAX_BYTES,
-            },
-            fetcher: None,
-            clock: Clock::default(),
-        }
-    }
-
-    /// How long keys are fresh when the response says nothing
-    /// (`Cache-Control: max-age`, `Expires`). Defaults to 1 hour.
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.settings.default_ttl = ttl;
-        self
-    }
-
-    /// The shortest freshness honoured, whatever the response says.
-    /// Defaults to 5 minutes.
-    pub fn min_ttl(mut self, ttl: Duration) -> Self {
-        self.settings.min_ttl = ttl;
-        self
-    }
-
-    /// The longest freshness honoured, whatever the response says.
-    /// Defaults to 24 hours.
-    pub fn max_ttl(mut self, ttl: Duration) -> Self {
-        self.settings.max_ttl = ttl;
-        self
-    }
-
-    /// How long past their expiry keys are still used while refreshes fail
-    /// (stale-if-error). Defaults to 24 hours.
-    pub fn stale_window(mut self, window: Duration) -> Self {
-        self.settings.stale_window = window;
-        self
-    }
-
-    /// After a refetch for an unknown `kid`, how long further unknown `kid`s
-    /// cause no refetch. Defaults to 10 seconds.
-    pub fn refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.settings.cooldown = cooldown;
-        self
-    }
-
-    /// The total time allowed for one fetch (discovery included).
-    /// Defaults to 10 seconds.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = timeout;
-        self
-    }
-
-    /// The largest response accepted, in bytes. Defaults to 1 MiB.
-    pub fn max_response_size(mut self, bytes: usize) -> Self {
-        self.settings.max_bytes = bytes;
-        self
-    }
-
-    /// Fetch with this [`HttpFetch`] instead of the built-in reqwest client.
-    pub fn http_fetch(mut self, fetcher: impl HttpFetch) -> Self {
-        self.fetcher = Some(Arc::new(fetcher));
-        self
-    }
-
-    /// Fetch with your own reqwest client (proxy, private CA); see
-    /// [`ReqwestFetch::with_client`](super::ReqwestFetch::with_client).
-    #[cfg(feature = "reqwest")]
-    pub fn http_client(self, client: reqwest::Client) -> Self {
-        self.http_fetch(super::ReqwestFetch::with_client(client))
-    }
-
-    /// Use a manual clock (tests only; feature `testing`).
-    #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &ManualClock) -> Self {
-        self.clock = Clock(Some(clock.0.clone()));
-        self
-    }
-
-    /// Builds the key source. Fails when the URL is not an absolute `https`
-    /// URL (`http` is allowed for loopback hosts) or a setting is out of range.
-    pub fn build(self) -> Result<RemoteJwks, ConfigError> {
-        let jwks_uri = match &self.target {
-            Target::JwksUri(u) => {
-                let bad = |reason| ConfigError::InvalidJwksUri {
-                    uri: u.to_string(),
-                    reason,
-                };
-                let url = url::Url::parse(u).map_err(|_| bad("not an absolute URL"))?;
-                check_web_url(&url, false).map_err(bad)?;
-                if url.fragment().is_some() {
-                    return Err(bad("a jwks_uri must not have a fragment"));
-                }
-                Some(u.clone())
-            }
-            Target::Discover(issuer) => {
-                crate::config::check_issuer(issuer)?;
-                None
-            }
-        };
-        let s = self.settings;
-        let range = |setting, reason| ConfigError::OutOfRange { setting, reason };
-        if s.min_ttl.is_zero() || s.min_ttl > s.max_ttl {
-            return Err(range("min_ttl", "greater than zero and at most max_ttl"));
-        }
-        if s.timeout.is_zero() {
-            return Err(range("timeout", "greater than zero"));
-        }
-        if s.max_bytes == 0 {
-            return Err(range("max_response_size", "greater than zero"));
-        }
-        let fetcher: Arc<dyn HttpFetch> = match self.fetcher {
-            Some(f) => f,
-            #[cfg(feature = "reqwest")]
-            None => Arc::new(super::ReqwestFetch::new()?),
-            #[cfg(not(feature = "reqwest"))]
-            None => {
-                return Err(ConfigError::HttpClient {
-                    reason: "the `reqwest` feature is off: supply a fetcher with `http_fetch`"
-                        .to_owned(),
-                });
-            }
-        };
-        let negative = moka::sync::Cache::builder()
-            .max_capacity(NEGATIVE_CAPACITY)
-            .time_to_live(s.cooldown.max(Duration::from_millis(1)))
-            .build();
-        Ok(RemoteJwks {
-            inner: Arc::new(Inner {
-                target: self.target,
-                jwks_uri: ArcSwapOption::new(jwks_uri),
-                fetcher,
-                snapshot: ArcSwapOption::empty(),
-                fetch_lock: tokio::sync::Mutex::new(0),
-                last_refetch: AtomicU64::new(0),
-                next_retry: AtomicU64::new(0),
-                refreshing: AtomicBool::new(false),
-                negative,
-                hasher: RandomState::new(),
-                settings: s,
-                clock: self.clock,
-                epoch: Instant::now(),
-            }),
-        })
     }
 }

@@ -1,7 +1,6 @@
 //! JWT access-token verification (RFC 9068, RFC 8725).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -9,10 +8,12 @@ use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use super::TokenVerifier;
-use crate::claims::{AuthContext, Claim, StdClaims};
+use super::claims::{Claim, StdClaims};
+use crate::claims::AuthContext;
+use crate::clock::Clock;
 use crate::config::{AlgSet, Algorithm, ScopeClaim, TypPolicy};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::jwks::{KeySet, KeySource, RefreshReason, VerificationKey};
+use crate::jwks::{KeyRef, KeySet, KeySource, RefreshReason, VerificationKey};
 use crate::token::BearerToken;
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
@@ -62,6 +63,7 @@ pub struct JwtVerifier {
     pub(crate) leeway: u64,
     pub(crate) typ: TypPolicy,
     pub(crate) max_token_length: usize,
+    pub(crate) clock: Clock,
 }
 
 #[derive(Deserialize)]
@@ -75,12 +77,6 @@ struct Header {
 
 fn invalid(detail: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidToken, detail)
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// A token split into its parts.
@@ -188,7 +184,7 @@ impl JwtVerifier {
             ));
         }
 
-        let now = now();
+        let now = self.clock.unix_now();
         let exp = claims
             .exp
             .numeric_date()
@@ -221,15 +217,15 @@ impl JwtVerifier {
         Ok(issuer)
     }
 
-    /// Tries the candidate keys of `set`. `Ok(true)`: verified. `Ok(false)`:
-    /// no candidate key (worth a refresh). `Err`: a candidate key exists but
-    /// the token fails with it.
+    /// Tries the candidate keys of `set`. `Ok(Some(key))`: verified by that
+    /// key. `Ok(None)`: no candidate key (worth a refresh). `Err`: a
+    /// candidate key exists but the token fails with it.
     fn try_keys(
         issuer: &TrustedIssuer,
-        set: &KeySet,
+        set: &Arc<KeySet>,
         parts: &Parts<'_>,
         alg: Algorithm,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<KeyRef>, AuthError> {
         let kid = parts.header.kid.as_deref();
         let mut found_kid = false;
         let mut tried = false;
@@ -243,13 +239,13 @@ impl JwtVerifier {
             }
             tried = true;
             if verify_signature(key, alg, parts) {
-                return Ok(true);
+                return Ok(Some(KeyRef::new(set, key)));
             }
         }
         match (kid.is_some(), found_kid, tried) {
             (true, true, false) => Err(invalid("alg is not allowed for the key with this kid")),
             (true, true, true) => Err(invalid("signature verification failed")),
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 }
@@ -292,7 +288,7 @@ impl TokenVerifier for JwtVerifier {
         };
         let set = issuer.keys.keys().await.map_err(unavailable)?;
         let mut verified = Self::try_keys(issuer, &set, &parts, alg)?;
-        if !verified {
+        if verified.is_none() {
             let reason = match parts.header.kid.as_deref() {
                 Some(kid) => RefreshReason::UnknownKid(kid),
                 None => RefreshReason::NoMatchingKey,
@@ -303,7 +299,7 @@ impl TokenVerifier for JwtVerifier {
                 verified = Self::try_keys(issuer, &fresh, &parts, alg)?;
             }
         }
-        if !verified {
+        let Some(key) = verified else {
             return Err(if parts.header.kid.is_some() {
                 AuthError::new(
                     AuthErrorKind::UnknownKey,
@@ -312,14 +308,14 @@ impl TokenVerifier for JwtVerifier {
             } else {
                 invalid("no key of the issuer verifies the token")
             });
-        }
+        };
         let ctx = match &issuer.scope_claim {
             ScopeClaim::Named(n) if !StdClaims::NAMES.contains(&n.as_str()) => {
                 let claims: Map<String, Value> = serde_json::from_slice(&parts.payload)
                     .map_err(|_| invalid("the payload is not a JSON object"))?;
-                AuthContext::from_claims(claims, &issuer.scope_claim)?
+                AuthContext::from_claim_map(claims, &issuer.scope_claim, Some(key))?
             }
-            _ => AuthContext::from_jwt(&std, &parts.payload, &issuer.scope_claim)?,
+            _ => AuthContext::from_jwt(&std, &parts.payload, &issuer.scope_claim, key)?,
         };
         Ok(ctx)
     }

@@ -1,5 +1,6 @@
 //! Token verification: the [`TokenVerifier`] trait and the JWT implementation.
 
+pub(crate) mod claims;
 pub(crate) mod jwt;
 
 use std::fmt;
@@ -37,7 +38,11 @@ pub use jwt::JwtVerifier;
 pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// Verifies `token`.
     ///
-    /// Errors carry an [`AuthErrorKind`](crate::AuthErrorKind) that decides
-    /// the HTTP answer; their detail strings must not contain the token.
+    /// # Errors
+    ///
+    /// When the token is not accepted. The error's
+    /// [`AuthErrorKind`](crate::AuthErrorKind) decides the HTTP answer
+    /// (`InvalidToken`, `Expired`, … give 401; `KeysUnavailable` gives 503);
+    /// its detail string must not contain the token.
     async fn verify(&self, token: &BearerToken) -> Result<AuthContext, AuthError>;
 }

@@ -1,8 +1,6 @@
 //! The `testing::TestIssuer`: discovery, token endpoint, flaws, rotation.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use http::StatusCode;
 use mcp_resource_guard::testing::{Flaw, TestIssuer};
 use mcp_resource_guard::{Algorithm, GuardLayer, Issuer};
@@ -167,7 +165,7 @@ async fn flawed_tokens_are_rejected_exactly() {
 async fn rotation_is_followed_by_the_guard() {
     let i = issuer().await;
     // No refetch cooldown, so that two rotations in a row are both seen.
-    let keys = mcp_resource_guard::RemoteJwks::discover(i.issuer())
+    let keys = mcp_resource_guard::jwks::RemoteJwks::discover(i.issuer())
         .refetch_cooldown(std::time::Duration::ZERO)
         .build()
         .unwrap();

@@ -6,12 +6,10 @@
 //! The same rules are tested one by one in `validation.rs` and
 //! `challenges.rs`; this file is the catalogue an auditor reads.
 
-mod common;
-
 use std::net::TcpListener;
 
+use crate::common::*;
 use axum::body::Body;
-use common::*;
 use http::{Request, StatusCode};
 use mcp_resource_guard::Algorithm;
 use mcp_resource_guard::testing::{TestKey, sign_hs256, unsigned};

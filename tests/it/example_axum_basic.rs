@@ -1,7 +1,7 @@
 //! The `axum_basic` example's behaviours, in-process and over a real socket.
 
 #[allow(dead_code)]
-#[path = "../examples/axum_basic.rs"]
+#[path = "../../examples/axum_basic.rs"]
 mod example;
 
 use axum::body::Body;

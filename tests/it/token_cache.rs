@@ -1,13 +1,11 @@
 //! The verified-token cache through the guard.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::common::*;
 use async_trait::async_trait;
-use common::*;
 use http::StatusCode;
 use mcp_resource_guard::{
     AuthContext, AuthError, BearerToken, GuardLayer, Issuer, RequireScopeLayer, TokenCacheConfig,
@@ -60,7 +58,7 @@ async fn a_repeated_token_is_verified_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     let (guard, calls) = counting_guard(TokenCacheConfig::disabled());
-    let uncached = common::app(guard);
+    let uncached = crate::common::app(guard);
     for _ in 0..5 {
         assert_eq!(
             send(&uncached, request("/mcp", Some(&t))).await.status,
@@ -89,7 +87,7 @@ async fn scopes_are_still_checked_on_every_hit() {
         .route(
             "/write",
             axum::routing::get(identity)
-                .route_layer(RequireScopeLayer::all(["todo:write"]).unwrap()),
+                .route_layer(RequireScopeLayer::all(&guard, ["todo:write"]).unwrap()),
         )
         .layer(guard);
     let ro = token(&claims_with(json!({"scope": "todo:read"})));

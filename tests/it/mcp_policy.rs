@@ -1,12 +1,10 @@
 //! The MCP policy layer against an echo server: rule selection, batches,
 //! exact bytes, pattern scopes, anonymous callers, denials.
 
-mod common;
-
+use crate::common::*;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::routing::post;
-use common::*;
 use http::{Request, StatusCode};
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, ScopeMatching};
 use mcp_resource_guard::{AuthMode, GuardLayer};
@@ -32,7 +30,7 @@ fn policy(matching: ScopeMatching) -> McpPolicy {
 fn echo_app(guard: GuardLayer, policy: McpPolicy) -> Router {
     Router::new()
         .route("/mcp", post(|body: Bytes| async move { body }))
-        .layer(McpLayer::new(policy).max_body_size(1024))
+        .layer(McpLayer::new(&guard, policy).max_body_size(1024).unwrap())
         .layer(guard)
 }
 
@@ -62,9 +60,6 @@ async fn the_exact_bytes_reach_the_server() {
     let r = send(&app, mcp(Some(&t), body)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, body);
-    let not_json = "definitely { not json";
-    let r = send(&app, mcp(Some(&t), not_json)).await;
-    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, not_json));
 }
 
 #[tokio::test]
@@ -131,7 +126,7 @@ async fn deny_rules_are_plain_403s_without_step_up() {
         assert_eq!(r.www(), "");
         assert_eq!(
             r.json(),
-            json!({"error": "access_denied", "error_description": "This MCP request is not allowed"})
+            json!({"error": "access_denied", "error_description": "This request is not allowed"})
         );
     }
 }
@@ -157,13 +152,15 @@ async fn batches_pass_only_when_every_call_does() {
 }
 
 #[tokio::test]
-async fn ambiguous_messages_fall_to_the_default_rule() {
-    let strict = McpPolicy::builder()
-        .default_rule(Rule::require(["admin"]))
+async fn ambiguous_messages_are_refused_never_judged_by_the_default_rule() {
+    // A permissive default: if an ambiguous message fell to it, it would pass.
+    let lax = McpPolicy::builder()
+        .default_rule(Rule::Allow)
         .tool("safe", Rule::Allow)
+        .tool("dangerous", Rule::Deny)
         .build()
         .unwrap();
-    let app = echo_app(guard(), strict);
+    let app = echo_app(guard(), lax);
     let t = token(&claims());
     assert_eq!(
         send(
@@ -174,15 +171,35 @@ async fn ambiguous_messages_fall_to_the_default_rule() {
         .status,
         StatusCode::OK
     );
-    for body in [
-        r#"{"method":"tools/call","params":{"name":"safe","name":"dangerous"}}"#,
-        r#"{"method":"tools/call","method":"tools/call","params":{"name":"safe"}}"#,
-        r#"{"method":"tools/call","params":{"name":["safe"]}}"#,
-        r#"{"method":7}"#,
-        r#"[1]"#,
+    for (body, code) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe","name":"dangerous"}}"#,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"dangerous","name":"safe"}}"#,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/call","params":{"name":"safe"}}"#,
+            -32600,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["dangerous"]}}"#,
+            -32602,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+            -32602,
+        ),
+        (r#"{"jsonrpc":"2.0","id":1,"method":7}"#, -32600),
+        (r#"[1]"#, -32600),
     ] {
         let r = send(&app, mcp(Some(&t), body)).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(r.www(), "", "{body}");
+        assert_eq!(r.json()["error"]["code"], code, "{body}");
+        assert_eq!(r.json()["id"], serde_json::Value::Null, "{body}");
     }
 }
 
@@ -227,19 +244,32 @@ async fn anonymous_callers_get_the_401_where_a_scope_is_needed() {
 }
 
 #[tokio::test]
-async fn over_the_limit_is_413_and_without_a_guard_is_500() {
+async fn over_the_limit_is_413_and_without_its_guard_in_front_is_500() {
     let app = echo_app(guard(), policy(ScopeMatching::Exact));
     let t = token(&claims());
-    let r = send(&app, mcp(Some(&t), &" ".repeat(1025))).await;
+    let call = rpc("tools/list", json!({}));
+    let padded = |n: usize| format!("{call}{}", " ".repeat(n - call.len()));
+    let r = send(&app, mcp(Some(&t), &padded(1025))).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = send(&app, mcp(Some(&t), &" ".repeat(1024))).await;
+    assert_eq!(
+        r.json(),
+        json!({"error": "request_too_large", "error_description": "The request body exceeds the size limit"})
+    );
+    let r = send(&app, mcp(Some(&t), &padded(1024))).await;
     assert_eq!(r.status, StatusCode::OK);
+    // Built from a guard that is not applied: every request is refused.
+    let g = guard();
     let bare: Router = Router::new()
         .route("/mcp", post(|| async { "x" }))
-        .layer(McpLayer::new(policy(ScopeMatching::Exact)));
-    let r = send(&bare, mcp(None, "{}")).await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(r.body.contains("McpLayer needs GuardLayer"));
+        .layer(McpLayer::new(&g, policy(ScopeMatching::Exact)));
+    for token in [None, Some(t.as_str())] {
+        let r = send(&bare, mcp(token, &call)).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            r.json(),
+            json!({"error": "server_error", "error_description": "The server is misconfigured"})
+        );
+    }
 }
 
 /// A body that never yields a byte.

@@ -1,20 +1,17 @@
 //! The remote key source under faults: discovery, rotation, outages, floods,
 //! freshness. A real HTTP server on 127.0.0.1 counts every fetch.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::fault_server::{FaultServer, Reply};
+use crate::common::*;
 use axum::Router;
-use common::fault_server::{FaultServer, Reply};
-use common::*;
 use http::StatusCode;
-use mcp_resource_guard::jwks::ManualClock;
+use mcp_resource_guard::jwks::{KeyHealth, KeySource, RemoteJwks};
+use mcp_resource_guard::testing::ManualClock;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{
-    Algorithm, GuardLayer, Issuer, KeyHealth, KeySource, RemoteJwks, TokenCacheConfig,
-};
+use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, TokenCacheConfig};
 use serde_json::{Value, json};
 
 const JWKS: &str = "/jwks";
@@ -453,15 +450,13 @@ async fn a_custom_fetcher_plugs_in() {
             &self,
             url: &str,
             _max: usize,
-        ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::KeySourceError>
+        ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
         {
             assert_eq!(url, "https://as.example.com/jwks");
-            Ok(mcp_resource_guard::jwks::HttpResponse {
-                status: 200,
-                cache_control: None,
-                expires: None,
-                body: self.0.clone().into_bytes(),
-            })
+            Ok(mcp_resource_guard::jwks::HttpResponse::new(
+                200,
+                self.0.clone().into_bytes(),
+            ))
         }
     }
     let k = TestKey::generate(Algorithm::EdDSA).unwrap();

@@ -1,16 +1,14 @@
 //! The audit trail: one event per decision on `mcp_resource_guard::audit`,
 //! with every field an auditor needs, and never any part of a token.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::routing::{get, post};
-use common::*;
 use http::{Request, StatusCode};
 use mcp_resource_guard::RequireScopeLayer;
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule};
@@ -68,14 +66,15 @@ fn app() -> Router {
         .tool("admin_*", Rule::Deny)
         .build()
         .unwrap();
+    let guard = guard();
     Router::new()
         .route("/mcp", post(|body: Bytes| async move { body }))
-        .layer(McpLayer::new(policy).max_body_size(1024))
+        .layer(McpLayer::new(&guard, policy).max_body_size(1024).unwrap())
         .route(
             "/admin",
-            get(|| async { "ok" }).layer(RequireScopeLayer::all(["todo:admin"]).unwrap()),
+            get(|| async { "ok" }).layer(RequireScopeLayer::all(&guard, ["todo:admin"]).unwrap()),
         )
-        .layer(guard())
+        .layer(guard)
 }
 
 fn call_tool(token: Option<&str>, tool: &str) -> Request<Body> {
@@ -250,7 +249,7 @@ async fn no_usable_keys_is_a_warning() {
     let guard = mcp_resource_guard::GuardLayer::builder(RESOURCE)
         .add_issuer(
             mcp_resource_guard::Issuer::new(ISSUER).key_source(
-                mcp_resource_guard::RemoteJwks::builder("http://127.0.0.1:9/jwks")
+                mcp_resource_guard::jwks::RemoteJwks::builder("http://127.0.0.1:9/jwks")
                     .build()
                     .unwrap(),
             ),
@@ -258,7 +257,7 @@ async fn no_usable_keys_is_a_warning() {
         .build()
         .unwrap();
     let r = send(
-        &common::app(guard),
+        &crate::common::app(guard),
         request("/mcp", Some(&token(&claims()))),
     )
     .await;

@@ -1,18 +1,15 @@
 //! SPEC B6–B12: exact challenges, bodies and statuses.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use async_trait::async_trait;
 use axum::body::Body;
-use common::*;
 use http::{Request, Response, StatusCode};
+use mcp_resource_guard::challenge::Rejection;
 use mcp_resource_guard::jwks::RefreshReason;
-use mcp_resource_guard::{
-    AuthError, AuthErrorKind, ChallengeMode, GuardLayer, Issuer, KeySet, KeySource, KeySourceError,
-    Rejection,
-};
+use mcp_resource_guard::jwks::{KeySet, KeySource, KeySourceError};
+use mcp_resource_guard::{AuthError, AuthErrorKind, ChallengeMode, GuardLayer, Issuer};
 use serde_json::json;
 use tower::ServiceExt;
 

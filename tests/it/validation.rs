@@ -1,11 +1,10 @@
 //! SPEC C13–C20: token validation, each rule with a test that fails without it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use http::StatusCode;
+use mcp_resource_guard::jwks::StaticJwks;
 use mcp_resource_guard::testing::{TestKey, jwks, sign_hs256, unsigned};
-use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, ScopeClaim, StaticJwks, TypPolicy};
+use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, ScopeClaim, TypPolicy};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,31 +1,35 @@
 //! RequireScope (SPEC B10), optional auth, and the axum extractors.
 
-mod common;
-
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
-use common::*;
 use http::{Request, StatusCode};
-use mcp_resource_guard::{AuthContext, AuthMode, GuardLayer, RequireScopeLayer};
+use http_body_util::BodyExt;
+use mcp_resource_guard::{
+    AuthContext, AuthError, AuthErrorKind, AuthMode, ConfigError, GuardLayer, RequireScopeLayer,
+};
 use serde_json::json;
+use tower::ServiceExt;
 
 fn scoped_app(guard: GuardLayer) -> Router {
     Router::new()
         .route("/mcp", get(identity))
         .route(
             "/write",
-            post(identity).route_layer(RequireScopeLayer::all(["todo:write"]).unwrap()),
+            post(identity).route_layer(RequireScopeLayer::all(&guard, ["todo:write"]).unwrap()),
         )
         .route(
             "/both",
-            post(identity)
-                .route_layer(RequireScopeLayer::all(["todo:write", "todo:delete"]).unwrap()),
+            post(identity).route_layer(
+                RequireScopeLayer::all(&guard, ["todo:write", "todo:delete"]).unwrap(),
+            ),
         )
         .route(
             "/any",
-            post(identity)
-                .route_layer(RequireScopeLayer::any(["todo:admin", "todo:delete"]).unwrap()),
+            post(identity).route_layer(
+                RequireScopeLayer::any(&guard, ["todo:admin", "todo:delete"]).unwrap(),
+            ),
         )
         .route(
             "/me",
@@ -103,25 +107,72 @@ async fn step_up_scope_includes_the_scopes_every_request_needs() {
 }
 
 #[tokio::test]
-async fn require_scope_without_a_guard_is_a_500_that_says_why() {
+async fn require_scope_without_its_guard_in_front_is_a_500_never_a_pass() {
+    let guard = guard();
+    // The scope layer is built from the guard, but the guard is not applied.
     let app: Router = Router::new().route(
         "/write",
-        post(|| async { "x" }).route_layer(RequireScopeLayer::all(["todo:write"]).unwrap()),
+        post(|| async { "x" }).route_layer(RequireScopeLayer::all(&guard, ["todo:write"]).unwrap()),
     );
-    let r = send(&app, post_req("/write", None)).await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(
-        r.body.contains("RequireScope needs GuardLayer"),
-        "{}",
-        r.body
-    );
+    let t = token(&claims());
+    for token in [None, Some(t.as_str())] {
+        let res = app
+            .clone()
+            .oneshot(post_req("/write", token))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let error = res.extensions().get::<AuthError>().unwrap().clone();
+        assert_eq!(error.kind(), AuthErrorKind::Misconfigured);
+        assert!(
+            error
+                .detail()
+                .contains("RequireScopeLayer needs its GuardLayer in front of it"),
+            "{}",
+            error.detail()
+        );
+        assert!(res.headers().get("www-authenticate").is_none());
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            json!({"error": "server_error", "error_description": "The server is misconfigured"})
+        );
+    }
 }
 
 #[test]
-fn require_scope_config_errors() {
-    assert!(RequireScopeLayer::all(["a b"]).is_err());
-    assert!(RequireScopeLayer::any(Vec::<String>::new()).is_err());
-    assert!(RequireScopeLayer::all(Vec::<String>::new()).is_ok());
+fn require_scope_config_errors_say_what_to_fix() {
+    let g = guard();
+    assert!(matches!(
+        RequireScopeLayer::all(&g, ["a b"]),
+        Err(ConfigError::InvalidScope { .. })
+    ));
+    for empty in [
+        RequireScopeLayer::any(&g, Vec::<String>::new()),
+        RequireScopeLayer::all(&g, Vec::<String>::new()),
+    ] {
+        let e = empty.unwrap_err();
+        assert!(matches!(e, ConfigError::EmptyScopes { .. }));
+        assert!(e.to_string().contains("needs at least one scope"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_custom_rejection_body_shapes_the_scope_layers_answers_too() {
+    let guard = guard().rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
+        http::Response::new(Body::from(format!("custom: {}", r.status().as_u16())))
+    });
+    let app: Router = Router::new()
+        .route(
+            "/write",
+            post(identity).route_layer(RequireScopeLayer::all(&guard, ["todo:write"]).unwrap()),
+        )
+        .layer(guard);
+    let ro = token(&claims_with(json!({"scope": "todo:read"})));
+    let r = send(&app, post_req("/write", Some(&ro))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body, "custom: 403");
+    assert_eq!(r.www(), forbidden("todo:write"));
 }
 
 #[tokio::test]

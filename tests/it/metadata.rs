@@ -1,11 +1,9 @@
 //! SPEC A1–A5: RFC 9728 metadata, served by the guard from one config value.
 
-mod common;
-
+use crate::common::*;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
-use common::*;
 use http::{Method, Request, StatusCode};
 use mcp_resource_guard::{AuthMode, ConfigError, GuardLayer, Issuer, dangerous};
 use serde_json::json;

@@ -2,19 +2,18 @@
 //! Authorization header parser, the JWT verifier's pre-parse, the JWK Set
 //! parser and the MCP body peek. They run in the normal test command.
 
-mod common;
-
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
-use common::*;
+use crate::common::*;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Uri};
 use mcp_resource_guard::fuzzing::{Authorization, PeekedCall, parse_authorization, peek_jsonrpc};
+use mcp_resource_guard::jwks::KeySet;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, AuthErrorKind, BearerToken, KeySet, TokenVerifier};
+use mcp_resource_guard::{Algorithm, AuthErrorKind, BearerToken, TokenVerifier};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -183,17 +182,34 @@ proptest! {
             method: Some(m.clone()),
             name: name.clone(),
             uri: None,
-            ambiguous: false,
+            reference: None,
         }).collect();
-        prop_assert_eq!(peek_jsonrpc(text.as_bytes()), Some(want));
+        prop_assert_eq!(peek_jsonrpc(text.as_bytes()), Ok(want));
     }
 
     #[test]
-    fn peek_never_panics_and_passes_non_json_on(body in prop::collection::vec(any::<u8>(), 0..300)) {
+    fn peek_never_panics_and_refuses_non_json(body in prop::collection::vec(any::<u8>(), 0..300)) {
         let got = peek_jsonrpc(&body);
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if !matches!(first, Some(b'{' | b'[')) {
-            prop_assert_eq!(got, None);
+            prop_assert_eq!(got, Err(-32700));
         }
+    }
+
+    #[test]
+    fn peek_refuses_every_junk_batch_element(
+        good in prop::collection::vec("[a-z/]{1,12}", 1..4),
+        junk in json_value(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        // Any element that is not a JSON-RPC message makes the whole batch unjudgeable.
+        prop_assume!(!junk.is_object() || junk.get("jsonrpc") != Some(&json!("2.0")));
+        let mut msgs: Vec<Value> = good.iter()
+            .map(|m| json!({"jsonrpc": "2.0", "id": 1, "method": m}))
+            .collect();
+        msgs.insert(at.index(msgs.len() + 1), junk);
+        let got = peek_jsonrpc(Value::Array(msgs).to_string().as_bytes());
+        // -32602 when the junk's params hold a mistyped name or uri.
+        prop_assert!(matches!(got, Err(-32600 | -32602)), "{:?}", got);
     }
 }

@@ -3,13 +3,14 @@
 //! and by raw HTTP.
 
 #[allow(dead_code)]
-#[path = "../examples/todo_server.rs"]
+#[path = "../../examples/todo_server.rs"]
 mod example;
 
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use mcp_resource_guard::TypPolicy;
 use mcp_resource_guard::testing::TestIssuer;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
@@ -32,7 +33,7 @@ impl Dev {
 async fn setup(resource: &str) -> (Router, Dev) {
     let dev = TestIssuer::start().await.unwrap();
     let issuer = mcp_resource_guard::Issuer::new(dev.issuer()).jwks_uri(dev.jwks_uri());
-    let guard = example::guard(resource, issuer).unwrap();
+    let guard = example::guard(resource, issuer, TypPolicy::AccessTokenOnly).unwrap();
     (example::app(guard, example::Store::default()), Dev(dev))
 }
 
@@ -274,24 +275,25 @@ impl http_body::Body for Chunks {
 }
 
 #[tokio::test]
-async fn invalid_json_reaches_the_mcp_server_which_answers_itself() {
+async fn invalid_json_is_refused_by_the_layer_before_the_mcp_server() {
     let (app, dev) = setup(RESOURCE).await;
-    let t = dev.token(RESOURCE, "alice", "todo:read");
-    let r = post(
-        &app,
-        Some(&t),
-        None,
-        b"{\"jsonrpc\": \"2.0\", oops".to_vec(),
-    )
-    .await;
-    assert!(r.www.is_empty(), "{}", r.www);
-    // rmcp's own answer to a body it cannot parse, not the guard's JSON shape.
-    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.body);
-    assert!(
-        r.body.starts_with("fail to deserialize request body"),
-        "{}",
-        r.body
+    let t = dev.token(RESOURCE, "alice", "todo:read todo:write");
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(
+        call("add_todo", json!({"title": "bom"}))
+            .to_string()
+            .into_bytes(),
     );
+    for body in [b"{\"jsonrpc\": \"2.0\", oops".to_vec(), bom] {
+        let r = post(&app, Some(&t), None, body).await;
+        assert!(r.www.is_empty(), "{}", r.www);
+        // The layer's JSON-RPC parse error, not rmcp's own answer (415).
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.body).unwrap(),
+            json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}})
+        );
+    }
 }
 
 #[tokio::test]

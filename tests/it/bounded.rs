@@ -1,18 +1,15 @@
 //! Bounded resources: floods of garbage tokens, random kids and distinct
 //! valid tokens leave every cache and the fetch count within its bound.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::fault_server::FaultServer;
+use crate::common::*;
 use axum::Router;
-use common::fault_server::FaultServer;
-use common::*;
 use http::StatusCode;
+use mcp_resource_guard::jwks::RemoteJwks;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{
-    Algorithm, BearerToken, GuardLayer, Issuer, RemoteJwks, TokenCacheConfig,
-};
+use mcp_resource_guard::{Algorithm, BearerToken, GuardLayer, Issuer, TokenCacheConfig};
 use serde_json::json;
 
 const JWKS: &str = "/jwks";

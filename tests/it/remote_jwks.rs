@@ -1,19 +1,18 @@
 //! The remote key source against a real HTTP server on 127.0.0.1, and the
 //! guard behind a real axum server.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use common::*;
 use http::StatusCode;
+use mcp_resource_guard::jwks::RemoteJwks;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, RemoteJwks};
+use mcp_resource_guard::{Algorithm, GuardLayer, Issuer};
 use serde_json::{Value, json};
 
 #[derive(Clone)]

@@ -11,8 +11,9 @@ use axum::body::Body;
 use axum::routing::get;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
+use mcp_resource_guard::jwks::StaticJwks;
 use mcp_resource_guard::testing::{TestKey, jwks};
-use mcp_resource_guard::{Algorithm, AuthContext, GuardBuilder, GuardLayer, Issuer, StaticJwks};
+use mcp_resource_guard::{Algorithm, AuthContext, GuardBuilder, GuardLayer, Issuer};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -129,7 +130,7 @@ pub fn guard() -> GuardLayer {
 /// An app whose `/mcp` route answers with the caller's identity as JSON.
 pub fn app<R>(guard: GuardLayer<R>) -> Router
 where
-    R: mcp_resource_guard::RejectionBody<Body> + Send + Sync + 'static,
+    R: mcp_resource_guard::challenge::RejectionBody<Body> + Send + Sync + 'static,
 {
     Router::new()
         .route(

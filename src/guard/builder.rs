@@ -1,0 +1,444 @@
+//! Configuring a guard: [`GuardBuilder`] and its `build()`, in small steps.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::issuer::{Issuer, IssuerKeys};
+use super::layer::GuardLayer;
+use super::policy::{IssuerPolicy, Shared};
+use crate::cache::{TokenCache, TokenCacheConfig};
+use crate::challenge::{Challenger, JsonRejection};
+use crate::clock::Clock;
+use crate::config::{AlgSet, AuthMode, ChallengeMode, ScopeClaim, TypPolicy, check_scopes};
+use crate::cors::CorsPolicy;
+use crate::error::ConfigError;
+use crate::jwks::{KeySource, RemoteJwks};
+use crate::metadata::{MetadataService, ProtectedResourceMetadata};
+use crate::resource::{ResourceUrl, check_issuer, check_web_url};
+use crate::revocation::Revocations;
+use crate::verify::jwt::TrustedIssuer;
+use crate::verify::{JwtVerifier, TokenVerifier};
+
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+const DEFAULT_MAX_TOKEN_LENGTH: usize = 8 * 1024;
+const MAX_TOKEN_LENGTH: usize = 1024 * 1024;
+const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+const MAX_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Builds a [`GuardLayer`]. Start with [`GuardLayer::builder`].
+#[must_use]
+pub struct GuardBuilder {
+    resource: String,
+    issuers: Vec<Issuer>,
+    scopes_supported: Vec<String>,
+    required_scopes: Vec<String>,
+    extra_audiences: Vec<String>,
+    leeway: Duration,
+    typ: TypPolicy,
+    scope_claim: ScopeClaim,
+    challenge_mode: ChallengeMode,
+    mode: AuthMode,
+    max_token_length: usize,
+    token_cache: TokenCacheConfig,
+    verifier: Option<Arc<dyn TokenVerifier>>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    resource_policy_uri: Option<String>,
+    resource_tos_uri: Option<String>,
+    cors: CorsPolicy,
+    retention: Duration,
+    clock: Clock,
+    allow_insecure_http: bool,
+}
+
+impl GuardLayer {
+    /// Starts a configuration for the resource at `resource_url`: the URL
+    /// clients use to reach this MCP server (see [`ResourceUrl`]).
+    pub fn builder(resource_url: impl Into<String>) -> GuardBuilder {
+        GuardBuilder {
+            resource: resource_url.into(),
+            issuers: Vec::new(),
+            scopes_supported: Vec::new(),
+            required_scopes: Vec::new(),
+            extra_audiences: Vec::new(),
+            leeway: DEFAULT_LEEWAY,
+            typ: TypPolicy::default(),
+            scope_claim: ScopeClaim::default(),
+            challenge_mode: ChallengeMode::default(),
+            mode: AuthMode::default(),
+            max_token_length: DEFAULT_MAX_TOKEN_LENGTH,
+            token_cache: TokenCacheConfig::default(),
+            verifier: None,
+            resource_name: None,
+            resource_documentation: None,
+            resource_policy_uri: None,
+            resource_tos_uri: None,
+            cors: CorsPolicy::default(),
+            retention: DEFAULT_RETENTION,
+            clock: Clock::default(),
+            allow_insecure_http: false,
+        }
+    }
+}
+
+impl GuardBuilder {
+    /// Trust this issuer. At least one is required; several may be added,
+    /// each with its own keys (the token's `iss` picks one).
+    pub fn add_issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// The scopes this resource understands, published as
+    /// `scopes_supported`. Defaults to none (the field is then omitted).
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The scopes every request needs (all of them). A token without them
+    /// gets 403 `insufficient_scope`. Defaults to none.
+    pub fn required_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Also accept tokens whose `aud` names this value, for issuers that
+    /// cannot put the resource URL in `aud` (an Entra ID application ID URI,
+    /// say). The canonical resource URL is always accepted (and, for a
+    /// resource at the root such as `https://h`, also `https://h/`).
+    /// Defaults to none.
+    pub fn add_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
+        self
+    }
+
+    /// Clock-skew tolerance for `exp`, `nbf` and `iat`. At most 5 minutes.
+    /// Defaults to 60 seconds.
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Which `typ` headers are accepted. Defaults to [`TypPolicy::AccessTokenOnly`].
+    pub fn typ_policy(mut self, typ: TypPolicy) -> Self {
+        self.typ = typ;
+        self
+    }
+
+    /// Where scopes are read from. Defaults to [`ScopeClaim::Auto`].
+    pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
+        self.scope_claim = claim;
+        self
+    }
+
+    /// How challenges are worded. Defaults to [`ChallengeMode::Rfc6750`].
+    pub fn challenge_mode(mut self, mode: ChallengeMode) -> Self {
+        self.challenge_mode = mode;
+        self
+    }
+
+    /// Whether anonymous requests pass. Defaults to [`AuthMode::Required`].
+    pub fn auth_mode(mut self, mode: AuthMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The longest token accepted, in bytes; longer ones are rejected as
+    /// invalid before any parsing. From 1 byte to 1 MiB. Defaults to 8 KiB.
+    pub fn max_token_length(mut self, bytes: usize) -> Self {
+        self.max_token_length = bytes;
+        self
+    }
+
+    /// The verified-token cache (see [`TokenCacheConfig`]). Defaults to
+    /// 10,000 tokens for at most 5 minutes each.
+    pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
+        self.token_cache = config;
+        self
+    }
+
+    /// Verify tokens with this verifier instead of the built-in
+    /// [`JwtVerifier`]. Issuers then need no key source, but are still
+    /// published in the metadata and enforced: the guard rejects a context
+    /// whose issuer is not trusted or whose audiences miss this resource.
+    pub fn verifier(mut self, verifier: impl TokenVerifier) -> Self {
+        self.verifier = Some(Arc::new(verifier));
+        self
+    }
+
+    /// `resource_name` in the metadata. Defaults to none.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// `resource_documentation` in the metadata. Defaults to none.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// `resource_policy_uri` in the metadata. Defaults to none.
+    pub fn resource_policy_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_policy_uri = Some(url.into());
+        self
+    }
+
+    /// `resource_tos_uri` in the metadata. Defaults to none.
+    pub fn resource_tos_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_tos_uri = Some(url.into());
+        self
+    }
+
+    /// Which browser origins may call the server (see [`CorsPolicy`]). The
+    /// guard answers CORS preflights itself. Defaults to
+    /// [`CorsPolicy::AnyOrigin`].
+    pub fn cors(mut self, policy: CorsPolicy) -> Self {
+        self.cors = policy;
+        self
+    }
+
+    /// How long a revocation made with
+    /// [`GuardLayer::revoke_token`] or [`GuardLayer::revoke_subject`] is
+    /// remembered; make it longer than your access tokens live. At most 30
+    /// days. Defaults to 24 hours.
+    pub fn revocation_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Read time from a manual clock (feature `testing`): token `exp`,
+    /// `nbf` and `iat`, the token cache, the revocation list and the key
+    /// caches this builder creates (from [`Issuer::jwks_uri`] or discovery)
+    /// all move when it is advanced. A [`RemoteJwks`] you build yourself
+    /// takes the clock through its own builder.
+    #[cfg(feature = "testing")]
+    pub fn clock(mut self, clock: &crate::testing::ManualClock) -> Self {
+        self.clock = clock.clock();
+        self
+    }
+
+    pub(crate) fn allow_insecure_http(mut self) -> Self {
+        self.allow_insecure_http = true;
+        self
+    }
+
+    /// Checks the configuration and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the setting to fix: the resource URL
+    /// ([`MissingResource`](ConfigError::MissingResource),
+    /// [`InvalidResource`](ConfigError::InvalidResource)), no or a bad or
+    /// repeated issuer, an empty algorithm list, a scope that is not a
+    /// valid scope token, a metadata URL that is not http(s), a CORS origin,
+    /// a duration or size out of its range
+    /// ([`OutOfRange`](ConfigError::OutOfRange)), or a key source that
+    /// cannot be built.
+    pub fn build(self) -> Result<GuardLayer, ConfigError> {
+        self.check_settings()?;
+        let resource = ResourceUrl::parse_inner(&self.resource, self.allow_insecure_http)?;
+        if self.issuers.is_empty() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        let supported = check_scopes(self.scopes_supported.clone())?;
+        let required = check_scopes(self.required_scopes.clone())?;
+        let metadata_doc = self.metadata(&resource, &supported)?;
+        let (trusted, issuers) = self.issuers(&resource)?;
+        let default_scope = if required.is_empty() {
+            supported.join(" ")
+        } else {
+            required.join(" ")
+        };
+        let token_cache = self
+            .token_cache
+            .is_enabled()
+            .then(|| TokenCache::new(self.token_cache, self.leeway.as_secs(), self.clock.clone()));
+        let verifier: Arc<dyn TokenVerifier> = match self.verifier {
+            Some(v) => v,
+            None => Arc::new(JwtVerifier {
+                issuers: trusted,
+                leeway: self.leeway.as_secs(),
+                typ: self.typ,
+                max_token_length: self.max_token_length,
+                clock: self.clock.clone(),
+            }),
+        };
+        Ok(GuardLayer {
+            shared: Arc::new(Shared {
+                token_cache,
+                metadata: MetadataService::new(&metadata_doc),
+                metadata_path: resource.metadata_path(),
+                metadata_doc,
+                verifier,
+                issuers,
+                challenger: Challenger {
+                    resource_metadata: resource.metadata_url(),
+                    default_scope,
+                    mode: self.challenge_mode,
+                },
+                required,
+                supported,
+                revocations: Revocations::new(self.retention, self.clock.clone()),
+                cors: self.cors,
+                resource,
+            }),
+            mode: self.mode,
+            rejection: JsonRejection,
+        })
+    }
+
+    /// The durations and sizes, each within its documented range.
+    fn check_settings(&self) -> Result<(), ConfigError> {
+        let range = |setting, reason| Err(ConfigError::OutOfRange { setting, reason });
+        if self.leeway > MAX_LEEWAY {
+            return range("leeway", "at most 5 minutes");
+        }
+        if self.max_token_length == 0 || self.max_token_length > MAX_TOKEN_LENGTH {
+            return range("max_token_length", "from 1 byte to 1 MiB");
+        }
+        if self.retention.is_zero() || self.retention > MAX_RETENTION {
+            return range("revocation_retention", "from 1 second to 30 days");
+        }
+        self.token_cache.check()?;
+        self.cors.check()
+    }
+
+    /// The RFC 9728 document, with its optional URLs checked.
+    fn metadata(
+        &self,
+        resource: &ResourceUrl,
+        supported: &[String],
+    ) -> Result<ProtectedResourceMetadata, ConfigError> {
+        let check_url = |field: &'static str, url: &Option<String>| {
+            if let Some(u) = url {
+                let ok = url::Url::parse(u)
+                    .ok()
+                    .is_some_and(|p| check_web_url(&p, true).is_ok());
+                if !ok {
+                    return Err(ConfigError::InvalidMetadataUrl {
+                        field,
+                        url: u.clone(),
+                    });
+                }
+            }
+            Ok(url.clone())
+        };
+        Ok(ProtectedResourceMetadata {
+            resource: resource.as_str().to_owned(),
+            authorization_servers: self.issuers.iter().map(|i| i.issuer.clone()).collect(),
+            scopes_supported: supported.to_vec(),
+            bearer_methods_supported: vec!["header".to_owned()],
+            resource_name: self.resource_name.clone(),
+            resource_documentation: check_url(
+                "resource_documentation",
+                &self.resource_documentation,
+            )?,
+            resource_policy_uri: check_url("resource_policy_uri", &self.resource_policy_uri)?,
+            resource_tos_uri: check_url("resource_tos_uri", &self.resource_tos_uri)?,
+        })
+    }
+
+    /// Each issuer as the verifier sees it (with keys) and as the guard
+    /// does (with its accepted audiences).
+    fn issuers(
+        &self,
+        resource: &ResourceUrl,
+    ) -> Result<(Vec<TrustedIssuer>, Vec<IssuerPolicy>), ConfigError> {
+        let mut global = vec![resource.as_str().to_owned()];
+        if resource.path().is_empty() {
+            // Clients send a root resource either way (RFC 8707 examples
+            // carry the slash): `https://h` and `https://h/` name it.
+            global.push(format!("{}/", resource.as_str()));
+        }
+        push_unique(&mut global, self.extra_audiences.iter().cloned());
+        let mut trusted = Vec::with_capacity(self.issuers.len());
+        let mut policies: Vec<IssuerPolicy> = Vec::with_capacity(self.issuers.len());
+        for i in &self.issuers {
+            check_issuer(&i.issuer)?;
+            if policies.iter().any(|p| p.issuer == i.issuer) {
+                return Err(ConfigError::DuplicateIssuer {
+                    issuer: i.issuer.clone(),
+                });
+            }
+            let (algorithms, explicit_algorithms) = match &i.algorithms {
+                Some(list) if list.is_empty() => {
+                    return Err(ConfigError::EmptyAlgorithms {
+                        issuer: i.issuer.clone(),
+                    });
+                }
+                Some(list) => (list.iter().copied().collect::<AlgSet>(), true),
+                None => (AlgSet::ALL, false),
+            };
+            let mut audiences = global.clone();
+            push_unique(&mut audiences, i.audiences.iter().cloned());
+            let keys: Option<Arc<dyn KeySource>> = match &i.keys {
+                Some(IssuerKeys::Source(s)) => Some(s.clone()),
+                Some(IssuerKeys::Uri(u)) => Some(Arc::new(
+                    RemoteJwks::builder(u.clone())
+                        .with_clock(self.clock.clone())
+                        .build()?,
+                )),
+                None if self.verifier.is_some() => None,
+                None => Some(Arc::new(
+                    RemoteJwks::discover(i.issuer.clone())
+                        .with_clock(self.clock.clone())
+                        .build()?,
+                )),
+            };
+            if let Some(keys) = &keys {
+                trusted.push(TrustedIssuer {
+                    issuer: i.issuer.clone(),
+                    keys: keys.clone(),
+                    algorithms,
+                    explicit_algorithms,
+                    audiences: audiences.clone(),
+                    scope_claim: i
+                        .scope_claim
+                        .clone()
+                        .unwrap_or_else(|| self.scope_claim.clone()),
+                });
+            }
+            policies.push(IssuerPolicy {
+                issuer: i.issuer.clone(),
+                audiences,
+                keys,
+            });
+        }
+        Ok((trusted, policies))
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for a in items {
+        if !list.contains(&a) {
+            list.push(a);
+        }
+    }
+}
+
+impl fmt::Debug for GuardBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardBuilder")
+            .field("resource", &self.resource)
+            .field("issuers", &self.issuers)
+            .field("scopes_supported", &self.scopes_supported)
+            .field("required_scopes", &self.required_scopes)
+            .field("leeway", &self.leeway)
+            .field("typ", &self.typ)
+            .field("mode", &self.mode)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,242 @@
+//! [`GuardLayer`]: the tower layer, its accessors and its readiness.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::policy::Shared;
+use super::service::Guard;
+use crate::cache::TokenCache;
+use crate::challenge::JsonRejection;
+use crate::config::AuthMode;
+use crate::jwks::{KeyHealth, KeySourceError};
+use crate::metadata::{MetadataService, ProtectedResourceMetadata};
+use crate::resource::{ResourceUrl, WELL_KNOWN_PATH};
+use crate::token::BearerToken;
+use crate::verify::TokenVerifier;
+
+/// The guard: a tower [`Layer`] that makes a service an OAuth 2.1 protected
+/// resource.
+///
+/// For each request the guard:
+/// 1. answers the RFC 9728 metadata routes itself (see [`metadata`](crate::metadata));
+/// 2. answers CORS preflight requests itself (see [`CorsPolicy`](crate::CorsPolicy));
+/// 3. reads the Bearer token from the `Authorization` header only;
+/// 4. verifies it and checks the scopes every request needs;
+/// 5. forwards the request with an [`AuthContext`](crate::AuthContext) in
+///    its extensions, or answers with an exact challenge (see
+///    [`challenge`](crate::challenge)).
+///
+/// The layers that refine its decision are built *from* it, so they share
+/// its configuration (required scopes, challenge wording, rejection body)
+/// and cannot be mixed up with another guard's:
+/// [`RequireScopeLayer::all`](crate::RequireScopeLayer::all) and
+/// [`McpLayer::new`](crate::mcp::McpLayer::new). Apply the guard outside
+/// them (the last `.layer()` call); a layer that finds no guard in front of
+/// it refuses every request with `500` and a log line saying so.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use mcp_resource_guard::{GuardLayer, Issuer, RequireScopeLayer};
+///
+/// let guard = GuardLayer::builder("https://mcp.example.com/mcp")
+///     .add_issuer(Issuer::new("https://auth.example.com").jwks_uri("https://auth.example.com/jwks"))
+///     .scopes_supported(["todo:read", "todo:write"])
+///     .required_scopes(["todo:read"])
+///     .build()?;
+/// let app: axum::Router = axum::Router::new()
+///     .route("/mcp", axum::routing::post(|| async { "ok" }))
+///     .route(
+///         "/admin",
+///         axum::routing::post(|| async { "admin" })
+///             .route_layer(RequireScopeLayer::all(&guard, ["todo:admin"])?),
+///     )
+///     .layer(guard);
+/// # let _ = app; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct GuardLayer<R = JsonRejection> {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) mode: AuthMode,
+    pub(crate) rejection: R,
+}
+
+impl<R> GuardLayer<R> {
+    /// The same guard with another [`AuthMode`], sharing everything else:
+    /// `guard.with_mode(AuthMode::Optional)` for routes that allow anonymous callers.
+    pub fn with_mode(&self, mode: AuthMode) -> Self
+    where
+        R: Clone,
+    {
+        Self {
+            shared: self.shared.clone(),
+            mode,
+            rejection: self.rejection.clone(),
+        }
+    }
+
+    /// The same guard with its rejection bodies shaped by `rejection`; the
+    /// layers built from it afterwards use the same body.
+    pub fn rejection_body<R2>(self, rejection: R2) -> GuardLayer<R2> {
+        GuardLayer {
+            shared: self.shared,
+            mode: self.mode,
+            rejection,
+        }
+    }
+
+    /// The canonical resource URL.
+    pub fn resource(&self) -> &ResourceUrl {
+        &self.shared.resource
+    }
+
+    /// The token verifier in use.
+    pub fn verifier(&self) -> Arc<dyn TokenVerifier> {
+        self.shared.verifier.clone()
+    }
+
+    /// The metadata document.
+    pub fn metadata(&self) -> &ProtectedResourceMetadata {
+        &self.shared.metadata_doc
+    }
+
+    /// A standalone service for the metadata document, to mount yourself.
+    pub fn metadata_service(&self) -> MetadataService {
+        self.shared.metadata.clone()
+    }
+
+    /// The paths the metadata is served at: the path-inserted one, then the
+    /// root one (one path when the resource is at the root).
+    pub fn metadata_paths(&self) -> Vec<String> {
+        let mut v = vec![self.shared.metadata_path.clone()];
+        if self.shared.metadata_path != WELL_KNOWN_PATH {
+            v.push(WELL_KNOWN_PATH.to_owned());
+        }
+        v
+    }
+
+    /// Fetches every issuer's keys now, so the first requests do not wait
+    /// (and a misconfigured issuer shows up at startup). Tries every issuer.
+    ///
+    /// ```no_run
+    /// # async fn demo(guard: mcp_resource_guard::GuardLayer) {
+    /// if let Err(e) = guard.warm_up().await {
+    ///     eprintln!("keys not available yet: {e}");
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first issuer's error, when some issuer's keys cannot be obtained.
+    pub async fn warm_up(&self) -> Result<(), KeySourceError> {
+        let mut first = None;
+        for p in &self.shared.issuers {
+            if let Some(keys) = &p.keys
+                && let Err(e) = keys.warm_up().await
+            {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// How many verified tokens the token cache holds (0 when disabled);
+    /// never more than [`TokenCacheConfig`](crate::TokenCacheConfig)'s capacity. For metrics.
+    pub fn token_cache_entries(&self) -> u64 {
+        self.shared.token_cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// Forgets every cached verification: the next request of each token is
+    /// verified in full.
+    pub fn clear_token_cache(&self) {
+        if let Some(c) = &self.shared.token_cache {
+            c.clear();
+        }
+    }
+
+    /// Refuses `token` at this guard from now on (401 `invalid_token`),
+    /// for the [revocation retention](crate::GuardBuilder::revocation_retention).
+    /// Revoke it at the authorization server too: other resources still
+    /// accept it until it expires.
+    pub fn revoke_token(&self, token: &BearerToken) {
+        let raw = token.secret().as_bytes();
+        self.shared.revocations.revoke_token(raw);
+        if let Some(c) = &self.shared.token_cache {
+            c.remove(raw);
+        }
+    }
+
+    /// Refuses every token of `subject` from `issuer` issued up to now (by
+    /// `iat`; tokens without `iat` too), for the
+    /// [revocation retention](crate::GuardBuilder::revocation_retention).
+    /// Tokens issued later are accepted, so the subject can sign in again.
+    pub fn revoke_subject(&self, issuer: &str, subject: &str) {
+        self.shared.revocations.revoke_subject(issuer, subject);
+    }
+
+    /// The freshness of every issuer's keys, for a readiness probe.
+    ///
+    /// ```
+    /// # fn demo(guard: mcp_resource_guard::GuardLayer) {
+    /// let ready = guard.readiness();
+    /// let status = if ready.is_ready() { 200 } else { 503 };
+    /// # let _ = status; }
+    /// ```
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            issuers: self
+                .shared
+                .issuers
+                .iter()
+                .map(|p| {
+                    let h = p.keys.as_ref().map_or(KeyHealth::Fresh, |k| k.health());
+                    (p.issuer.clone(), h)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for GuardLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardLayer")
+            .field("resource", &self.shared.resource)
+            .field("issuers", &self.shared.metadata_doc.authorization_servers)
+            .field("mode", &self.mode)
+            .field("rejection", &self.rejection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R: Clone> Layer<S> for GuardLayer<R> {
+    type Service = Guard<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Guard {
+            inner,
+            shared: self.shared.clone(),
+            mode: self.mode,
+            rejection: self.rejection.clone(),
+        }
+    }
+}
+
+/// The freshness of each issuer's keys; see [`GuardLayer::readiness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    issuers: Vec<(String, KeyHealth)>,
+}
+
+impl Readiness {
+    /// `true` when every issuer has usable keys (fresh or stale).
+    pub fn is_ready(&self) -> bool {
+        self.issuers.iter().all(|(_, h)| *h != KeyHealth::Absent)
+    }
+
+    /// Each issuer and the health of its keys.
+    pub fn issuers(&self) -> &[(String, KeyHealth)] {
+        &self.issuers
+    }
+}

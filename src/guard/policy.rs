@@ -1,0 +1,211 @@
+//! The request-time policy one guard configuration shares with every layer
+//! built from it: which issuers and audiences are trusted, which scopes every
+//! request needs, how a scope is granted, and how denials are answered.
+
+use std::sync::Arc;
+
+use http::Response;
+
+use crate::cache::TokenCache;
+use crate::challenge::{Challenger, RejectionBody, respond};
+use crate::claims::AuthContext;
+use crate::cors::CorsPolicy;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::jwks::KeySource;
+use crate::metadata::{MetadataService, ProtectedResourceMetadata};
+use crate::resource::{ResourceUrl, WELL_KNOWN_PATH};
+use crate::revocation::Revocations;
+use crate::verify::TokenVerifier;
+
+/// One trusted issuer as the guard sees it.
+#[derive(Debug)]
+pub(crate) struct IssuerPolicy {
+    pub(crate) issuer: String,
+    /// The accepted audiences: the canonical resource first.
+    pub(crate) audiences: Vec<String>,
+    pub(crate) keys: Option<Arc<dyn KeySource>>,
+}
+
+/// What every guard built from one configuration shares, and what the scope
+/// and MCP layers built from that guard read.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) resource: ResourceUrl,
+    pub(crate) metadata_doc: ProtectedResourceMetadata,
+    pub(crate) metadata: MetadataService,
+    pub(crate) metadata_path: String,
+    pub(crate) verifier: Arc<dyn TokenVerifier>,
+    pub(crate) issuers: Vec<IssuerPolicy>,
+    /// The scopes every request needs.
+    pub(crate) required: Vec<String>,
+    /// `scopes_supported`.
+    pub(crate) supported: Vec<String>,
+    pub(crate) challenger: Challenger,
+    pub(crate) token_cache: Option<TokenCache>,
+    pub(crate) revocations: Revocations,
+    pub(crate) cors: CorsPolicy,
+}
+
+/// Put in a request's extensions by a guard in optional mode that let an
+/// anonymous caller through: the layers after it know a guard ran, and how
+/// to challenge.
+#[derive(Debug, Clone)]
+pub(crate) struct Anonymous(
+    // Read by the axum extractor, to answer with this guard's challenge.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] pub(crate) Arc<Shared>,
+);
+
+/// Who is calling, as the layers after the guard see it.
+pub(crate) enum Caller<'a> {
+    /// A verified token.
+    Token(&'a AuthContext),
+    /// No credentials, let through by a guard in optional mode.
+    Anonymous,
+    /// No guard ran before this layer: it cannot judge the request.
+    NoGuard,
+}
+
+impl Caller<'_> {
+    /// The caller of a request that reached a layer after the guard.
+    pub(crate) fn of(extensions: &http::Extensions) -> Caller<'_> {
+        match extensions.get::<AuthContext>() {
+            Some(ctx) => Caller::Token(ctx),
+            None if extensions.get::<Anonymous>().is_some() => Caller::Anonymous,
+            None => Caller::NoGuard,
+        }
+    }
+
+    /// The verified context, if any.
+    pub(crate) fn context(&self) -> Option<&AuthContext> {
+        match self {
+            Caller::Token(ctx) => Some(ctx),
+            _ => None,
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn is_metadata_path(&self, path: &str) -> bool {
+        path == self.metadata_path || path == WELL_KNOWN_PATH
+    }
+
+    /// `true` when the token grants `scope`.
+    pub(crate) fn grants(&self, ctx: &AuthContext, scope: &str) -> bool {
+        ctx.scopes().contains(scope)
+    }
+
+    /// `true` when the token grants every scope of `scopes`.
+    pub(crate) fn grants_all(&self, ctx: &AuthContext, scopes: &[String]) -> bool {
+        scopes.iter().all(|s| self.grants(ctx, s))
+    }
+
+    /// The checks the guard makes on every verified context, whoever
+    /// verified it: a trusted issuer, an accepted audience, the scopes every
+    /// request needs.
+    pub(crate) fn authorize(&self, ctx: &AuthContext) -> Result<(), AuthError> {
+        let Some(policy) = self.issuers.iter().find(|i| i.issuer == ctx.issuer()) else {
+            return Err(AuthError::new(
+                AuthErrorKind::UntrustedIssuer,
+                "the verified issuer is not trusted",
+            ));
+        };
+        if !ctx
+            .audiences()
+            .iter()
+            .any(|a| policy.audiences.iter().any(|x| x == a))
+        {
+            return Err(AuthError::new(
+                AuthErrorKind::WrongAudience,
+                "the verified audiences do not contain this resource",
+            ));
+        }
+        if !self.grants_all(ctx, &self.required) {
+            return Err(AuthError::new(
+                AuthErrorKind::InsufficientScope,
+                "the token lacks a scope every request needs",
+            ));
+        }
+        Ok(())
+    }
+
+    /// For a verification taken from the token cache: the key that verified
+    /// it is still in its issuer's key set, and the token was not revoked.
+    pub(crate) fn still_valid(&self, raw: &[u8], ctx: &AuthContext) -> Result<(), AuthError> {
+        if let Some(key) = ctx.key() {
+            let held = self
+                .issuers
+                .iter()
+                .find(|i| i.issuer == ctx.issuer())
+                .and_then(|i| i.keys.as_ref())
+                .is_none_or(|keys| keys.holds(key));
+            if !held {
+                return Err(AuthError::new(
+                    AuthErrorKind::UnknownKey,
+                    "the key that verified the token has left the issuer's key set",
+                ));
+            }
+        }
+        self.not_revoked(raw, ctx)
+    }
+
+    /// `Err` when the token, or its subject, was revoked at this resource.
+    pub(crate) fn not_revoked(&self, raw: &[u8], ctx: &AuthContext) -> Result<(), AuthError> {
+        if self.revocations.is_revoked(raw, ctx) {
+            return Err(AuthError::new(
+                AuthErrorKind::Revoked,
+                "the token or its subject was revoked at this resource",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The scopes a 403 names: those every request needs, then `extra`,
+    /// without repeats.
+    pub(crate) fn step_up_scope<'a>(&self, extra: impl IntoIterator<Item = &'a str>) -> String {
+        let mut out: Vec<&str> = self.required.iter().map(String::as_str).collect();
+        for s in extra {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        out.join(" ")
+    }
+
+    /// The token's current scopes that this resource supports: kept in a
+    /// step-up challenge so a client never loses a privilege by stepping up.
+    pub(crate) fn supported_granted<'a>(
+        &'a self,
+        ctx: &'a AuthContext,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        ctx.scopes()
+            .iter()
+            .filter(|s| self.supported.iter().any(|x| x == s))
+    }
+
+    /// The response to `error`, shaped by `body`. `scope` is the `scope=`
+    /// of a 403 step-up.
+    pub(crate) fn deny<B, R: RejectionBody<B>>(
+        &self,
+        body: &R,
+        error: AuthError,
+        scope: Option<&str>,
+    ) -> Response<B> {
+        respond(body, self.challenger.rejection(error, scope))
+    }
+}
+
+/// The 500 a layer answers when no guard ran before it: it cannot judge
+/// the request, so it refuses it, and says how to fix the wiring.
+pub(crate) fn no_guard(layer: &'static str) -> AuthError {
+    AuthError::new(
+        AuthErrorKind::Misconfigured,
+        match layer {
+            "mcp" => {
+                "McpLayer needs its GuardLayer in front of it: apply the guard outside the MCP layer (the last .layer() call)"
+            }
+            _ => {
+                "RequireScopeLayer needs its GuardLayer in front of it: apply the guard with .layer() or .route_layer() outside the scope layer"
+            }
+        },
+    )
+}

@@ -1,0 +1,582 @@
+//! The bounded peek at a JSON-RPC body: what the policy needs of each
+//! message (method, `params.name`, `params.uri`, `params.ref`, `id`), read
+//! without building a JSON tree, and a refusal for anything it cannot judge.
+//!
+//! Refused (the MCP layer answers `400` with a JSON-RPC error, `id` null):
+//! - `-32700` parse error: not UTF-8, a byte-order mark, not JSON (trailing
+//!   bytes included), not an object or an array at the top;
+//! - `-32600` invalid request: an element that is not a JSON-RPC 2.0
+//!   message (`"jsonrpc": "2.0"`, a string `method`, or a response with an
+//!   `id` and exactly one of `result` / `error`), an empty batch, a batch
+//!   over the limit, a key the policy reads given twice or with the wrong
+//!   type.
+//!
+//! Memory: strings for the few fields read, at most `max_batch` messages;
+//! everything else is skipped as it is parsed.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::challenge::JsonRpcError;
+
+/// What `completion/complete` completes (`params.ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reference {
+    /// `{"type": "ref/prompt", "name": …}`
+    Prompt(String),
+    /// `{"type": "ref/resource", "uri": …}` (a URI or URI template)
+    Resource(String),
+}
+
+/// One JSON-RPC message, as far as the policy needs it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Message {
+    /// `method` of a request or notification; `None` for a response.
+    pub(crate) method: Option<String>,
+    /// `params.name`, when a string.
+    pub(crate) name: Option<String>,
+    /// `params.uri`, when a string.
+    pub(crate) uri: Option<String>,
+    /// `params.ref` of `completion/complete`.
+    pub(crate) reference: Option<Reference>,
+    /// `id` (a string, a number or null), when present.
+    pub(crate) id: Option<Value>,
+}
+
+/// Why a body cannot be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The JSON-RPC error code.
+    pub(crate) code: i64,
+    /// A fixed detail for logs.
+    pub(crate) detail: &'static str,
+}
+
+impl Refusal {
+    pub(crate) const fn parse(detail: &'static str) -> Self {
+        Self {
+            code: JsonRpcError::PARSE_ERROR,
+            detail,
+        }
+    }
+
+    pub(crate) const fn invalid(detail: &'static str) -> Self {
+        Self {
+            code: JsonRpcError::INVALID_REQUEST,
+            detail,
+        }
+    }
+
+    pub(crate) const fn params(detail: &'static str) -> Self {
+        Self {
+            code: JsonRpcError::INVALID_PARAMS,
+            detail,
+        }
+    }
+
+    /// The JSON-RPC message answered for this code.
+    pub(crate) fn message(&self) -> &'static str {
+        match self.code {
+            JsonRpcError::PARSE_ERROR => "Parse error",
+            JsonRpcError::INVALID_PARAMS => "Invalid params",
+            _ => "Invalid Request",
+        }
+    }
+}
+
+/// Reads the messages of a POST body: one message, or a batch of at most
+/// `max_batch`.
+pub(crate) fn peek(body: &[u8], max_batch: usize) -> Result<Vec<Message>, Refusal> {
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        return Err(Refusal::parse("the body starts with a byte-order mark"));
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(Refusal::parse("the body is not UTF-8"));
+    }
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    let batch = match start.map(|i| body[i]) {
+        Some(b'[') => true,
+        Some(b'{') => false,
+        _ => return Err(Refusal::parse("the body is not a JSON object or array")),
+    };
+    // Set by the visitors when the JSON is well-formed but not judgeable.
+    let invalid = Cell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = if batch {
+        de.deserialize_seq(BatchVisitor {
+            max: max_batch,
+            invalid: &invalid,
+        })
+    } else {
+        MessageSeed { invalid: &invalid }
+            .deserialize(&mut de)
+            .map(|m| vec![m])
+    };
+    let parsed = parsed.and_then(|m| de.end().map(|()| m));
+    match (parsed, invalid.get()) {
+        (_, Some(refusal)) => Err(refusal),
+        (Ok(messages), None) => Ok(messages),
+        (Err(_), None) => Err(Refusal::parse("the body is not valid JSON")),
+    }
+}
+
+/// Visitor methods for the JSON scalars (strings, numbers, booleans, null),
+/// all answered by `$answer`.
+macro_rules! scalars {
+    ($value:ty, |$this:ident| $answer:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<$value, E> {
+            let $this = self;
+            $answer
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$value, E> {
+            let $this = self;
+            $answer
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$value, E> {
+            let $this = self;
+            $answer
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$value, E> {
+            let $this = self;
+            $answer
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$value, E> {
+            let $this = self;
+            $answer
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$value, E> {
+            let $this = self;
+            $answer
+        }
+    };
+}
+
+/// Records the first reason the body cannot be judged and stops parsing.
+fn refuse<E: de::Error>(slot: &Cell<Option<Refusal>>, refusal: Refusal) -> E {
+    if slot.get().is_none() {
+        slot.set(Some(refusal));
+    }
+    E::custom(refusal.detail)
+}
+
+struct BatchVisitor<'c> {
+    max: usize,
+    invalid: &'c Cell<Option<Refusal>>,
+}
+
+impl<'de> Visitor<'de> for BatchVisitor<'_> {
+    type Value = Vec<Message>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a batch of JSON-RPC messages")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(m) = seq.next_element_seed(MessageSeed {
+            invalid: self.invalid,
+        })? {
+            if out.len() == self.max {
+                return Err(refuse(
+                    self.invalid,
+                    Refusal::invalid("the batch holds more messages than max_batch_size"),
+                ));
+            }
+            out.push(m);
+        }
+        if out.is_empty() {
+            return Err(refuse(self.invalid, Refusal::invalid("the batch is empty")));
+        }
+        Ok(out)
+    }
+}
+
+/// A key the visitors read, seen at most once.
+fn once<E: de::Error>(seen: &mut bool, invalid: &Cell<Option<Refusal>>) -> Result<(), E> {
+    if std::mem::replace(seen, true) {
+        return Err(refuse(
+            invalid,
+            Refusal::invalid("a key the policy reads appears twice"),
+        ));
+    }
+    Ok(())
+}
+
+struct MessageSeed<'c> {
+    invalid: &'c Cell<Option<Refusal>>,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = Message;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed<'_> {
+    type Value = Message;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+        let bad = |detail| refuse::<A::Error>(self.invalid, Refusal::invalid(detail));
+        let mut m = Message::default();
+        let (mut version, mut method, mut id, mut params) = (false, false, false, false);
+        let (mut result, mut error) = (false, false);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "jsonrpc" => {
+                    once(&mut version, self.invalid)?;
+                    if map.next_value::<Scalar>()? != Scalar::Str("2.0".into()) {
+                        return Err(bad("jsonrpc is not \"2.0\""));
+                    }
+                }
+                "method" => {
+                    once(&mut method, self.invalid)?;
+                    match map.next_value::<Scalar>()? {
+                        Scalar::Str(s) => m.method = Some(s),
+                        _ => return Err(bad("method is not a string")),
+                    }
+                }
+                "id" => {
+                    once(&mut id, self.invalid)?;
+                    m.id = Some(match map.next_value::<Scalar>()? {
+                        Scalar::Str(s) => Value::String(s),
+                        Scalar::Number(n) => Value::Number(n),
+                        Scalar::Null => Value::Null,
+                        Scalar::Other => return Err(bad("id is not a string, a number or null")),
+                    });
+                }
+                "params" => {
+                    once(&mut params, self.invalid)?;
+                    map.next_value_seed(ParamsSeed {
+                        invalid: self.invalid,
+                        message: &mut m,
+                    })?;
+                }
+                "result" => {
+                    once(&mut result, self.invalid)?;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "error" => {
+                    once(&mut error, self.invalid)?;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !version {
+            return Err(bad("a message without \"jsonrpc\": \"2.0\""));
+        }
+        let valid = if method {
+            !result && !error
+        } else {
+            id && (result != error)
+        };
+        if !valid {
+            return Err(bad(
+                "neither a request (method) nor a response (id and one of result, error)",
+            ));
+        }
+        Ok(m)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Message, A::Error> {
+        Err(refuse(
+            self.invalid,
+            Refusal::invalid("a batch element is an array"),
+        ))
+    }
+
+    scalars!(Message, |this| Err(refuse(
+        this.invalid,
+        Refusal::invalid("a message is not a JSON object")
+    )));
+}
+
+/// `params`: an object whose `name`, `uri` and `ref` are read, or an array
+/// (positional parameters, which no MCP method has: nothing is read).
+struct ParamsSeed<'c, 'm> {
+    invalid: &'c Cell<Option<Refusal>>,
+    message: &'m mut Message,
+}
+
+impl<'de> DeserializeSeed<'de> for ParamsSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("params")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let wrong = |detail| refuse::<A::Error>(self.invalid, Refusal::params(detail));
+        let (mut name, mut uri, mut reference) = (false, false, false);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "name" => {
+                    once(&mut name, self.invalid)?;
+                    match map.next_value::<Scalar>()? {
+                        Scalar::Str(s) => self.message.name = Some(s),
+                        _ => return Err(wrong("params.name is not a string")),
+                    }
+                }
+                "uri" => {
+                    once(&mut uri, self.invalid)?;
+                    match map.next_value::<Scalar>()? {
+                        Scalar::Str(s) => self.message.uri = Some(s),
+                        _ => return Err(wrong("params.uri is not a string")),
+                    }
+                }
+                "ref" => {
+                    once(&mut reference, self.invalid)?;
+                    let r = map.next_value_seed(RefSeed {
+                        invalid: self.invalid,
+                    })?;
+                    self.message.reference = r;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    scalars!((), |this| Err(refuse(
+        this.invalid,
+        Refusal::invalid("params is not an object or an array")
+    )));
+}
+
+/// `params.ref`: `{"type": "ref/prompt", "name"}` or `{"type": "ref/resource", "uri"}`.
+/// Any other shape is kept as `None` (the policy refuses a
+/// `completion/complete` it cannot attribute).
+struct RefSeed<'c> {
+    invalid: &'c Cell<Option<Refusal>>,
+}
+
+impl<'de> DeserializeSeed<'de> for RefSeed<'_> {
+    type Value = Option<Reference>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RefSeed<'_> {
+    type Value = Option<Reference>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a completion reference")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut seen_type, mut seen_name, mut seen_uri) = (false, false, false);
+        let (mut kind, mut name, mut uri) = (None, None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let (seen, slot) = match &*key {
+                "type" => (&mut seen_type, &mut kind),
+                "name" => (&mut seen_name, &mut name),
+                "uri" => (&mut seen_uri, &mut uri),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            once(seen, self.invalid)?;
+            if let Scalar::Str(s) = map.next_value::<Scalar>()? {
+                *slot = Some(s);
+            }
+        }
+        Ok(match (kind.as_deref(), name, uri) {
+            (Some("ref/prompt"), Some(n), None) => Some(Reference::Prompt(n)),
+            (Some("ref/resource"), None, Some(u)) => Some(Reference::Resource(u)),
+            _ => None,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    scalars!(Option<Reference>, |_this| Ok(None));
+}
+
+/// A value read as a string, number or null; anything else is skipped
+/// unparsed into `Other`.
+#[derive(Debug, PartialEq)]
+enum Scalar {
+    Str(String),
+    Number(serde_json::Number),
+    Null,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Number(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(Scalar::Other, Scalar::Number))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(body: &str) -> Vec<Message> {
+        peek(body.as_bytes(), 64).unwrap_or_else(|e| panic!("{body}: {e:?}"))
+    }
+
+    fn refused(body: &[u8]) -> Refusal {
+        match peek(body, 64) {
+            Ok(m) => panic!("{:?} accepted: {m:?}", String::from_utf8_lossy(body)),
+            Err(r) => r,
+        }
+    }
+
+    #[test]
+    fn reads_what_the_policy_needs() {
+        let m = ok(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":[1,{"name":"y"}]}}}"#,
+        );
+        assert_eq!(m[0].method.as_deref(), Some("tools/call"));
+        assert_eq!(m[0].name.as_deref(), Some("x"));
+        assert_eq!(m[0].id, Some(Value::from(1)));
+        let m = ok(
+            r#" [{"jsonrpc":"2.0","method":"tools/list"},{"jsonrpc":"2.0","id":9,"result":{}}]"#,
+        );
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].method, None);
+        let m = ok(
+            r#"{"jsonrpc":"2.0","id":"a","method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"file:///{p}"},"argument":{"name":"p","value":""}}}"#,
+        );
+        assert_eq!(
+            m[0].reference,
+            Some(Reference::Resource("file:///{p}".into()))
+        );
+        assert_eq!(m[0].name, None, "argument.name is not params.name");
+        // Escaped keys are the same keys.
+        let m =
+            ok(r#"{"jsonrpc":"2.0","id":1,"m\u0065thod":"tools/call","params":{"n\u0061me":"x"}}"#);
+        assert_eq!(m[0].name.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_judge() {
+        use JsonRpcError as E;
+        let parse = [
+            &b"not json"[..],
+            b"",
+            b"{\"method\":",
+            b"\xEF\xBB\xBF{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}",
+            b"\xFF\xFE{\x00",
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"ping\"} trailing",
+            b"{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"x\":\"\xC3\x28\"}",
+            b"\"a string\"",
+        ];
+        for body in parse {
+            assert_eq!(refused(body).code, E::PARSE_ERROR, "{body:?}");
+        }
+        let invalid = [
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a","name":"b"}}"#,
+            r#"{"jsonrpc":"2.0","method":"tools/list","method":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","method":7}"#,
+            r#"{"method":"tools/list"}"#,
+            r#"{"jsonrpc":"1.0","method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0"}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{}}"#,
+            r#"{"jsonrpc":"2.0","method":"x","result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","method":"x","params":5}"#,
+            r#"[]"#,
+            r#"[1]"#,
+            r#"[{"jsonrpc":"2.0","method":"tools/list"}, 1]"#,
+            r#"[{"jsonrpc":"2.0","method":"tools/list"}, []]"#,
+            r#"[{"jsonrpc":"2.0","method":"tools/list"}, {"id":1}]"#,
+        ];
+        for body in invalid {
+            assert_eq!(refused(body.as_bytes()).code, E::INVALID_REQUEST, "{body}");
+        }
+        for body in [
+            r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":["safe"]}}"#,
+            r#"{"jsonrpc":"2.0","method":"resources/read","params":{"uri":1}}"#,
+        ] {
+            assert_eq!(refused(body.as_bytes()).code, E::INVALID_PARAMS, "{body}");
+        }
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        let one = r#"{"jsonrpc":"2.0","method":"ping"}"#;
+        let batch = |n: usize| format!("[{}]", vec![one; n].join(","));
+        assert_eq!(peek(batch(64).as_bytes(), 64).unwrap().len(), 64);
+        assert_eq!(
+            peek(batch(65).as_bytes(), 64).unwrap_err(),
+            Refusal::invalid("the batch holds more messages than max_batch_size")
+        );
+        // A large array of numbers stops at the first element.
+        let ones = format!("[{}1]", "1,".repeat(1_000_000));
+        assert_eq!(
+            peek(ones.as_bytes(), 64).unwrap_err(),
+            Refusal::invalid("a message is not a JSON object")
+        );
+    }
+}

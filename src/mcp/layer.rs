@@ -1,0 +1,112 @@
+//! [`McpLayer`]: the MCP policy layer, built from a guard.
+
+use std::fmt;
+
+use tower_layer::Layer;
+
+use super::policy::McpPolicy;
+use super::service::{Config, McpService};
+use super::session::SessionBinding;
+use crate::challenge::JsonRejection;
+use crate::error::ConfigError;
+use crate::guard::GuardLayer;
+
+const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+const MAX_MAX_BODY: usize = 64 * 1024 * 1024;
+const DEFAULT_MAX_BATCH: usize = 64;
+const MAX_MAX_BATCH: usize = 10_000;
+
+/// The MCP policy layer, built from the [`GuardLayer`] in front of it (it
+/// shares that guard's required scopes, challenges and rejection body). See
+/// the [module docs](super).
+///
+/// Apply the guard outside it (the guard's `.layer()` call comes after this
+/// one). A request that reaches it without passing a guard is refused with
+/// `500`, never judged as anonymous.
+#[derive(Clone)]
+pub struct McpLayer<R = JsonRejection> {
+    config: Config<R>,
+}
+
+impl<R: Clone> McpLayer<R> {
+    /// A layer enforcing `policy` behind `guard`, without session binding.
+    pub fn new(guard: &GuardLayer<R>, policy: McpPolicy) -> Self {
+        Self {
+            config: Config {
+                shared: guard.shared.clone(),
+                rejection: guard.rejection.clone(),
+                policy,
+                max_body: DEFAULT_MAX_BODY,
+                max_batch: DEFAULT_MAX_BATCH,
+                sessions: None,
+            },
+        }
+    }
+}
+
+impl<R> McpLayer<R> {
+    /// The largest request body read, in bytes; a larger one gets `413`.
+    /// From 1 byte to 64 MiB. Defaults to 4 MiB.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OutOfRange`] outside that range.
+    pub fn max_body_size(mut self, bytes: usize) -> Result<Self, ConfigError> {
+        if bytes == 0 || bytes > MAX_MAX_BODY {
+            return Err(ConfigError::OutOfRange {
+                setting: "McpLayer max_body_size",
+                reason: "from 1 byte to 64 MiB",
+            });
+        }
+        self.config.max_body = bytes;
+        Ok(self)
+    }
+
+    /// The most messages a JSON-RPC batch may hold; a larger batch gets
+    /// `400` (`-32600`). From 1 to 10,000. Defaults to 64.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OutOfRange`] outside that range.
+    pub fn max_batch_size(mut self, messages: usize) -> Result<Self, ConfigError> {
+        if messages == 0 || messages > MAX_MAX_BATCH {
+            return Err(ConfigError::OutOfRange {
+                setting: "McpLayer max_batch_size",
+                reason: "from 1 to 10,000",
+            });
+        }
+        self.config.max_batch = messages;
+        Ok(self)
+    }
+
+    /// Bind sessions (`Mcp-Session-Id`, the `2025-11-25` wire) to
+    /// principals. Defaults to off.
+    #[must_use]
+    pub fn session_binding(mut self, binding: SessionBinding) -> Self {
+        self.config.sessions = Some(binding);
+        self
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for McpLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("McpLayer")
+            .field("policy", &self.config.policy)
+            .field("max_body", &self.config.max_body)
+            .field("max_batch", &self.config.max_batch)
+            .field("sessions", &self.config.sessions)
+            .field("rejection", &self.config.rejection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R: Clone> Layer<S> for McpLayer<R> {
+    type Service = McpService<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        McpService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! Which scopes each MCP request needs: [`Rule`]s by method, tool,
+//! resource and prompt, gathered in an [`McpPolicy`], and the verdict on a
+//! set of messages.
+
+use std::sync::Arc;
+
+use super::jsonrpc::{Message, Reference, Refusal};
+use super::resource_uri::normalize;
+use crate::claims::AuthContext;
+use crate::config::check_scopes;
+use crate::error::ConfigError;
+use crate::guard::policy::Shared;
+
+/// What a policy entry requires.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// Any caller the guard let through.
+    Allow,
+    /// Nobody: `403 access_denied`.
+    Deny,
+    /// A token with all of these scopes.
+    Require(Vec<String>),
+}
+
+impl Rule {
+    /// A token with all of `scopes`.
+    pub fn require<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Rule::Require(scopes.into_iter().map(Into::into).collect())
+    }
+
+    fn validated(self) -> Result<Self, ConfigError> {
+        Ok(match self {
+            Rule::Require(s) => {
+                let s = check_scopes(s)?;
+                if s.is_empty() {
+                    return Err(ConfigError::EmptyScopes {
+                        setting: "Rule::require (use Rule::Allow for no requirement)",
+                    });
+                }
+                Rule::Require(s)
+            }
+            other => other,
+        })
+    }
+}
+
+/// How granted scopes are matched against required ones.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScopeMatching {
+    /// A required scope must be granted exactly. The default.
+    #[default]
+    Exact,
+    /// A granted scope containing `*` also satisfies every required scope
+    /// it matches as a glob (`mcp:exec:functions.*` satisfies
+    /// `mcp:exec:functions.delete_todo`).
+    GrantedPatterns,
+}
+
+/// `*` matches any run of characters (including none); everything else is literal.
+pub(crate) fn glob(pattern: &str, s: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// Rules by name: exact names first, then `*` globs in the order added.
+#[derive(Debug, Default)]
+struct Rules(Vec<(String, Rule)>);
+
+impl Rules {
+    fn find(&self, name: &str) -> Option<&Rule> {
+        let is_glob = |p: &str| p.contains('*');
+        self.0
+            .iter()
+            .find(|(p, _)| !is_glob(p) && p == name)
+            .or_else(|| self.0.iter().find(|(p, _)| is_glob(p) && glob(p, name)))
+            .map(|(_, r)| r)
+    }
+}
+
+/// Which scopes each MCP request needs. Built with [`McpPolicy::builder`].
+#[derive(Debug, Clone)]
+pub struct McpPolicy(Arc<PolicyInner>);
+
+#[derive(Debug)]
+struct PolicyInner {
+    methods: Rules,
+    tools: Rules,
+    resources: Rules,
+    prompts: Rules,
+    default: Rule,
+    stream: Rule,
+    matching: ScopeMatching,
+}
+
+/// Builds an [`McpPolicy`].
+#[must_use]
+#[derive(Debug)]
+pub struct McpPolicyBuilder {
+    methods: Vec<(String, Rule)>,
+    tools: Vec<(String, Rule)>,
+    resources: Vec<(String, Rule)>,
+    prompts: Vec<(String, Rule)>,
+    default: Rule,
+    stream: Option<Rule>,
+    matching: ScopeMatching,
+}
+
+/// The outcome for a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Allow,
+    Deny,
+    /// These scopes are missing (in rule order, without repeats).
+    Need(Vec<String>),
+}
+
+impl McpPolicy {
+    /// A policy that allows everything until told otherwise: set a
+    /// [`default_rule`](McpPolicyBuilder::default_rule) (`Rule::Deny` for a
+    /// server that lists every method and tool it has).
+    pub fn builder() -> McpPolicyBuilder {
+        McpPolicyBuilder {
+            methods: Vec::new(),
+            tools: Vec::new(),
+            resources: Vec::new(),
+            prompts: Vec::new(),
+            default: Rule::Allow,
+            stream: None,
+            matching: ScopeMatching::Exact,
+        }
+    }
+
+    /// The rule for one message (`None` for a response, which has no
+    /// method), or why the message cannot be judged.
+    pub(crate) fn rule_for(&self, m: &Message) -> Result<Option<&Rule>, Refusal> {
+        let Some(method) = m.method.as_deref() else {
+            return Ok(None);
+        };
+        let p = &self.0;
+        let name = || {
+            m.name.as_deref().ok_or(Refusal::params(
+                "the request names no tool or prompt (params.name)",
+            ))
+        };
+        let uri = |u: &str| {
+            normalize(u).map_err(|_| Refusal::params("the resource URI cannot be normalized"))
+        };
+        let specific = match method {
+            "tools/call" => p.tools.find(name()?),
+            "prompts/get" => p.prompts.find(name()?),
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                let u = m.uri.as_deref().ok_or(Refusal::params(
+                    "the request names no resource (params.uri)",
+                ))?;
+                p.resources.find(&uri(u)?)
+            }
+            "completion/complete" => match &m.reference {
+                Some(Reference::Prompt(n)) => p.prompts.find(n),
+                Some(Reference::Resource(u)) => p.resources.find(&uri(u)?),
+                None => {
+                    return Err(Refusal::params(
+                        "completion/complete without a ref/prompt name or ref/resource uri",
+                    ));
+                }
+            },
+            _ => None,
+        };
+        Ok(Some(
+            specific
+                .or_else(|| p.methods.find(method))
+                .unwrap_or(&p.default),
+        ))
+    }
+
+    /// The rule for requests without a JSON-RPC method (`GET`, `DELETE`).
+    pub(crate) fn stream_rule(&self) -> &Rule {
+        &self.0.stream
+    }
+
+    fn granted(&self, shared: &Shared, ctx: &AuthContext, scope: &str) -> bool {
+        shared.grants(ctx, scope)
+            || (self.0.matching == ScopeMatching::GrantedPatterns
+                && ctx
+                    .scopes()
+                    .iter()
+                    .any(|g| g.contains('*') && glob(g, scope)))
+    }
+
+    /// The verdict on `rules` (every one must pass) for `ctx`.
+    pub(crate) fn judge<'a>(
+        &self,
+        shared: &Shared,
+        rules: impl IntoIterator<Item = &'a Rule>,
+        ctx: Option<&AuthContext>,
+    ) -> Verdict {
+        let mut need: Vec<String> = Vec::new();
+        for rule in rules {
+            match rule {
+                Rule::Allow => {}
+                Rule::Deny => return Verdict::Deny,
+                Rule::Require(scopes) => {
+                    for s in scopes {
+                        let ok = ctx.is_some_and(|c| self.granted(shared, c, s));
+                        if !ok && !need.contains(s) {
+                            need.push(s.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if need.is_empty() {
+            Verdict::Allow
+        } else {
+            Verdict::Need(need)
+        }
+    }
+}
+
+impl McpPolicyBuilder {
+    /// The rule for a JSON-RPC method (exact name or `*` glob), e.g.
+    /// `method("tools/list", Rule::require(["todo:read"]))`.
+    pub fn method(mut self, method: impl Into<String>, rule: Rule) -> Self {
+        self.methods.push((method.into(), rule));
+        self
+    }
+
+    /// The rule for `tools/call` of a tool (exact name or `*` glob such as `admin_*`).
+    pub fn tool(mut self, name: impl Into<String>, rule: Rule) -> Self {
+        self.tools.push((name.into(), rule));
+        self
+    }
+
+    /// The rule for a resource URI (exact or `*` glob), for
+    /// `resources/read`, `resources/subscribe`, `resources/unsubscribe` and
+    /// `completion/complete` of a `ref/resource`. URIs and patterns are
+    /// compared in normalized form (see the [module docs](super)).
+    pub fn resource(mut self, uri: impl Into<String>, rule: Rule) -> Self {
+        self.resources.push((uri.into(), rule));
+        self
+    }
+
+    /// The rule for a prompt (exact name or `*` glob), for `prompts/get` and
+    /// `completion/complete` of a `ref/prompt`.
+    pub fn prompt(mut self, name: impl Into<String>, rule: Rule) -> Self {
+        self.prompts.push((name.into(), rule));
+        self
+    }
+
+    /// The rule for everything not listed. Defaults to [`Rule::Allow`].
+    pub fn default_rule(mut self, rule: Rule) -> Self {
+        self.default = rule;
+        self
+    }
+
+    /// The rule for requests without a JSON-RPC method: `GET` (the SSE
+    /// stream), `DELETE` (session end). Defaults to the default rule.
+    pub fn stream_rule(mut self, rule: Rule) -> Self {
+        self.stream = Some(rule);
+        self
+    }
+
+    /// How granted scopes match required ones. Defaults to [`ScopeMatching::Exact`].
+    pub fn scope_matching(mut self, matching: ScopeMatching) -> Self {
+        self.matching = matching;
+        self
+    }
+
+    /// Checks every scope and pattern and builds the policy.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::EmptyPattern`] for an empty method, tool, resource or
+    /// prompt pattern; [`ConfigError::InvalidResourcePattern`] for a
+    /// resource pattern that is not a URI (patterns starting with `*` are
+    /// kept as they are); [`ConfigError::EmptyScopes`] for
+    /// `Rule::require([])`; [`ConfigError::InvalidScope`] for a scope that
+    /// is not a valid scope token.
+    pub fn build(self) -> Result<McpPolicy, ConfigError> {
+        let rules = |kind: &'static str, v: Vec<(String, Rule)>| -> Result<Rules, ConfigError> {
+            v.into_iter()
+                .map(|(p, r)| {
+                    if p.is_empty() {
+                        return Err(ConfigError::EmptyPattern { kind });
+                    }
+                    let p = if kind == "resource" && !p.starts_with('*') {
+                        normalize(&p).map_err(|reason| ConfigError::InvalidResourcePattern {
+                            pattern: p.clone(),
+                            reason,
+                        })?
+                    } else {
+                        p
+                    };
+                    Ok((p, r.validated()?))
+                })
+                .collect::<Result<_, _>>()
+                .map(Rules)
+        };
+        let default = self.default.validated()?;
+        Ok(McpPolicy(Arc::new(PolicyInner {
+            methods: rules("method", self.methods)?,
+            tools: rules("tool", self.tools)?,
+            resources: rules("resource", self.resources)?,
+            prompts: rules("prompt", self.prompts)?,
+            stream: match self.stream {
+                Some(r) => r.validated()?,
+                None => default.clone(),
+            },
+            default,
+            matching: self.matching,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("admin_*", "admin_delete"));
+        assert!(glob("admin_*", "admin_"));
+        assert!(!glob("admin_*", "xadmin_"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "a-b-c"));
+        assert!(!glob("a*b*c", "a-c-b"));
+        assert!(glob(
+            "mcp:exec:functions.*",
+            "mcp:exec:functions.delete_todo"
+        ));
+        assert!(!glob("exact", "exactly"));
+        assert!(glob("*.txt", "file.txt"));
+        assert!(!glob("ab*ba", "aba"));
+    }
+
+    fn msg(m: &str, name: Option<&str>, uri: Option<&str>) -> Message {
+        Message {
+            method: Some(m.into()),
+            name: name.map(Into::into),
+            uri: uri.map(Into::into),
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn rule_selection() {
+        let p = McpPolicy::builder()
+            .default_rule(Rule::require(["d"]))
+            .method("tools/list", Rule::require(["r"]))
+            .tool("admin_*", Rule::Deny)
+            .tool("admin_status", Rule::Allow)
+            .tool("*", Rule::require(["t"]))
+            .resource("FILE:///secret/*", Rule::require(["s"]))
+            .prompt("p", Rule::require(["p"]))
+            .build()
+            .unwrap();
+        let rule = |m: Message| p.rule_for(&m).unwrap().unwrap().clone();
+        assert_eq!(rule(msg("tools/list", None, None)), Rule::require(["r"]));
+        assert_eq!(rule(msg("tools/call", Some("admin_x"), None)), Rule::Deny);
+        assert_eq!(
+            rule(msg("tools/call", Some("admin_status"), None)),
+            Rule::Allow
+        );
+        assert_eq!(
+            rule(msg("tools/call", Some("other"), None)),
+            Rule::require(["t"])
+        );
+        for m in [
+            "resources/read",
+            "resources/subscribe",
+            "resources/unsubscribe",
+        ] {
+            for uri in [
+                "file:///secret/a",
+                "file:///public/../secret/a",
+                "File:///secret/%61",
+            ] {
+                assert_eq!(
+                    rule(msg(m, None, Some(uri))),
+                    Rule::require(["s"]),
+                    "{m} {uri}"
+                );
+            }
+        }
+        assert_eq!(
+            rule(msg("resources/read", None, Some("file:///public"))),
+            Rule::require(["d"])
+        );
+        assert_eq!(
+            rule(msg("prompts/get", Some("p"), None)),
+            Rule::require(["p"])
+        );
+        assert_eq!(rule(msg("initialize", None, None)), Rule::require(["d"]));
+        let complete = |r: Reference| Message {
+            reference: Some(r),
+            ..msg("completion/complete", None, None)
+        };
+        assert_eq!(
+            rule(complete(Reference::Prompt("p".into()))),
+            Rule::require(["p"])
+        );
+        assert_eq!(
+            rule(complete(Reference::Resource("file:///secret/{x}".into()))),
+            Rule::require(["s"])
+        );
+        // Responses have no rule; messages missing what their rule reads are refused.
+        assert_eq!(p.rule_for(&Message::default()).unwrap(), None);
+        for m in [
+            msg("tools/call", None, None),
+            msg("prompts/get", None, None),
+            msg("resources/read", None, None),
+            msg("resources/read", None, Some("file:///a%2Fb")),
+            msg("completion/complete", None, None),
+        ] {
+            assert!(p.rule_for(&m).is_err(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn config_errors_say_what_to_fix() {
+        let err = |b: McpPolicyBuilder| b.build().unwrap_err();
+        assert_eq!(
+            err(McpPolicy::builder().tool("", Rule::Allow)),
+            ConfigError::EmptyPattern { kind: "tool" }
+        );
+        assert!(matches!(
+            err(McpPolicy::builder().tool("x", Rule::require(Vec::<String>::new()))),
+            ConfigError::EmptyScopes { .. }
+        ));
+        assert!(matches!(
+            err(McpPolicy::builder().tool("x", Rule::require(["a b"]))),
+            ConfigError::InvalidScope { .. }
+        ));
+        assert!(matches!(
+            err(McpPolicy::builder().resource("no scheme", Rule::Allow)),
+            ConfigError::InvalidResourcePattern { .. }
+        ));
+        assert!(
+            McpPolicy::builder()
+                .resource("*", Rule::Allow)
+                .build()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! Session binding for the `2025-11-25` wire (`Mcp-Session-Id`): which
+//! principal owns each session the server issued.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+
+use crate::claims::AuthContext;
+use crate::error::{AuthError, AuthErrorKind, ConfigError};
+
+pub(crate) const MCP_SESSION_ID: &str = "mcp-session-id";
+
+/// The longest session id accepted, in bytes.
+pub(crate) const MAX_SESSION_ID: usize = 128;
+
+const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
+const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
+const MAX_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// What an entry costs besides its strings (key box, `Arc`, moka's node).
+const ENTRY_OVERHEAD: usize = 128;
+
+/// Who owns a session: the issuer, and the subject or (for tokens without
+/// `sub`) the client, kept apart so a `client_id` equal to someone's `sub`
+/// is not that person. Anonymous callers (optional auth) own their sessions
+/// as nobody in particular.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Principal {
+    Subject {
+        issuer: Box<str>,
+        sub: Box<str>,
+    },
+    Client {
+        issuer: Box<str>,
+        client_id: Box<str>,
+    },
+    Anonymous,
+}
+
+impl Principal {
+    pub(crate) fn of(ctx: Option<&AuthContext>) -> Self {
+        let Some(ctx) = ctx else {
+            return Self::Anonymous;
+        };
+        let issuer = ctx.issuer().into();
+        match (ctx.subject(), ctx.client_id()) {
+            (Some(sub), _) => Self::Subject {
+                issuer,
+                sub: sub.into(),
+            },
+            (None, Some(client_id)) => Self::Client {
+                issuer,
+                client_id: client_id.into(),
+            },
+            // A verified token naming nobody: only it, by issuer.
+            (None, None) => Self::Client {
+                issuer,
+                client_id: "".into(),
+            },
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Subject { issuer, sub } => issuer.len() + sub.len(),
+            Self::Client { issuer, client_id } => issuer.len() + client_id.len(),
+            Self::Anonymous => 0,
+        }
+    }
+}
+
+/// Remembers which principal owns each `Mcp-Session-Id` (the `2025-11-25`
+/// wire; the stateless `2026-07-28` wire has no sessions).
+///
+/// - A session is bound when the server's response issues its id (a
+///   response carrying `Mcp-Session-Id` to a request that carried none): an
+///   id first seen in a request is never bound.
+/// - A request naming a session the layer did not see issued (or that was
+///   forgotten) gets `404`, so MCP clients start a new session; another
+///   principal's session gets `403`; a malformed id (empty, over 128 bytes,
+///   outside visible ASCII) or two `Mcp-Session-Id` headers get `400`.
+/// - A `DELETE` the server accepts ends the binding.
+/// - Bounded in bytes (ids and principals, 16 MiB by default) and by idle
+///   time (24 hours by default).
+///
+/// A session id never stands in for a token: every request is verified.
+#[derive(Clone)]
+pub struct SessionBinding {
+    owners: moka::sync::Cache<Box<str>, Arc<Principal>>,
+}
+
+impl fmt::Debug for SessionBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionBinding")
+            .field("sessions", &self.owners.entry_count())
+            .finish()
+    }
+}
+
+impl Default for SessionBinding {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SessionBinding {
+    /// At most 16 MiB of bindings, each remembered for 24 hours after last use.
+    pub fn new() -> Self {
+        Self::build(DEFAULT_MAX_BYTES, DEFAULT_IDLE)
+    }
+
+    /// At most `max_bytes` of bindings (ids, principals and a fixed overhead
+    /// per entry), each remembered for `idle` after last use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OutOfRange`] when `max_bytes` is under 64 KiB or `idle`
+    /// is zero or over 30 days.
+    pub fn with_limits(max_bytes: u64, idle: Duration) -> Result<Self, ConfigError> {
+        if max_bytes < 64 * 1024 {
+            return Err(ConfigError::OutOfRange {
+                setting: "SessionBinding max_bytes",
+                reason: "at least 64 KiB",
+            });
+        }
+        if idle.is_zero() || idle > MAX_IDLE {
+            return Err(ConfigError::OutOfRange {
+                setting: "SessionBinding idle",
+                reason: "from 1 second to 30 days",
+            });
+        }
+        Ok(Self::build(max_bytes, idle))
+    }
+
+    #[allow(clippy::borrowed_box)] // moka's weigher takes `&K`, and K is `Box<str>`
+    fn build(max_bytes: u64, idle: Duration) -> Self {
+        Self {
+            owners: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|id: &Box<str>, p: &Arc<Principal>| -> u32 {
+                    u32::try_from(id.len() + p.bytes() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .time_to_idle(idle)
+                .build(),
+        }
+    }
+
+    /// Checks that `principal` may use session `id`.
+    pub(crate) fn check(&self, id: &str, principal: &Principal) -> Result<(), AuthError> {
+        match self.owners.get(id) {
+            None => Err(AuthError::new(
+                AuthErrorKind::UnknownSession,
+                "the session id was not issued through this layer, or was forgotten",
+            )),
+            Some(owner) if *owner == *principal => Ok(()),
+            Some(_) => Err(AuthError::new(
+                AuthErrorKind::SessionMismatch,
+                "the session id belongs to another principal",
+            )),
+        }
+    }
+
+    /// Binds a session the server just issued, unless it is bound already.
+    pub(crate) fn bind(&self, id: &str, principal: Principal) {
+        if valid_id(id) {
+            self.owners
+                .entry(id.into())
+                .or_insert_with(|| Arc::new(principal));
+        }
+    }
+
+    /// Forgets a session the server ended.
+    pub(crate) fn end(&self, id: &str) {
+        self.owners.invalidate(id);
+    }
+
+    /// The number of bound sessions (after pending evictions). For tests
+    /// and metrics.
+    pub fn len(&self) -> u64 {
+        self.owners.run_pending_tasks();
+        self.owners.entry_count()
+    }
+
+    /// `true` when no session is bound.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes the bindings weigh (after pending evictions).
+    pub fn weighted_size(&self) -> u64 {
+        self.owners.run_pending_tasks();
+        self.owners.weighted_size()
+    }
+}
+
+/// 1 to 128 visible ASCII characters (0x21–0x7E).
+fn valid_id(id: &str) -> bool {
+    (1..=MAX_SESSION_ID).contains(&id.len()) && id.bytes().all(|b| (0x21..=0x7E).contains(&b))
+}
+
+/// The request's session id: `Ok(None)` without one.
+pub(crate) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let mut values = headers.get_all(MCP_SESSION_ID).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |detail| AuthError::new(AuthErrorKind::InvalidSession, detail);
+    if values.next().is_some() {
+        return Err(bad("more than one Mcp-Session-Id header"));
+    }
+    match v.to_str() {
+        Ok(id) if valid_id(id) => Ok(Some(id)),
+        _ => Err(bad(
+            "the Mcp-Session-Id is empty, over 128 bytes or not visible ASCII",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(sub: &str) -> Principal {
+        Principal::Subject {
+            issuer: "i".into(),
+            sub: sub.into(),
+        }
+    }
+
+    #[test]
+    fn bound_only_by_issuing() {
+        let b = SessionBinding::new();
+        assert_eq!(
+            b.check("s1", &p("alice")).unwrap_err().kind(),
+            AuthErrorKind::UnknownSession
+        );
+        b.bind("s1", p("alice"));
+        assert!(b.check("s1", &p("alice")).is_ok());
+        assert_eq!(
+            b.check("s1", &p("bob")).unwrap_err().kind(),
+            AuthErrorKind::SessionMismatch
+        );
+        assert_eq!(
+            b.check("s1", &Principal::Anonymous).unwrap_err().kind(),
+            AuthErrorKind::SessionMismatch
+        );
+        // Rebinding never changes the owner.
+        b.bind("s1", p("bob"));
+        assert!(b.check("s1", &p("alice")).is_ok());
+        // A client whose id equals someone's sub is not that someone.
+        let client = Principal::Client {
+            issuer: "i".into(),
+            client_id: "alice".into(),
+        };
+        assert_ne!(client, p("alice"));
+        b.end("s1");
+        assert_eq!(
+            b.check("s1", &p("alice")).unwrap_err().kind(),
+            AuthErrorKind::UnknownSession
+        );
+        b.bind(&"x".repeat(129), p("alice"));
+        b.bind("bad id", p("alice"));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn bounded_in_bytes() {
+        let b = SessionBinding::with_limits(64 * 1024, Duration::from_secs(60)).unwrap();
+        let long = "s".repeat(8 * 1024);
+        for i in 0..10_000 {
+            b.bind(&format!("{i:0128}"), p(&long));
+        }
+        assert!(b.weighted_size() <= 64 * 1024, "{}", b.weighted_size());
+        assert!(SessionBinding::with_limits(1, Duration::from_secs(1)).is_err());
+        assert!(SessionBinding::with_limits(1 << 20, Duration::MAX).is_err());
+    }
+
+    #[test]
+    fn session_ids() {
+        let h = |vals: &[&str]| {
+            let mut m = HeaderMap::new();
+            for v in vals {
+                m.append(MCP_SESSION_ID, v.parse().unwrap());
+            }
+            m
+        };
+        assert_eq!(session_id(&h(&[])).unwrap(), None);
+        assert_eq!(session_id(&h(&["abc"])).unwrap(), Some("abc"));
+        for bad in [&["a", "b"][..], &[""], &["a b"], &[&"x".repeat(129)]] {
+            assert_eq!(
+                session_id(&h(bad)).unwrap_err().kind(),
+                AuthErrorKind::InvalidSession,
+                "{bad:?}"
+            );
+        }
+    }
+}

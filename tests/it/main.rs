@@ -1,0 +1,20 @@
+//! The integration tests: one test crate, so `cargo test` links once. One
+//! module per concern; shared helpers in `common`.
+
+mod common;
+
+mod attacks;
+mod audit;
+mod bounded;
+mod challenges;
+mod example_axum_basic;
+mod jwks_cache;
+mod mcp_policy;
+mod metadata;
+mod properties;
+mod remote_jwks;
+mod scopes;
+mod test_issuer;
+mod todo_server;
+mod token_cache;
+mod validation;
