@@ -287,3 +287,24 @@ async fn request_text_cannot_forge_log_lines() {
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(!out.contains('\u{1b}'));
 }
+
+#[tokio::test]
+async fn token_claims_cannot_forge_log_lines_either() {
+    let (capture, buf, _guard) = record_events();
+    let app = app();
+    let forged = "root\nINFO mcp_resource_guard::audit: outcome=\"allow\"\u{1b}[2J";
+    let t = token(&claims_with(json!({
+        "sub": forged, "client_id": forged, "jti": forged,
+    })));
+    let r = send(&app, call_tool(Some(&t), "list_todos")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let escaped = "root\\nINFO mcp_resource_guard::audit: outcome=\"allow\"\\u{1b}[2J";
+    for (_, f) in audit_events(&capture) {
+        for name in ["sub", "client_id", "jti"] {
+            assert_eq!(field(&f, name), escaped, "{name}");
+        }
+    }
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(!out.contains('\u{1b}'));
+}

@@ -344,3 +344,192 @@ async fn get_and_delete_follow_the_stream_rule() {
         insufficient("todo:read").as_str()
     );
 }
+
+/// A stateless (`2026-07-28`) tool call, as the dev-mode curl sends it; the
+/// tool's text result, parsed.
+async fn stateless_call(app: &Router, token: &str, tool: &str, args: Value) -> (StatusCode, Value) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": tool, "arguments": args,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let req = Request::post("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let json = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or(&text);
+    let reply: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+    let result = reply["result"]["content"][0]["text"]
+        .as_str()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(reply);
+    (status, result)
+}
+
+#[tokio::test]
+async fn delete_todo_only_deletes_the_callers_own_items() {
+    let (app, dev) = setup(RESOURCE).await;
+    let all = "todo:read todo:write todo:delete";
+    let alice = dev.token(RESOURCE, "alice", all);
+    let bob = dev.token(RESOURCE, "bob", all);
+    let (status, added) = stateless_call(&app, &alice, "add_todo", json!({"title": "milk"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = added["id"].clone();
+    assert_eq!(added["owner"], "alice");
+    let (_, r) = stateless_call(&app, &bob, "delete_todo", json!({"id": id})).await;
+    assert_eq!(r, json!({"deleted": false}));
+    let (_, list) = stateless_call(&app, &alice, "list_todos", json!({})).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, r) = stateless_call(&app, &alice, "delete_todo", json!({"id": id})).await;
+    assert_eq!(r, json!({"deleted": true}));
+    let (_, list) = stateless_call(&app, &alice, "list_todos", json!({})).await;
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn tools_and_methods_the_server_does_not_have_are_denied() {
+    let (app, dev) = setup(RESOURCE).await;
+    let all = dev.token(RESOURCE, "alice", "todo:read todo:write todo:delete");
+    let denied =
+        json!({"error": "access_denied", "error_description": "This request is not allowed"});
+    for body in [
+        call("drop_tables", json!({})),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "sampling/createMessage", "params": {}}),
+    ] {
+        let r = post(&app, Some(&all), None, body.to_string().into_bytes()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}");
+        assert!(r.www.is_empty(), "no scope would help: {}", r.www);
+        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap(), denied);
+    }
+}
+
+/// The example binary, built by `cargo test` next to this test binary.
+fn example_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe.parent().unwrap().parent().unwrap();
+    target
+        .join("examples")
+        .join(format!("todo_server{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Starts the example against `issuer` with `env`; its stderr lines arrive
+/// on the returned channel.
+async fn spawn_example(
+    issuer: &str,
+    env: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let mut cmd = tokio::process::Command::new(example_binary());
+    cmd.env("MCP_ISSUER", issuer)
+        .env("MCP_RESOURCE", &url)
+        .env("MCP_BIND", format!("127.0.0.1:{port}"))
+        .env_remove("RUST_LOG")
+        .env_remove("MCP_TYP_POLICY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .expect("the example binary (cargo test builds it)");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = lines.next_line().await {
+            let _ = tx.send(l);
+        }
+    });
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(l)) = out.next_line().await {
+            if l.starts_with("listening on") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the example starts");
+    (child, url, rx)
+}
+
+async fn whoami_over_http(url: &str, token: &str) -> reqwest::Response {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "whoami", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "whoami")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_example_logs_why_it_refused_a_token_and_takes_mcp_typ_policy() {
+    let dev = TestIssuer::start().await.unwrap();
+    let (mut child, url, mut stderr) = spawn_example(dev.issuer(), &[]).await;
+    // A Keycloak-style token: `typ: JWT`.
+    let jwt = dev.mint_with_typ(
+        Some("JWT"),
+        &json!({"sub": "alice", "aud": url, "scope": "todo:read"}),
+    );
+    let res = whoami_over_http(&url, &jwt).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let why = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let line = stderr.recv().await.expect("the example's stderr");
+            assert!(!line.contains(&jwt[20..60]), "a token was logged: {line}");
+            if line.contains("mcp_resource_guard::audit") && line.contains("deny") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("the refusal is logged");
+    assert!(why.contains("typ is not at+jwt (see TypPolicy)"), "{why}");
+    assert!(why.contains("invalid_token"), "{why}");
+    child.kill().await.unwrap();
+
+    let (mut child, url, _stderr) =
+        spawn_example(dev.issuer(), &[("MCP_TYP_POLICY", "allow-jwt")]).await;
+    let jwt = dev.mint_with_typ(
+        Some("JWT"),
+        &json!({"sub": "alice", "aud": url, "scope": "todo:read"}),
+    );
+    let res = whoami_over_http(&url, &jwt).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    assert!(text.contains(r#"\"sub\":\"alice\""#), "{text}");
+    child.kill().await.unwrap();
+}

@@ -262,6 +262,40 @@ async fn audience_must_contain_this_resource() {
 }
 
 #[tokio::test]
+async fn a_root_resource_accepts_its_url_with_or_without_the_slash() {
+    let k = keys();
+    let root = mcp_resource_guard::GuardLayer::builder("https://mcp.example.com/")
+        .add_issuer(
+            mcp_resource_guard::Issuer::new(ISSUER)
+                .key_source(static_jwks(&[k.get(mcp_resource_guard::Algorithm::ES256)])),
+        )
+        .scopes_supported(["todo:read", "todo:write"])
+        .build()
+        .unwrap();
+    assert_eq!(root.resource().as_str(), "https://mcp.example.com");
+    let app = app(root);
+    for aud in ["https://mcp.example.com", "https://mcp.example.com/"] {
+        let t = token(&claims_with(json!({"aud": aud})));
+        let r = send(&app, request("/mcp", Some(&t))).await;
+        assert_eq!(r.status, StatusCode::OK, "{aud}");
+    }
+    // Nothing else is loosened.
+    let challenge = "Bearer error=\"invalid_token\", error_description=\"The access token was not issued for this resource\", resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource\", scope=\"todo:read todo:write\"";
+    for aud in [
+        "https://mcp.example.com//",
+        "https://mcp.example.com/mcp",
+        "https://MCP.example.com/",
+        "https://mcp.example.com:443/",
+        "http://mcp.example.com/",
+    ] {
+        let t = token(&claims_with(json!({"aud": aud})));
+        let r = send(&app, request("/mcp", Some(&t))).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{aud}");
+        assert_eq!(r.www(), challenge, "{aud}");
+    }
+}
+
+#[tokio::test]
 async fn additional_audiences_are_opt_in() {
     let guard = builder().add_audience("api://todo").build().unwrap();
     let t = token(&claims_with(json!({"aud": "api://todo"})));
