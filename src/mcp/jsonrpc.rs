@@ -534,6 +534,12 @@ mod tests {
         for body in parse {
             assert_eq!(refused(body).code, E::PARSE_ERROR, "{body:?}");
         }
+        // The refusals say why, in the audit trail.
+        assert_eq!(
+            refused(parse[3]).detail,
+            "the body starts with a byte-order mark"
+        );
+        assert_eq!(refused(parse[6]).detail, "the body is not UTF-8");
         let invalid = [
             r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a","name":"b"}}"#,
             r#"{"jsonrpc":"2.0","method":"tools/list","method":"tools/call"}"#,

@@ -272,6 +272,8 @@ mod tests {
             b.bind(&format!("{i:0128}"), p(&long));
         }
         assert!(b.weighted_size() <= 64 * 1024, "{}", b.weighted_size());
+        // Each entry holds over 8 KiB: at most 8 fit, whatever the weigher says.
+        assert!(b.len() <= 8, "{} sessions in 64 KiB", b.len());
         assert!(SessionBinding::with_limits(1, Duration::from_secs(1)).is_err());
         assert!(SessionBinding::with_limits(1 << 20, Duration::MAX).is_err());
     }

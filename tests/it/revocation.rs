@@ -46,7 +46,10 @@ async fn a_revoked_subject_signs_in_again_with_a_later_token() {
         StatusCode::OK
     );
     guard.revoke_subject(ISSUER, "alice");
+    // Refused from the cache, and when verified afresh.
     assert_invalid(&send(&app, request("/mcp", Some(&old))).await, REVOKED);
+    let unseen = token(&claims_with(json!({"jti": "unseen"})));
+    assert_invalid(&send(&app, request("/mcp", Some(&unseen))).await, REVOKED);
     // Another subject, or the same subject at another issuer, is not affected.
     assert_eq!(
         send(&app, request("/mcp", Some(&bob))).await.status,
