@@ -8,7 +8,9 @@
 //!   --toggle-collect='*cold_instr::run*' target/release/cold_instr guard RS256 200
 //! ```
 //!
-//! `scripts/cold_instr.sh` does this for every algorithm and prints the ratios.
+//! `scripts/cold_instr.sh` does this for every algorithm and prints the ratios,
+//! then counts one request through the tower service with a token-cache hit
+//! (`hit`) next to the same request to the bare inner service (`plain`).
 
 use std::hint::black_box;
 
@@ -16,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, BearerToken, TokenCacheConfig};
+use tower::{Layer, Service};
 
 mod common;
 
@@ -29,7 +32,7 @@ fn run(n: usize, mut f: impl FnMut()) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(alg), Some(n)) = (args.get(1), args.get(2), args.get(3)) else {
-        eprintln!("usage: cold_instr raw|guard RS256|PS256|ES256|EdDSA N");
+        eprintln!("usage: cold_instr raw|guard|plain|hit RS256|PS256|ES256|EdDSA N");
         std::process::exit(2);
     };
     let alg = Algorithm::from_name(alg).expect("an algorithm");
@@ -47,9 +50,33 @@ fn main() {
                     .expect("a valid signature")
             });
         }
+        "plain" | "hit" => {
+            // The same request bytes (Authorization header included) in both.
+            let guard =
+                crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default());
+            let mut plain = crate::common::inner();
+            let mut guarded = guard.layer(crate::common::inner());
+            // Warm the token cache.
+            let res = crate::common::now(guarded.call(crate::common::request(&token))).unwrap();
+            assert_eq!(res.status(), 200);
+            if mode == "plain" {
+                run(n, || {
+                    let res =
+                        crate::common::now(plain.call(crate::common::request(black_box(&token))));
+                    black_box(res.unwrap());
+                });
+            } else {
+                run(n, || {
+                    let res =
+                        crate::common::now(guarded.call(crate::common::request(black_box(&token))));
+                    assert_eq!(res.unwrap().status(), 200);
+                });
+            }
+        }
         _ => {
             let verifier =
-                crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default()).verifier();
+                crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default())
+                    .verifier();
             let bearer = BearerToken::new(token.clone());
             run(n, || {
                 crate::common::now(verifier.verify(black_box(&bearer))).expect("a valid token");

@@ -12,9 +12,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
 use http::{Request, Response};
+use mcp_resource_guard::jwks::StaticJwks;
 use mcp_resource_guard::testing::TestKey;
 use mcp_resource_guard::{Algorithm, GuardLayer, Issuer, TokenCacheConfig};
-use mcp_resource_guard::jwks::StaticJwks;
 use serde_json::{Value, json};
 use tower::service_fn;
 

@@ -5,9 +5,9 @@
 
 use axum::Router;
 use axum::routing::get;
+use mcp_resource_guard::jwks::StaticJwks;
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, GuardLayer, Issuer};
-use mcp_resource_guard::jwks::StaticJwks;
 use serde_json::json;
 
 #[tokio::main(worker_threads = 1)]

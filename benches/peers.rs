@@ -42,7 +42,8 @@ fn peers(c: &mut Criterion) {
         g.bench_function("ours/cold_verify", |b| {
             b.iter(|| rt.block_on(verifier.verify(black_box(&bearer))).unwrap())
         });
-        let mut cold_svc = crate::common::guard(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
+        let mut cold_svc =
+            crate::common::guard(&jwks_text, TokenCacheConfig::disabled()).layer(inner());
         g.bench_function("ours/service_no_cache", |b| {
             b.iter(|| {
                 let r = rt
@@ -51,7 +52,8 @@ fn peers(c: &mut Criterion) {
                 assert_eq!(r.status(), 200);
             })
         });
-        let mut hit_svc = crate::common::guard(&jwks_text, TokenCacheConfig::default()).layer(inner());
+        let mut hit_svc =
+            crate::common::guard(&jwks_text, TokenCacheConfig::default()).layer(inner());
         g.bench_function("ours/service_repeated_token", |b| {
             b.iter(|| {
                 let r = rt

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per cold verification, ours next to the raw aws-lc-rs verify
 # of the same signature (valgrind's callgrind counts instructions, so the
-# ratio does not move with the machine's load). Usage: scripts/cold_instr.sh [N]
+# ratio does not move with the machine's load); then instructions per request
+# through the tower service on a token-cache hit, next to the same request
+# (same Authorization header) to the bare inner service.
+# Usage: scripts/cold_instr.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/../benches"
 n="${1:-200}"
@@ -23,3 +26,8 @@ for alg in RS256 PS256 ES256 EdDSA; do
   awk -v a="$alg" -v r="$raw" -v g="$guard" -v n="$n" 'BEGIN {
     printf "%-6s %14d %14d %8.3f %14d\n", a, r / n, g / n, g / r, (g - r) / n }'
 done
+printf '\n%-22s %14s %14s %14s\n' 'per request' 'no guard' 'cache hit' 'guard adds'
+plain=$(count plain ES256)
+hit=$(count hit ES256)
+awk -v p="$plain" -v h="$hit" -v n="$n" 'BEGIN {
+  printf "%-22s %14d %14d %14d\n", "service, same request", p / n, h / n, (h - p) / n }'
