@@ -248,6 +248,10 @@ impl AuthContext {
     }
 
     /// One claim, deserialized into `T`. `Ok(None)` when absent.
+    ///
+    /// # Errors
+    ///
+    /// When the claim does not deserialize into `T`.
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, serde_json::Error> {
         self.claims()
             .get(name)
@@ -257,6 +261,10 @@ impl AuthContext {
 
     /// The whole claim set, deserialized into your own type (unknown claims
     /// are ignored unless `T` says otherwise).
+    ///
+    /// # Errors
+    ///
+    /// When the claim set does not deserialize into `T`.
     pub fn deserialize_claims<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         // Deserializing from a borrowed map: `Map` implements `IntoDeserializer`
         // only by value, so go through a `Value` reference.

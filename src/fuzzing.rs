@@ -20,6 +20,10 @@ pub enum Authorization {
 
 /// The Authorization parser as the guard runs it on a cache miss: extract,
 /// then the token68 check.
+///
+/// # Errors
+///
+/// The kind of the guard's refusal.
 pub fn parse_authorization(headers: &HeaderMap, uri: &Uri) -> Result<Authorization, AuthErrorKind> {
     match token::extract(headers, uri).map_err(|e| e.kind())? {
         Credentials::None => Ok(Authorization::None),

@@ -115,6 +115,10 @@ impl TestIssuerBuilder {
     }
 
     /// Binds and starts serving (inside a tokio runtime).
+    ///
+    /// # Errors
+    ///
+    /// When the address cannot be bound, or key generation fails.
     pub async fn start(self) -> std::io::Result<TestIssuer> {
         let listener = tokio::net::TcpListener::bind(self.addr).await?;
         let addr = listener.local_addr()?;
@@ -163,6 +167,10 @@ impl TestIssuer {
     }
 
     /// Starts an issuer with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// When `127.0.0.1:0` cannot be bound, or key generation fails.
     pub async fn start() -> std::io::Result<Self> {
         Self::builder().start().await
     }
@@ -281,6 +289,10 @@ impl TestIssuer {
 
     /// Rotates: a new signing key of `alg`, published next to the old ones
     /// (overlap). Returns the new `kid`.
+    ///
+    /// # Errors
+    ///
+    /// When key generation fails.
     pub fn rotate(&self, alg: Algorithm) -> Result<String, TestKeyError> {
         let key = TestKey::generate(alg)?;
         let kid = key.kid().unwrap_or_default().to_owned();
@@ -290,6 +302,10 @@ impl TestIssuer {
     }
 
     /// Rotates without overlap: the new key replaces every old one.
+    ///
+    /// # Errors
+    ///
+    /// When key generation fails.
     pub fn rotate_without_overlap(&self, alg: Algorithm) -> Result<String, TestKeyError> {
         let kid = self.rotate(alg)?;
         let mut keys = self.state.keys.write().unwrap_or_else(|p| p.into_inner());

@@ -42,6 +42,10 @@ pub(crate) static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl TestKey {
     /// A fresh key for `alg` (RSA keys are 2048 bits), with a unique `kid`.
+    ///
+    /// # Errors
+    ///
+    /// When the system RNG fails.
     pub fn generate(alg: Algorithm) -> Result<Self, TestKeyError> {
         let pair = match alg {
             a if a.is_rsa() => Pair::Rsa(
@@ -161,6 +165,10 @@ impl TestKey {
     }
 
     /// A raw signature over `message` with this key's algorithm.
+    ///
+    /// # Errors
+    ///
+    /// When signing fails (the system RNG, in practice).
     pub fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, TestKeyError> {
         let rng = SystemRandom::new();
         match &self.pair {
