@@ -24,7 +24,9 @@
 //! Tools: `whoami` (the caller's sub, client_id, scopes), `list_todos`
 //! (`todo:read`), `add_todo {title}` (`todo:write`), `delete_todo {id}`
 //! (`todo:delete`; only the caller's own items). Every MCP request needs
-//! `todo:read`; methods and tools the server does not have are denied.
+//! `todo:read`; `todo:admin` implies the three others; methods and tools the
+//! server does not have are denied. It speaks both MCP wires: `2025-11-25`
+//! (sessions, bound to the caller) and the stateless `2026-07-28`.
 //!
 //! Every access decision is logged on stderr (the audit trail, target
 //! `mcp_resource_guard::audit`), with the reason of a refusal (e.g. `typ is
@@ -35,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
 use mcp_resource_guard::testing::TestIssuer;
-use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, TypPolicy};
+use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, ScopeHierarchy, TypPolicy};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -47,7 +49,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// The scopes this server understands.
-pub const SCOPES: [&str; 3] = ["todo:read", "todo:write", "todo:delete"];
+pub const SCOPES: [&str; 4] = ["todo:read", "todo:write", "todo:delete", "todo:admin"];
+
+/// `todo:admin` implies `todo:write` and `todo:delete` (so all four), each
+/// of which implies `todo:read`.
+pub fn hierarchy() -> ScopeHierarchy {
+    ScopeHierarchy::new()
+        .implies("todo:admin", ["todo:write", "todo:delete"])
+        .implies("todo:write", ["todo:read"])
+        .implies("todo:delete", ["todo:read"])
+}
 
 /// One to-do item.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -194,6 +205,7 @@ pub fn guard(
         .add_issuer(issuer)
         .typ_policy(typ)
         .scopes_supported(SCOPES)
+        .scope_hierarchy(hierarchy())
         .required_scopes(["todo:read"])
         .resource_name("Todo MCP server")
         .build()
@@ -291,7 +303,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 typ,
             )?;
             let url = guard.resource().as_str().to_owned();
-            let all = issuer.token("alice", &url, "todo:read todo:write todo:delete");
+            let all = issuer.token("alice", &url, "todo:admin");
             let ro = issuer.token("bob", &url, "todo:read");
             // One stateless request (MCP 2026-07-28): no initialize needed.
             let curl = |flags: &str, token: &str, tool: &str, args: &str| {
@@ -315,11 +327,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("client_id:         todo-agent");
             println!("client_secret:     {secret}\n");
             println!(
-                "whoami as alice (all scopes):\n{}\n",
+                "whoami as alice (todo:admin, which implies the other scopes):\n{}\n",
                 curl("-s", &all, "whoami", "{}")
             );
             println!(
-                "add_todo as bob (todo:read only: 403 insufficient_scope, scope=\"todo:read todo:write\"):\n{}\n",
+                "add_todo as bob (todo:read only: 403 insufficient_scope, scope=\"todo:write\", what the call still needs):\n{}\n",
                 curl("-i", &ro, "add_todo", r#"{"title":"milk"}"#)
             );
             println!(

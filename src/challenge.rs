@@ -88,6 +88,9 @@ impl JsonRpcError {
     pub const PARSE_ERROR: i64 = -32700;
     /// `-32600`: JSON, but not a JSON-RPC message the layer can judge.
     pub const INVALID_REQUEST: i64 = -32600;
+    /// `-32020`: on the stateless (`2026-07-28`) wire, the `Mcp-Method` or
+    /// `Mcp-Name` header is missing or does not match the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
     /// `-32602`: a message whose parameters the policy reads (a tool or
     /// prompt name, a resource URI) are missing, mistyped or unusable.
     pub const INVALID_PARAMS: i64 = -32602;

@@ -4,6 +4,26 @@ use std::fmt;
 
 use crate::error::ConfigError;
 
+/// `*` matches any run of characters (including none); everything else is literal.
+pub(crate) fn glob(pattern: &str, s: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 /// `true` when `s` is a valid RFC 6750 scope token: `1*( %x21 / %x23-5B / %x5D-7E )`.
 pub(crate) fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
@@ -21,6 +41,10 @@ where
         let s = s.into();
         if !is_scope_token(&s) {
             return Err(ConfigError::InvalidScope { scope: s });
+        }
+        if s == "offline_access" {
+            // MCP: servers SHOULD NOT list it; a resource never needs it.
+            return Err(ConfigError::OfflineAccess);
         }
         if !out.contains(&s) {
             out.push(s);
@@ -247,6 +271,27 @@ mod tests {
             check_scopes(["a", "b", "a"]).unwrap(),
             vec!["a".to_string(), "b".to_string()]
         );
+        assert_eq!(
+            check_scopes(["a", "offline_access"]),
+            Err(ConfigError::OfflineAccess)
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("admin_*", "admin_delete"));
+        assert!(glob("admin_*", "admin_"));
+        assert!(!glob("admin_*", "xadmin_"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "a-b-c"));
+        assert!(!glob("a*b*c", "a-c-b"));
+        assert!(glob(
+            "mcp:exec:functions.*",
+            "mcp:exec:functions.delete_todo"
+        ));
+        assert!(!glob("exact", "exactly"));
+        assert!(glob("*.txt", "file.txt"));
+        assert!(!glob("ab*ba", "aba"));
     }
 
     #[test]

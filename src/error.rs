@@ -91,6 +91,31 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A scope named in a scope hierarchy is not in `scopes_supported`.
+    #[error(
+        "{setting} names the scope {scope:?}, which is not in scopes_supported: add it there (or fix the spelling)"
+    )]
+    UnknownScope {
+        /// The scope as given.
+        scope: String,
+        /// Where it was named.
+        setting: &'static str,
+    },
+    /// A scope hierarchy implies a scope from itself.
+    #[error(
+        "the scope hierarchy has a cycle: {cycle}; a broader scope must not be implied by a narrower one"
+    )]
+    ScopeCycle {
+        /// The cycle, e.g. `a => b => a`.
+        cycle: String,
+    },
+    /// `offline_access` was listed in `scopes_supported`, a required scope or
+    /// a rule (the MCP authorization spec: servers SHOULD NOT; a resource
+    /// never needs refresh tokens).
+    #[error(
+        "offline_access is not a resource scope: remove it from scopes_supported, required scopes and rules (clients ask the authorization server for it directly)"
+    )]
+    OfflineAccess,
     /// An algorithm allow-list was empty.
     #[error("the algorithm allow-list of issuer {issuer:?} is empty")]
     EmptyAlgorithms {

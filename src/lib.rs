@@ -136,8 +136,10 @@ pub mod jwks;
 pub mod mcp;
 pub mod metadata;
 mod resource;
+mod revision;
 mod revocation;
 mod scope;
+mod scope_hierarchy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
@@ -153,5 +155,6 @@ pub use extract::MissingAuthContext;
 pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness};
 pub use resource::{ResourceUrl, WELL_KNOWN_PATH};
 pub use scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
+pub use scope_hierarchy::ScopeHierarchy;
 pub use token::BearerToken;
 pub use verify::{JwtVerifier, TokenVerifier};

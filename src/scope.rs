@@ -18,6 +18,7 @@ use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::guard::GuardLayer;
 use crate::guard::policy::{Caller, Shared, no_guard};
+use crate::revision::Wire;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Need {
@@ -183,21 +184,21 @@ impl Need {
 
 impl<S, R> RequireScope<S, R> {
     /// The denial for a request that does not satisfy the route, audited.
-    fn deny<B>(&self, caller: &Caller<'_>) -> Response<B>
+    fn deny<B>(&self, caller: &Caller<'_>, wire: Wire) -> Response<B>
     where
         R: RejectionBody<B>,
     {
         let (error, scope) = match caller {
-            Caller::Token(_) => (
-                AuthError::new(
-                    AuthErrorKind::InsufficientScope,
-                    "the token lacks a scope this route needs",
-                ),
-                Some(
-                    self.shared
-                        .step_up_scope(self.need.challenge().iter().map(String::as_str)),
-                ),
-            ),
+            Caller::Token(ctx) => {
+                let route: Vec<&str> = self.need.challenge().iter().map(String::as_str).collect();
+                (
+                    AuthError::new(
+                        AuthErrorKind::InsufficientScope,
+                        "the token lacks a scope this route needs",
+                    ),
+                    Some(self.shared.challenge_scope(wire, ctx, &route, false)),
+                )
+            }
             Caller::Anonymous => (
                 AuthError::new(
                     AuthErrorKind::MissingToken,
@@ -250,7 +251,7 @@ where
             });
             return RequireScopeFuture::inner(self.inner.call(req));
         }
-        RequireScopeFuture::ready(self.deny(&caller))
+        RequireScopeFuture::ready(self.deny(&caller, Wire::of_headers(req.headers())))
     }
 }
 

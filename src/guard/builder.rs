@@ -17,6 +17,7 @@ use crate::jwks::{KeySource, RemoteJwks};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::resource::{ResourceUrl, check_issuer, check_web_url};
 use crate::revocation::Revocations;
+use crate::scope_hierarchy::ScopeHierarchy;
 use crate::verify::jwt::TrustedIssuer;
 use crate::verify::{JwtVerifier, TokenVerifier};
 
@@ -48,6 +49,7 @@ pub struct GuardBuilder {
     resource_policy_uri: Option<String>,
     resource_tos_uri: Option<String>,
     cors: CorsPolicy,
+    hierarchy: ScopeHierarchy,
     retention: Duration,
     clock: Clock,
     allow_insecure_http: bool,
@@ -76,6 +78,7 @@ impl GuardLayer {
             resource_policy_uri: None,
             resource_tos_uri: None,
             cors: CorsPolicy::default(),
+            hierarchy: ScopeHierarchy::default(),
             retention: DEFAULT_RETENTION,
             clock: Clock::default(),
             allow_insecure_http: false,
@@ -201,6 +204,16 @@ impl GuardBuilder {
         self
     }
 
+    /// Which scopes imply which (see [`ScopeHierarchy`]): applied by the
+    /// guard's required scopes and by every layer built from the guard.
+    /// Every scope it names must be in
+    /// [`scopes_supported`](GuardBuilder::scopes_supported). Defaults to
+    /// none (a scope is granted only by itself).
+    pub fn scope_hierarchy(mut self, hierarchy: ScopeHierarchy) -> Self {
+        self.hierarchy = hierarchy;
+        self
+    }
+
     /// Which browser origins may call the server (see [`CorsPolicy`]). The
     /// guard answers CORS preflights itself. Defaults to
     /// [`CorsPolicy::AnyOrigin`].
@@ -242,7 +255,9 @@ impl GuardBuilder {
     /// ([`MissingResource`](ConfigError::MissingResource),
     /// [`InvalidResource`](ConfigError::InvalidResource)), no or a bad or
     /// repeated issuer, an empty algorithm list, a scope that is not a
-    /// valid scope token, a metadata URL that is not http(s), a CORS origin,
+    /// valid scope token or is `offline_access`, a scope hierarchy with a
+    /// cycle or a scope not in `scopes_supported`, a metadata URL that is
+    /// not http(s), a CORS origin,
     /// a duration or size out of its range
     /// ([`OutOfRange`](ConfigError::OutOfRange)), or a key source that
     /// cannot be built.
@@ -254,6 +269,7 @@ impl GuardBuilder {
         }
         let supported = check_scopes(self.scopes_supported.clone())?;
         let required = check_scopes(self.required_scopes.clone())?;
+        let hierarchy = self.hierarchy.compile(&supported)?;
         let metadata_doc = self.metadata(&resource, &supported)?;
         let (trusted, issuers) = self.issuers(&resource)?;
         let default_scope = if required.is_empty() {
@@ -292,6 +308,7 @@ impl GuardBuilder {
                 supported,
                 revocations: Revocations::new(self.retention, self.clock.clone()),
                 cors: self.cors,
+                hierarchy,
                 resource,
             }),
             mode: self.mode,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::header::HeaderValue;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
@@ -17,6 +17,7 @@ use crate::audit::{self, Decision};
 use crate::challenge::RejectionBody;
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::revision::Wire;
 
 type VerifyFuture = Pin<Box<dyn Future<Output = Result<AuthContext, AuthError>> + Send>>;
 
@@ -56,6 +57,8 @@ pin_project! {
             error: Option<AuthError>,
             // The verified identity, when a check after verification failed.
             ctx: Option<AuthContext>,
+            // The `scope=` of a 403, when not the default one.
+            scope: Option<String>,
         },
         // Answered by the guard itself (metadata, CORS preflight).
         Answer {
@@ -72,6 +75,23 @@ where
         State::Reject {
             error: Some(error),
             ctx,
+            scope: None,
+        }
+    }
+
+    /// A denial after verification: a missing required scope is challenged
+    /// per the request's wire.
+    pub(super) fn refuse(
+        shared: &Shared,
+        error: AuthError,
+        ctx: AuthContext,
+        headers: &HeaderMap,
+    ) -> Self {
+        let scope = step_up(shared, &error, &ctx, headers);
+        State::Reject {
+            error: Some(error),
+            ctx: Some(ctx),
+            scope,
         }
     }
 
@@ -89,12 +109,27 @@ where
     }
 }
 
+/// The `scope=` of the guard's own 403 (a scope every request needs is
+/// missing) on the stateless wire: what is still needed. `None`: the
+/// default (every required scope), as on the session wire.
+fn step_up(
+    shared: &Shared,
+    error: &AuthError,
+    ctx: &AuthContext,
+    headers: &HeaderMap,
+) -> Option<String> {
+    (error.kind() == AuthErrorKind::InsufficientScope
+        && Wire::of_headers(headers) == Wire::Stateless)
+        .then(|| shared.challenge_scope(Wire::Stateless, ctx, &[], false))
+}
+
 /// Audits a denial and builds its response.
 fn deny<ResB, R: RejectionBody<ResB>>(
     shared: &Shared,
     rejection: &R,
     error: AuthError,
     ctx: Option<&AuthContext>,
+    scope: Option<&str>,
 ) -> Response<ResB> {
     audit::record(&Decision {
         layer: "guard",
@@ -106,7 +141,7 @@ fn deny<ResB, R: RejectionBody<ResB>>(
         scopes_required: &shared.required,
         ..Decision::default()
     });
-    shared.deny(rejection, error, None)
+    shared.deny(rejection, error, scope)
 }
 
 /// The error for a state entered twice (cannot happen: each state is left
@@ -131,18 +166,22 @@ where
         let mut res = loop {
             match this.state.as_mut().project() {
                 StateProj::Verify { fut, pending } => {
-                    let checked = ready!(fut.as_mut().poll(cx))
-                        .map_err(|e| (e, None))
-                        .and_then(|ctx| match this.shared.authorize(&ctx) {
-                            Ok(()) => Ok(ctx),
-                            Err(e) => Err((e, Some(ctx))),
-                        });
-                    let ctx = match checked {
+                    let ctx = match ready!(fut.as_mut().poll(cx)) {
                         Ok(ctx) => ctx,
-                        Err((error, ctx)) => {
-                            break deny(this.shared, this.rejection, error, ctx.as_ref());
-                        }
+                        Err(error) => break deny(this.shared, this.rejection, error, None, None),
                     };
+                    if let Err(error) = this.shared.authorize(&ctx) {
+                        let scope = pending
+                            .as_ref()
+                            .and_then(|(_, req)| step_up(this.shared, &error, &ctx, req.headers()));
+                        break deny(
+                            this.shared,
+                            this.rejection,
+                            error,
+                            Some(&ctx),
+                            scope.as_deref(),
+                        );
+                    }
                     audit::record(&Decision {
                         layer: "guard",
                         allow: true,
@@ -152,16 +191,22 @@ where
                         ..Decision::default()
                     });
                     let Some((mut svc, mut req)) = pending.take() else {
-                        break deny(this.shared, this.rejection, polled_twice(), None);
+                        break deny(this.shared, this.rejection, polled_twice(), None, None);
                     };
                     req.extensions_mut().insert(ctx);
                     let fut = svc.call(req);
                     this.state.set(State::Inner { fut });
                 }
                 StateProj::Inner { fut } => break ready!(fut.poll(cx))?,
-                StateProj::Reject { error, ctx } => {
+                StateProj::Reject { error, ctx, scope } => {
                     let error = error.take().unwrap_or_else(polled_twice);
-                    break deny(this.shared, this.rejection, error, ctx.as_ref());
+                    break deny(
+                        this.shared,
+                        this.rejection,
+                        error,
+                        ctx.as_ref(),
+                        scope.as_deref(),
+                    );
                 }
                 StateProj::Answer { res } => {
                     return Poll::Ready(Ok(res.take().unwrap_or_default().map(ResB::from)));

@@ -14,7 +14,9 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::KeySource;
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::resource::{ResourceUrl, WELL_KNOWN_PATH};
+use crate::revision::Wire;
 use crate::revocation::Revocations;
+use crate::scope_hierarchy::CompiledHierarchy;
 use crate::verify::TokenVerifier;
 
 /// One trusted issuer as the guard sees it.
@@ -44,6 +46,7 @@ pub(crate) struct Shared {
     pub(crate) token_cache: Option<TokenCache>,
     pub(crate) revocations: Revocations,
     pub(crate) cors: CorsPolicy,
+    pub(crate) hierarchy: CompiledHierarchy,
 }
 
 /// Put in a request's extensions by a guard in optional mode that let an
@@ -89,9 +92,11 @@ impl Shared {
         path == self.metadata_path || path == WELL_KNOWN_PATH
     }
 
-    /// `true` when the token grants `scope`.
+    /// `true` when the token grants `scope`, itself or through the scope
+    /// hierarchy.
+    #[inline]
     pub(crate) fn grants(&self, ctx: &AuthContext, scope: &str) -> bool {
-        ctx.scopes().contains(scope)
+        self.hierarchy.grants(ctx.scopes(), scope)
     }
 
     /// `true` when the token grants every scope of `scopes`.
@@ -159,27 +164,49 @@ impl Shared {
         Ok(())
     }
 
-    /// The scopes a 403 names: those every request needs, then `extra`,
-    /// without repeats.
-    pub(crate) fn step_up_scope<'a>(&self, extra: impl IntoIterator<Item = &'a str>) -> String {
-        let mut out: Vec<&str> = self.required.iter().map(String::as_str).collect();
-        for s in extra {
-            if !out.contains(&s) {
-                out.push(s);
+    /// The `scope=` of a 403 for an operation that needs `needed` (besides
+    /// the scopes every request needs), per wire:
+    ///
+    /// - session wire (`2025-11-25`): the client replaces its token with
+    ///   what it asks for, so the challenge lists what it should hold
+    ///   afterwards: the required scopes, then `needed`, then (with
+    ///   `keep_granted`) the token's current scopes that this resource
+    ///   supports, so stepping up never loses a privilege;
+    /// - stateless wire (`2026-07-28`): exactly the scopes the operation
+    ///   still needs (required and `needed`, minus what the token already
+    ///   gives), each once, the narrowest of them (clients union them with
+    ///   what they hold).
+    pub(crate) fn challenge_scope(
+        &self,
+        wire: Wire,
+        ctx: &AuthContext,
+        needed: &[&str],
+        keep_granted: bool,
+    ) -> String {
+        let wanted = self
+            .required
+            .iter()
+            .map(String::as_str)
+            .chain(needed.iter().copied());
+        let mut out: Vec<&str> = Vec::new();
+        match wire {
+            Wire::Session => {
+                let granted = ctx
+                    .scopes()
+                    .iter()
+                    .filter(|s| keep_granted && self.supported.iter().any(|x| x == s));
+                for s in wanted.chain(granted) {
+                    if !out.contains(&s) {
+                        out.push(s);
+                    }
+                }
+            }
+            Wire::Stateless => {
+                let missing: Vec<&str> = wanted.filter(|s| !self.grants(ctx, s)).collect();
+                out = self.hierarchy.narrowest(&missing);
             }
         }
         out.join(" ")
-    }
-
-    /// The token's current scopes that this resource supports: kept in a
-    /// step-up challenge so a client never loses a privilege by stepping up.
-    pub(crate) fn supported_granted<'a>(
-        &'a self,
-        ctx: &'a AuthContext,
-    ) -> impl Iterator<Item = &'a str> + 'a {
-        ctx.scopes()
-            .iter()
-            .filter(|s| self.supported.iter().any(|x| x == s))
     }
 
     /// The response to `error`, shaped by `body`. `scope` is the `scope=`

@@ -145,7 +145,7 @@ impl<S, R> Guard<S, R> {
                         fut: self.inner.call(req),
                     }
                 }
-                Err(error) => State::reject(error, Some(ctx)),
+                Err(error) => State::refuse(shared, error, ctx, req.headers()),
             };
         }
         let token = match token::validate(raw) {

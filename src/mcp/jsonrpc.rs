@@ -21,7 +21,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::challenge::JsonRpcError;
+pub(crate) use super::json::Refusal;
+use super::json::{Scalar, once, refuse, scalars};
 
 /// What `completion/complete` completes (`params.ref`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,49 +44,13 @@ pub(crate) struct Message {
     pub(crate) uri: Option<String>,
     /// `params.ref` of `completion/complete`.
     pub(crate) reference: Option<Reference>,
+    /// `params.taskId` (the tasks extension), when a string.
+    pub(crate) task_id: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`: the
+    /// revision a stateless (`2026-07-28`) request speaks.
+    pub(crate) protocol_version: Option<String>,
     /// `id` (a string, a number or null), when present.
     pub(crate) id: Option<Value>,
-}
-
-/// Why a body cannot be judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Refusal {
-    /// The JSON-RPC error code.
-    pub(crate) code: i64,
-    /// A fixed detail for logs.
-    pub(crate) detail: &'static str,
-}
-
-impl Refusal {
-    pub(crate) const fn parse(detail: &'static str) -> Self {
-        Self {
-            code: JsonRpcError::PARSE_ERROR,
-            detail,
-        }
-    }
-
-    pub(crate) const fn invalid(detail: &'static str) -> Self {
-        Self {
-            code: JsonRpcError::INVALID_REQUEST,
-            detail,
-        }
-    }
-
-    pub(crate) const fn params(detail: &'static str) -> Self {
-        Self {
-            code: JsonRpcError::INVALID_PARAMS,
-            detail,
-        }
-    }
-
-    /// The JSON-RPC message answered for this code.
-    pub(crate) fn message(&self) -> &'static str {
-        match self.code {
-            JsonRpcError::PARSE_ERROR => "Parse error",
-            JsonRpcError::INVALID_PARAMS => "Invalid params",
-            _ => "Invalid Request",
-        }
-    }
 }
 
 /// Reads the messages of a POST body: one message, or a batch of at most
@@ -124,45 +89,6 @@ pub(crate) fn peek(body: &[u8], max_batch: usize) -> Result<Vec<Message>, Refusa
     }
 }
 
-/// Visitor methods for the JSON scalars (strings, numbers, booleans, null),
-/// all answered by `$answer`.
-macro_rules! scalars {
-    ($value:ty, |$this:ident| $answer:expr) => {
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<$value, E> {
-            let $this = self;
-            $answer
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$value, E> {
-            let $this = self;
-            $answer
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$value, E> {
-            let $this = self;
-            $answer
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$value, E> {
-            let $this = self;
-            $answer
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$value, E> {
-            let $this = self;
-            $answer
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<$value, E> {
-            let $this = self;
-            $answer
-        }
-    };
-}
-
-/// Records the first reason the body cannot be judged and stops parsing.
-fn refuse<E: de::Error>(slot: &Cell<Option<Refusal>>, refusal: Refusal) -> E {
-    if slot.get().is_none() {
-        slot.set(Some(refusal));
-    }
-    E::custom(refusal.detail)
-}
-
 struct BatchVisitor<'c> {
     max: usize,
     invalid: &'c Cell<Option<Refusal>>,
@@ -193,17 +119,6 @@ impl<'de> Visitor<'de> for BatchVisitor<'_> {
         }
         Ok(out)
     }
-}
-
-/// A key the visitors read, seen at most once.
-fn once<E: de::Error>(seen: &mut bool, invalid: &Cell<Option<Refusal>>) -> Result<(), E> {
-    if std::mem::replace(seen, true) {
-        return Err(refuse(
-            invalid,
-            Refusal::invalid("a key the policy reads appears twice"),
-        ));
-    }
-    Ok(())
 }
 
 struct MessageSeed<'c> {
@@ -328,6 +243,7 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let wrong = |detail| refuse::<A::Error>(self.invalid, Refusal::params(detail));
         let (mut name, mut uri, mut reference) = (false, false, false);
+        let (mut task, mut meta) = (false, false);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match &*key {
                 "name" => {
@@ -351,6 +267,18 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
                     })?;
                     self.message.reference = r;
                 }
+                "taskId" => {
+                    once(&mut task, self.invalid)?;
+                    if let Scalar::Str(s) = map.next_value::<Scalar>()? {
+                        self.message.task_id = Some(s);
+                    }
+                }
+                "_meta" => {
+                    once(&mut meta, self.invalid)?;
+                    self.message.protocol_version = map.next_value_seed(MetaSeed {
+                        invalid: self.invalid,
+                    })?;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -368,6 +296,59 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
         this.invalid,
         Refusal::invalid("params is not an object or an array")
     )));
+}
+
+/// `params._meta`: only its protocol version is read (a string; anything
+/// else there is skipped).
+struct MetaSeed<'c> {
+    invalid: &'c Cell<Option<Refusal>>,
+}
+
+/// The `_meta` key that carries a stateless request's revision.
+const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+
+impl<'de> DeserializeSeed<'de> for MetaSeed<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetaSeed<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("_meta")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut seen, mut version) = (false, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == PROTOCOL_VERSION_KEY {
+                once(&mut seen, self.invalid)?;
+                match map.next_value::<Scalar>()? {
+                    Scalar::Str(s) => version = Some(s),
+                    _ => {
+                        return Err(refuse(
+                            self.invalid,
+                            Refusal::params("the _meta protocol version is not a string"),
+                        ));
+                    }
+                }
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(version)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    scalars!(Option<String>, |_this| Ok(None));
 }
 
 /// `params.ref`: `{"type": "ref/prompt", "name"}` or `{"type": "ref/resource", "uri"}`.
@@ -424,58 +405,6 @@ impl<'de> Visitor<'de> for RefSeed<'_> {
     scalars!(Option<Reference>, |_this| Ok(None));
 }
 
-/// A value read as a string, number or null; anything else is skipped
-/// unparsed into `Other`.
-#[derive(Debug, PartialEq)]
-enum Scalar {
-    Str(String),
-    Number(serde_json::Number),
-    Null,
-    Other,
-}
-
-impl<'de> serde::Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v.into()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Number(v.into()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(serde_json::Number::from_f64(v).map_or(Scalar::Other, Scalar::Number))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Null)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Scalar::Other)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,6 +441,11 @@ mod tests {
             Some(Reference::Resource("file:///{p}".into()))
         );
         assert_eq!(m[0].name, None, "argument.name is not params.name");
+        let m = ok(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"taskId":"t-1","_meta":{"x":[1],"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+        );
+        assert_eq!(m[0].task_id.as_deref(), Some("t-1"));
+        assert_eq!(m[0].protocol_version.as_deref(), Some("2026-07-28"));
         // Escaped keys are the same keys.
         let m =
             ok(r#"{"jsonrpc":"2.0","id":1,"m\u0065thod":"tools/call","params":{"n\u0061me":"x"}}"#);
@@ -520,7 +454,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_judge() {
-        use JsonRpcError as E;
+        use crate::challenge::JsonRpcError as E;
         let parse = [
             &b"not json"[..],
             b"",

@@ -60,16 +60,32 @@
 //!   unreserved percent-encodings decoded, dot segments removed; a URI with
 //!   an encoded `/`, `\` or NUL in its path is refused.
 //!
+//! # Both wires
+//!
+//! The wire is chosen per request from its protocol version. On the
+//! stateless `2026-07-28` wire (the `MCP-Protocol-Version` header, or a
+//! protocol version in the body's `_meta`), the `Mcp-Method` and `Mcp-Name`
+//! headers must match the body (`Mcp-Name` may use the `=?base64?…?=` form):
+//! a missing or disagreeing header is refused with `400` and JSON-RPC
+//! `-32020` carrying the request's `id`, before the policy and whatever the
+//! inner server is. The policy always judges the body, never a header. On
+//! that wire a POST carries one request (a batch or a response is
+//! `-32600`) and sessions do not exist. On `2025-11-25` and earlier, none of
+//! this applies.
+//!
 //! # Denial is a step-up
 //!
-//! A call the token's scopes do not cover gets `403` with
+//! A call the token's scopes do not cover (scopes are matched through the
+//! guard's [`ScopeHierarchy`](crate::ScopeHierarchy)) gets `403` with
 //! `WWW-Authenticate: Bearer error="insufficient_scope", …, scope="…"`. MCP
 //! clients (the Python SDK, the TypeScript SDK v2) re-authorize asking for
-//! exactly `scope` and retry. The new token replaces the old one, so `scope`
-//! lists everything the client should hold afterwards: the guard's required
-//! scopes, then what this call needs, then the token's current scopes that
-//! this resource supports (so stepping up never loses a privilege and clients
-//! do not flip-flop between two tokens). A [`Rule::Deny`] is a plain `403`
+//! `scope` and retry. On `2025-11-25` the new token replaces the old one, so
+//! `scope` lists everything the client should hold afterwards: the guard's
+//! required scopes, then what this call needs, then the token's current
+//! scopes that this resource supports (so stepping up never loses a
+//! privilege and clients do not flip-flop between two tokens). On
+//! `2026-07-28` clients union what they hold with what is challenged, so
+//! `scope` names exactly the narrowest scopes the call still needs. A [`Rule::Deny`] is a plain `403`
 //! (`access_denied`) without a step-up challenge: no scope would help.
 //!
 //! # Session binding
@@ -78,6 +94,8 @@
 //! request the server issued it for; other principals get `403`, unknown
 //! sessions `404`.
 
+mod headers;
+mod json;
 mod jsonrpc;
 mod layer;
 mod policy;
@@ -86,7 +104,7 @@ mod service;
 mod session;
 
 pub use layer::McpLayer;
-pub use policy::{McpPolicy, McpPolicyBuilder, Rule, ScopeMatching};
+pub use policy::{McpPolicy, McpPolicyBuilder, Rule};
 pub use service::{McpService, ResponseFuture};
 pub use session::SessionBinding;
 

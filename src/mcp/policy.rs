@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::jsonrpc::{Message, Reference, Refusal};
 use super::resource_uri::normalize;
 use crate::claims::AuthContext;
-use crate::config::check_scopes;
+use crate::config::{check_scopes, glob};
 use crate::error::ConfigError;
 use crate::guard::policy::Shared;
 
@@ -49,39 +49,6 @@ impl Rule {
     }
 }
 
-/// How granted scopes are matched against required ones.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ScopeMatching {
-    /// A required scope must be granted exactly. The default.
-    #[default]
-    Exact,
-    /// A granted scope containing `*` also satisfies every required scope
-    /// it matches as a glob (`mcp:exec:functions.*` satisfies
-    /// `mcp:exec:functions.delete_todo`).
-    GrantedPatterns,
-}
-
-/// `*` matches any run of characters (including none); everything else is literal.
-pub(crate) fn glob(pattern: &str, s: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = s.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for p in middle {
-        match rest.find(p) {
-            Some(i) => rest = &rest[i + p.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
 /// Rules by name: exact names first, then `*` globs in the order added.
 #[derive(Debug, Default)]
 struct Rules(Vec<(String, Rule)>);
@@ -109,7 +76,6 @@ struct PolicyInner {
     prompts: Rules,
     default: Rule,
     stream: Rule,
-    matching: ScopeMatching,
 }
 
 /// Builds an [`McpPolicy`].
@@ -122,7 +88,6 @@ pub struct McpPolicyBuilder {
     prompts: Vec<(String, Rule)>,
     default: Rule,
     stream: Option<Rule>,
-    matching: ScopeMatching,
 }
 
 /// The outcome for a request.
@@ -146,7 +111,6 @@ impl McpPolicy {
             prompts: Vec::new(),
             default: Rule::Allow,
             stream: None,
-            matching: ScopeMatching::Exact,
         }
     }
 
@@ -197,15 +161,6 @@ impl McpPolicy {
         &self.0.stream
     }
 
-    fn granted(&self, shared: &Shared, ctx: &AuthContext, scope: &str) -> bool {
-        shared.grants(ctx, scope)
-            || (self.0.matching == ScopeMatching::GrantedPatterns
-                && ctx
-                    .scopes()
-                    .iter()
-                    .any(|g| g.contains('*') && glob(g, scope)))
-    }
-
     /// The verdict on `rules` (every one must pass) for `ctx`.
     pub(crate) fn judge<'a>(
         &self,
@@ -220,7 +175,7 @@ impl McpPolicy {
                 Rule::Deny => return Verdict::Deny,
                 Rule::Require(scopes) => {
                     for s in scopes {
-                        let ok = ctx.is_some_and(|c| self.granted(shared, c, s));
+                        let ok = ctx.is_some_and(|c| shared.grants(c, s));
                         if !ok && !need.contains(s) {
                             need.push(s.clone());
                         }
@@ -279,12 +234,6 @@ impl McpPolicyBuilder {
         self
     }
 
-    /// How granted scopes match required ones. Defaults to [`ScopeMatching::Exact`].
-    pub fn scope_matching(mut self, matching: ScopeMatching) -> Self {
-        self.matching = matching;
-        self
-    }
-
     /// Checks every scope and pattern and builds the policy.
     ///
     /// # Errors
@@ -326,7 +275,6 @@ impl McpPolicyBuilder {
                 None => default.clone(),
             },
             default,
-            matching: self.matching,
         })))
     }
 }
@@ -334,23 +282,6 @@ impl McpPolicyBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob("admin_*", "admin_delete"));
-        assert!(glob("admin_*", "admin_"));
-        assert!(!glob("admin_*", "xadmin_"));
-        assert!(glob("*", ""));
-        assert!(glob("a*b*c", "a-b-c"));
-        assert!(!glob("a*b*c", "a-c-b"));
-        assert!(glob(
-            "mcp:exec:functions.*",
-            "mcp:exec:functions.delete_todo"
-        ));
-        assert!(!glob("exact", "exactly"));
-        assert!(glob("*.txt", "file.txt"));
-        assert!(!glob("ab*ba", "aba"));
-    }
 
     fn msg(m: &str, name: Option<&str>, uri: Option<&str>) -> Message {
         Message {

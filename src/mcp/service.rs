@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 use tower_service::Service;
 
+use super::headers::{Mismatch, cross_check};
 use super::jsonrpc::{Message, Reference, Refusal, peek};
 use super::policy::{McpPolicy, Verdict};
 use super::session::{MCP_SESSION_ID, Principal, SessionBinding, session_id};
@@ -24,6 +25,7 @@ use crate::challenge::{JsonRpcError, RejectionBody};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 use crate::guard::policy::{Caller, Shared, no_guard};
+use crate::revision::Wire;
 
 /// The response future of [`McpService`]: boxed, as it awaits the body.
 pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -113,9 +115,26 @@ impl<R> Judging<'_, R> {
     where
         R: RejectionBody<B>,
     {
-        let error = AuthError::new(AuthErrorKind::InvalidMessage, refusal.detail);
-        self.audit(false, Some(&error), &[]);
         let jsonrpc = JsonRpcError::new(refusal.code, refusal.message(), Value::Null);
+        self.jsonrpc(refusal.detail, jsonrpc)
+    }
+
+    /// A stateless request whose headers disagree with its body: `-32020`
+    /// (or `-32600`) with the request's `id`.
+    fn mismatch<B>(&self, m: Mismatch) -> Response<B>
+    where
+        R: RejectionBody<B>,
+    {
+        let jsonrpc = JsonRpcError::new(m.code, m.message(), m.id.clone());
+        self.jsonrpc(m.detail, jsonrpc)
+    }
+
+    fn jsonrpc<B>(&self, detail: &'static str, jsonrpc: JsonRpcError) -> Response<B>
+    where
+        R: RejectionBody<B>,
+    {
+        let error = AuthError::new(AuthErrorKind::InvalidMessage, detail);
+        self.audit(false, Some(&error), &[]);
         crate::challenge::respond(
             &self.config.rejection,
             self.config.shared.challenger.jsonrpc(error, jsonrpc),
@@ -216,9 +235,15 @@ where
         return Ok(judging.deny(no_guard("mcp"), None, &[]));
     }
     let principal = Principal::of(ctx.as_ref());
-    let session = match session_id(&parts.headers) {
-        Ok(s) => s.map(str::to_owned),
-        Err(e) => return Ok(judging.deny(e, None, &[])),
+    // Sessions exist on the session wire only; a stateless request's
+    // `Mcp-Session-Id` is ignored (and passed on), as the spec says.
+    let mut wire = Wire::of_headers(&parts.headers);
+    let session = match wire {
+        Wire::Stateless => None,
+        Wire::Session => match session_id(&parts.headers) {
+            Ok(s) => s.map(str::to_owned),
+            Err(e) => return Ok(judging.deny(e, None, &[])),
+        },
     };
     if let (Some(binding), Some(id)) = (&config.sessions, &session)
         && let Err(e) = binding.check(id, &principal)
@@ -239,6 +264,11 @@ where
             Err(refusal) => return Ok(judging.refuse(refusal)),
         };
         judging.messages = &messages;
+        let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+        match cross_check(&parts.headers, &messages, batch) {
+            Ok(w) => wire = w,
+            Err(m) => return Ok(judging.mismatch(m)),
+        }
         let mut rules = Vec::with_capacity(messages.len());
         for m in &messages {
             match policy.rule_for(m) {
@@ -268,12 +298,8 @@ where
                 );
                 return Ok(judging.deny(error, None, &need));
             };
-            let shared = &config.shared;
-            let scope = shared.step_up_scope(
-                need.iter()
-                    .map(String::as_str)
-                    .chain(shared.supported_granted(ctx)),
-            );
+            let needed: Vec<&str> = need.iter().map(String::as_str).collect();
+            let scope = config.shared.challenge_scope(wire, ctx, &needed, true);
             let error = AuthError::new(
                 AuthErrorKind::InsufficientScope,
                 "the token lacks a scope this MCP call needs",
@@ -284,7 +310,7 @@ where
     judging.audit(true, None, &[]);
     let method = parts.method.clone();
     let res = inner.call(Request::from_parts(parts, body)).await?;
-    if let Some(binding) = &config.sessions {
+    if let (Some(binding), Wire::Session) = (&config.sessions, wire) {
         match &session {
             // The server issued a session for this request: bind it.
             None => {

@@ -474,3 +474,35 @@ async fn the_guards_rejection_body_shapes_the_mcp_answers() {
     );
     assert_eq!(r.www(), step_up("todo:write todo:read"));
 }
+
+#[tokio::test]
+async fn stateless_requests_neither_use_nor_bind_sessions() {
+    let up = Upstream::default();
+    let app = up.app(guard(), with_sessions);
+    let t = token(&claims());
+    let stateless = |session: Option<&str>| {
+        // The body mentions "initialize", so the upstream issues a session id.
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list",
+            "params": {"cursor": "initialize",
+                "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+        let mut b = Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {t}"))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list");
+        if let Some(s) = session {
+            b = b.header("mcp-session-id", s);
+        }
+        b.body(Body::from(body.to_string())).unwrap()
+    };
+    // An Mcp-Session-Id on a stateless request is ignored, not judged (404).
+    let r = send(&app, stateless(Some("never-issued"))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // A session id in the answer to a stateless request is not bound.
+    let r = send(&app, stateless(None)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let issued = r.headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let list = rpc("tools/list", json!({}));
+    let r = send(&app, post_raw(&t, &[("mcp-session-id", &issued)], list)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -6,11 +6,12 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::routing::post;
 use http::{Request, StatusCode};
-use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, ScopeMatching};
+use mcp_resource_guard::ScopeHierarchy;
+use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule};
 use mcp_resource_guard::{AuthMode, GuardLayer};
 use serde_json::{Value, json};
 
-fn policy(matching: ScopeMatching) -> McpPolicy {
+fn policy() -> McpPolicy {
     McpPolicy::builder()
         .default_rule(Rule::Allow)
         .method("tools/list", Rule::require(["todo:read"]))
@@ -22,7 +23,6 @@ fn policy(matching: ScopeMatching) -> McpPolicy {
         .resource("file:///secret/*", Rule::require(["secrets:read"]))
         .prompt("summarize", Rule::require(["prompts:use"]))
         .method("forbidden/*", Rule::Deny)
-        .scope_matching(matching)
         .build()
         .unwrap()
 }
@@ -54,7 +54,7 @@ fn step_up(scope: &str) -> String {
 
 #[tokio::test]
 async fn the_exact_bytes_reach_the_server() {
-    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let app = echo_app(guard(), policy());
     let t = token(&claims());
     let body = "  {\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\" ,\"x\":[1, 2]}\n";
     let r = send(&app, mcp(Some(&t), body)).await;
@@ -64,7 +64,7 @@ async fn the_exact_bytes_reach_the_server() {
 
 #[tokio::test]
 async fn rules_by_method_tool_resource_and_prompt() {
-    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let app = echo_app(guard(), policy());
     // The default test token: todo:read todo:write.
     let t = token(&claims());
     let cases = [
@@ -115,7 +115,7 @@ async fn rules_by_method_tool_resource_and_prompt() {
 
 #[tokio::test]
 async fn deny_rules_are_plain_403s_without_step_up() {
-    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let app = echo_app(guard(), policy());
     let t = token(&claims());
     for body in [
         rpc("tools/call", json!({"name": "admin_reset"})),
@@ -133,7 +133,7 @@ async fn deny_rules_are_plain_403s_without_step_up() {
 
 #[tokio::test]
 async fn batches_pass_only_when_every_call_does() {
-    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let app = echo_app(guard(), policy());
     let t = token(&claims());
     let ok = json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 9, "result": {}}]).to_string();
     assert_eq!(send(&app, mcp(Some(&t), &ok)).await.status, StatusCode::OK);
@@ -204,21 +204,28 @@ async fn ambiguous_messages_are_refused_never_judged_by_the_default_rule() {
 }
 
 #[tokio::test]
-async fn granted_scope_patterns_are_opt_in() {
+async fn granted_scope_patterns_are_declared_in_the_hierarchy() {
     let t = token(&claims_with(
         json!({"scope": "todo:read mcp:exec:functions.*"}),
     ));
     let body = rpc("tools/call", json!({"name": "delete_todo"}));
-    let exact = echo_app(guard(), policy(ScopeMatching::Exact));
+    let exact = echo_app(guard(), policy());
     assert_eq!(
         send(&exact, mcp(Some(&t), &body)).await.status,
         StatusCode::FORBIDDEN
     );
-    let patterns = echo_app(guard(), policy(ScopeMatching::GrantedPatterns));
+    // Declared in the guard's scope hierarchy, the pattern grants what it matches.
+    let with_pattern = builder()
+        .scopes_supported(["todo:read", "todo:write", "mcp:exec:functions.*"])
+        .scope_hierarchy(ScopeHierarchy::new().pattern("mcp:exec:functions.*"))
+        .build()
+        .unwrap();
+    let patterns = echo_app(with_pattern, policy());
     assert_eq!(
         send(&patterns, mcp(Some(&t), &body)).await.status,
         StatusCode::OK
     );
+    // A pattern the hierarchy does not declare is just a name.
     let other = token(&claims_with(json!({"scope": "todo:read mcp:exec:other.*"})));
     assert_eq!(
         send(&patterns, mcp(Some(&other), &body)).await.status,
@@ -228,10 +235,7 @@ async fn granted_scope_patterns_are_opt_in() {
 
 #[tokio::test]
 async fn anonymous_callers_get_the_401_where_a_scope_is_needed() {
-    let app = echo_app(
-        guard().with_mode(AuthMode::Optional),
-        policy(ScopeMatching::Exact),
-    );
+    let app = echo_app(guard().with_mode(AuthMode::Optional), policy());
     let r = send(
         &app,
         mcp(None, &rpc("tools/call", json!({"name": "list_todos"}))),
@@ -245,7 +249,7 @@ async fn anonymous_callers_get_the_401_where_a_scope_is_needed() {
 
 #[tokio::test]
 async fn over_the_limit_is_413_and_without_its_guard_in_front_is_500() {
-    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let app = echo_app(guard(), policy());
     let t = token(&claims());
     let call = rpc("tools/list", json!({}));
     let padded = |n: usize| format!("{call}{}", " ".repeat(n - call.len()));
@@ -261,7 +265,7 @@ async fn over_the_limit_is_413_and_without_its_guard_in_front_is_500() {
     let g = guard();
     let bare: Router = Router::new()
         .route("/mcp", post(|| async { "x" }))
-        .layer(McpLayer::new(&g, policy(ScopeMatching::Exact)));
+        .layer(McpLayer::new(&g, policy()));
     for token in [None, Some(t.as_str())] {
         let r = send(&bare, mcp(token, &call)).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -288,7 +292,7 @@ impl http_body::Body for Stalled {
 
 #[tokio::test]
 async fn a_declared_oversize_body_is_refused_before_it_is_read() {
-    let app = echo_app(guard(), policy(ScopeMatching::Exact));
+    let app = echo_app(guard(), policy());
     let req = Request::post("/mcp")
         .header("authorization", format!("Bearer {}", token(&claims())))
         .header("content-type", "application/json")

@@ -197,7 +197,7 @@ async fn a_disallowed_tool_gets_403_with_the_step_up_challenge() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.www, insufficient("todo:read todo:write"));
     // Without todo:read nothing passes, and the 401 says todo:read.
-    let none = dev.token(RESOURCE, "carol", "todo:write");
+    let none = dev.token(RESOURCE, "carol", "profile");
     let r = post(&app, Some(&none), None, initialize()).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.www, insufficient("todo:read"));
@@ -330,7 +330,7 @@ async fn a_session_reused_by_another_subject_is_rejected() {
 #[tokio::test]
 async fn get_and_delete_follow_the_stream_rule() {
     let (app, dev) = setup(RESOURCE).await;
-    let none = dev.token(RESOURCE, "carol", "todo:write");
+    let none = dev.token(RESOURCE, "carol", "profile");
     let req = Request::get("/mcp")
         .header("host", "127.0.0.1:3000")
         .header("accept", "text/event-stream")
