@@ -16,6 +16,7 @@
 //! assert_eq!(set["keys"][0]["kty"], "EC");
 //! ```
 
+pub mod conformance;
 mod endpoints;
 mod issuer;
 mod key;

@@ -2,7 +2,7 @@
 
 #[allow(dead_code)]
 #[path = "../../examples/axum_basic.rs"]
-mod example;
+pub(crate) mod example;
 
 use axum::body::Body;
 use http::{Request, StatusCode};

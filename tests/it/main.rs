@@ -7,6 +7,7 @@ mod attacks;
 mod audit;
 mod bounded;
 mod challenges;
+mod conformance;
 mod cors;
 mod example_axum_basic;
 mod example_hyper_basic;

@@ -4,7 +4,7 @@
 
 #[allow(dead_code)]
 #[path = "../../examples/todo_server.rs"]
-mod example;
+pub(crate) mod example;
 
 use axum::Router;
 use axum::body::Body;
