@@ -54,7 +54,7 @@
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
 //! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys` (never a token) | no |
 //! | `reqwest` | fetch keys and discovery documents with reqwest (rustls) | yes |
-//! | `testing` | [`testing`]: key generation and token minting for tests | no |
+//! | `testing` | [`testing`]: key generation, token minting, a test issuer, a manual clock, the conformance kit | no |
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
 //!
@@ -140,6 +140,8 @@ mod revision;
 mod revocation;
 mod scope;
 mod scope_hierarchy;
+#[cfg(feature = "aws-lc-rs")]
+mod sealed_state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;
@@ -156,5 +158,7 @@ pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness}
 pub use resource::{ResourceUrl, WELL_KNOWN_PATH};
 pub use scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
 pub use scope_hierarchy::ScopeHierarchy;
+#[cfg(feature = "aws-lc-rs")]
+pub use sealed_state::{SealError, SealedState, SealedStateBuilder};
 pub use token::BearerToken;
 pub use verify::{JwtVerifier, TokenVerifier};
