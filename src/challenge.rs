@@ -188,6 +188,7 @@ impl Rejection {
             (None, AuthErrorKind::UnknownSession) => "session_not_found",
             (None, AuthErrorKind::SessionMismatch) => "session_mismatch",
             (None, AuthErrorKind::Misconfigured) => "server_error",
+            (None, AuthErrorKind::UnfilterableResponse) => "bad_gateway",
             (None, _) => "unauthorized",
         };
         serde_json::json!({ "error": error, "error_description": self.description() }).to_string()

@@ -201,6 +201,9 @@ pub enum AuthErrorKind {
     UnknownSession,
     /// The MCP session belongs to another principal. 403.
     SessionMismatch,
+    /// The inner server's list answer could not be filtered (over the size
+    /// limit, or not a JSON-RPC list response). 502: never passed unfiltered.
+    UnfilterableResponse,
     /// The layers are wired wrongly (a scope or MCP layer without the guard
     /// in front of it). 500; the detail says what to fix.
     Misconfigured,
@@ -219,6 +222,7 @@ impl AuthErrorKind {
             Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownSession => StatusCode::NOT_FOUND,
+            Self::UnfilterableResponse => StatusCode::BAD_GATEWAY,
             Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MissingToken
             | Self::InvalidToken
@@ -251,6 +255,7 @@ impl AuthErrorKind {
             Self::InvalidSession => "invalid_session",
             Self::UnknownSession => "unknown_session",
             Self::SessionMismatch => "session_mismatch",
+            Self::UnfilterableResponse => "unfilterable_response",
             Self::Misconfigured => "misconfigured",
         }
     }
@@ -278,6 +283,7 @@ impl AuthErrorKind {
             Self::InvalidSession => "The Mcp-Session-Id header is malformed",
             Self::UnknownSession => "The MCP session is unknown or has ended",
             Self::SessionMismatch => "This MCP session belongs to another principal",
+            Self::UnfilterableResponse => "The server's list could not be filtered for this caller",
             Self::Misconfigured => "The server is misconfigured",
         }
     }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use tower_layer::Layer;
 
+use super::list_filter::ListFilter;
 use super::policy::McpPolicy;
 use super::service::{Config, McpService};
 use super::session::SessionBinding;
@@ -39,6 +40,7 @@ impl<R: Clone> McpLayer<R> {
                 max_body: DEFAULT_MAX_BODY,
                 max_batch: DEFAULT_MAX_BATCH,
                 sessions: None,
+                lists: ListFilter::Off,
             },
         }
     }
@@ -77,6 +79,17 @@ impl<R> McpLayer<R> {
         }
         self.config.max_batch = messages;
         Ok(self)
+    }
+
+    /// Filter `tools/list`, `prompts/list` and `resources/list` answers to
+    /// what the caller may use (see [`ListFilter`]; JSON and SSE answers;
+    /// on `2026-07-28` a filtered result is marked `cacheScope: "private"`).
+    /// An answer over the body limit, or one the layer cannot read, gets
+    /// `502`, never passes unfiltered. Defaults to [`ListFilter::Off`].
+    #[must_use]
+    pub fn list_filter(mut self, filter: ListFilter) -> Self {
+        self.config.lists = filter;
+        self
     }
 
     /// Bind sessions (`Mcp-Session-Id`, the `2025-11-25` wire) to

@@ -98,12 +98,14 @@ mod headers;
 mod json;
 mod jsonrpc;
 mod layer;
+mod list_filter;
 mod policy;
 mod resource_uri;
 mod service;
 mod session;
 
 pub use layer::McpLayer;
+pub use list_filter::ListFilter;
 pub use policy::{McpPolicy, McpPolicyBuilder, Rule};
 pub use service::{McpService, ResponseFuture};
 pub use session::SessionBinding;

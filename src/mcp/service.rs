@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
 use http::{Method, Request, Response};
 use http_body::Body;
@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use super::headers::{Mismatch, cross_check};
 use super::jsonrpc::{Message, Reference, Refusal, peek};
+use super::list_filter::{Judge, ListFilter, ListKind};
 use super::policy::{McpPolicy, Verdict};
 use super::session::{MCP_SESSION_ID, Principal, SessionBinding, session_id};
 use crate::audit::{self, Decision, Joined};
@@ -26,6 +27,9 @@ use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 use crate::guard::policy::{Caller, Shared, no_guard};
 use crate::revision::Wire;
+
+/// The largest list answer the layer reads to filter it.
+const MAX_LIST: usize = 8 * 1024 * 1024;
 
 /// The response future of [`McpService`]: boxed, as it awaits the body.
 pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -40,6 +44,7 @@ pub(super) struct Config<R> {
     pub(super) max_body: usize,
     pub(super) max_batch: usize,
     pub(super) sessions: Option<SessionBinding>,
+    pub(super) lists: ListFilter,
 }
 
 /// The service made by [`McpLayer`](super::McpLayer).
@@ -193,7 +198,9 @@ where
     R: RejectionBody<ResB>,
     ReqB: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     ReqB::Error: Into<BoxError>,
-    ResB: From<String> + Send + 'static,
+    ResB: Body + From<String> + Send + 'static,
+    ResB::Data: Send,
+    ResB::Error: Into<BoxError>,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
@@ -222,6 +229,8 @@ where
     R: RejectionBody<ResB>,
     ReqB: Body<Data = Bytes> + From<Bytes>,
     ReqB::Error: Into<BoxError>,
+    ResB: Body + From<String>,
+    ResB::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
     let caller = Caller::of(&parts.extensions);
@@ -253,6 +262,7 @@ where
 
     let policy = &config.policy;
     let messages;
+    let mut list = None;
     let (rules, body) = if parts.method == Method::POST {
         let bytes = match read_body(&parts, body, config.max_body).await {
             Ok(b) => b,
@@ -264,6 +274,9 @@ where
             Err(refusal) => return Ok(judging.refuse(refusal)),
         };
         judging.messages = &messages;
+        if config.lists != ListFilter::Off {
+            list = ListKind::of(&messages);
+        }
         let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
         match cross_check(&parts.headers, &messages, batch) {
             Ok(w) => wire = w,
@@ -326,5 +339,64 @@ where
             Some(_) => {}
         }
     }
-    Ok(res)
+    let Some(kind) = list else {
+        return Ok(res);
+    };
+    let judge = Judge {
+        filter: config.lists,
+        policy: &config.policy,
+        shared: &config.shared,
+        ctx: ctx.as_ref(),
+        wire,
+    };
+    Ok(filtered(&judging, &judge, kind, res).await)
+}
+
+/// The list answer filtered for the caller, or `502` when it cannot be.
+async fn filtered<R, ResB>(
+    judging: &Judging<'_, R>,
+    judge: &Judge<'_>,
+    kind: ListKind,
+    res: Response<ResB>,
+) -> Response<ResB>
+where
+    R: RejectionBody<ResB>,
+    ResB: Body + From<String>,
+    ResB::Error: Into<BoxError>,
+{
+    let (mut parts, body) = res.into_parts();
+    if !parts.status.is_success() {
+        // An error carries no list.
+        return Response::from_parts(parts, body);
+    }
+    let kind_of = |prefix: &str| {
+        parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with(prefix))
+    };
+    let sse = kind_of("text/event-stream");
+    let refuse = |detail| {
+        let error = AuthError::new(AuthErrorKind::UnfilterableResponse, detail);
+        judging.deny(error, None, &[])
+    };
+    if !sse && !kind_of("application/json") {
+        return refuse("the list answer is neither JSON nor SSE");
+    }
+    let Ok(bytes) = Limited::new(body, MAX_LIST)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+    else {
+        return refuse("the list answer is over the size limit, or unreadable");
+    };
+    let Some(body) = judge.filter_body(kind, &bytes, sse) else {
+        return refuse("the list answer holds no JSON-RPC list result");
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        ResB::from(String::from_utf8_lossy(&body).into_owned()),
+    )
 }

@@ -13,6 +13,7 @@ mod example_axum_basic;
 mod example_hyper_basic;
 mod jwks_cache;
 mod mcp_fail_closed;
+mod mcp_lists;
 mod mcp_policy;
 mod mcp_wires;
 mod metadata;

@@ -1,0 +1,170 @@
+//! Filtered lists: `tools/list`, `prompts/list` and `resources/list`
+//! answered with only what the caller may use, in JSON and SSE responses.
+//!
+//! Off by default ([`ListFilter::Off`]): a client that sees a tool it cannot
+//! call yet calls it, gets the 403 step-up, and re-authorizes; hiding the
+//! tool hides that path. Turn it on where the list itself is sensitive.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::jsonrpc::Message;
+use super::policy::{McpPolicy, Verdict};
+use super::resource_uri::normalize;
+use crate::claims::AuthContext;
+use crate::guard::policy::Shared;
+use crate::revision::Wire;
+
+/// Which entries of `tools/list`, `prompts/list` and `resources/list` a
+/// caller sees.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListFilter {
+    /// Lists pass as the server answers them. The default: clients learn of
+    /// tools they cannot call yet, and step up when they call one.
+    #[default]
+    Off,
+    /// Entries no scope would open ([`Rule::Deny`](super::Rule::Deny)) are
+    /// left out; entries that need a step-up stay.
+    HideDenied,
+    /// Only entries the caller's token may use now are listed.
+    CallableOnly,
+}
+
+/// The list a request asks for, if the filter applies to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+}
+
+impl ListKind {
+    /// The list a single message asks for.
+    pub(crate) fn of(messages: &[Message]) -> Option<Self> {
+        let [m] = messages else { return None };
+        match m.method.as_deref()? {
+            "tools/list" => Some(Self::Tools),
+            "prompts/list" => Some(Self::Prompts),
+            "resources/list" => Some(Self::Resources),
+            _ => None,
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+        }
+    }
+
+    /// The message that would use `entry`.
+    fn use_of(self, entry: &Value) -> Option<Message> {
+        let text = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (method, name, uri) = match self {
+            Self::Tools => ("tools/call", text("name")?, None),
+            Self::Prompts => ("prompts/get", text("name")?, None),
+            Self::Resources => ("resources/read", String::new(), Some(text("uri")?)),
+        };
+        Some(Message {
+            method: Some(method.to_owned()),
+            name: (!name.is_empty()).then_some(name),
+            uri,
+            ..Message::default()
+        })
+    }
+}
+
+/// What judging one list needs.
+pub(crate) struct Judge<'a> {
+    pub(crate) filter: ListFilter,
+    pub(crate) policy: &'a McpPolicy,
+    pub(crate) shared: &'a Shared,
+    pub(crate) ctx: Option<&'a AuthContext>,
+    pub(crate) wire: Wire,
+}
+
+impl Judge<'_> {
+    fn keeps(&self, kind: ListKind, entry: &Value) -> bool {
+        let Some(m) = kind.use_of(entry) else {
+            // An entry the layer cannot attribute is left out.
+            return false;
+        };
+        if let Some(uri) = &m.uri
+            && normalize(uri).is_err()
+        {
+            return false;
+        }
+        let Ok(Some(rule)) = self.policy.rule_for(&m) else {
+            return false;
+        };
+        matches!(
+            (
+                self.filter,
+                self.policy.judge(self.shared, [rule], self.ctx)
+            ),
+            (ListFilter::Off, _) | (_, Verdict::Allow) | (ListFilter::HideDenied, Verdict::Need(_))
+        )
+    }
+
+    /// Filters a JSON-RPC response holding the list, in place. `false` when
+    /// it is not one (left untouched).
+    fn filter_response(&self, kind: ListKind, reply: &mut Value) -> bool {
+        let Some(result) = reply.get_mut("result").and_then(Value::as_object_mut) else {
+            return false;
+        };
+        let Some(Value::Array(entries)) = result.get_mut(kind.field()) else {
+            return false;
+        };
+        entries.retain(|e| self.keeps(kind, e));
+        if self.wire == Wire::Stateless {
+            // Filtered per principal: no shared cache may serve it to another.
+            result.insert("cacheScope".into(), Value::from("private"));
+        }
+        true
+    }
+
+    /// The filtered body, or `None` when it holds no list response to filter
+    /// (then it is refused: the layer does not pass what it could not filter).
+    pub(crate) fn filter_body(&self, kind: ListKind, body: &[u8], sse: bool) -> Option<Bytes> {
+        if !sse {
+            let mut reply: Value = serde_json::from_slice(body).ok()?;
+            return self
+                .filter_response(kind, &mut reply)
+                .then(|| Bytes::from(reply.to_string()));
+        }
+        let text = std::str::from_utf8(body).ok()?.replace("\r\n", "\n");
+        let mut out = String::with_capacity(text.len());
+        let mut filtered = false;
+        for event in text.split_inclusive("\n\n") {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| {
+                    l.strip_prefix("data:")
+                        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                })
+                .collect();
+            let mut reply: Option<Value> = serde_json::from_str(&data.join("\n")).ok();
+            let is_list = reply
+                .as_mut()
+                .is_some_and(|r| r.get("result").is_some() && self.filter_response(kind, r));
+            match reply {
+                Some(r) if is_list => {
+                    filtered = true;
+                    for line in event.lines().filter(|l| !l.starts_with("data:")) {
+                        if !line.is_empty() {
+                            out.push_str(line);
+                            out.push('\n');
+                        }
+                    }
+                    out.push_str("data: ");
+                    out.push_str(&r.to_string());
+                    out.push_str("\n\n");
+                }
+                _ => out.push_str(event),
+            }
+        }
+        filtered.then(|| Bytes::from(out))
+    }
+}
