@@ -119,7 +119,7 @@ impl<S, R: Clone> Layer<S> for McpLayer<R> {
     fn layer(&self, inner: S) -> Self::Service {
         McpService {
             inner,
-            config: self.config.clone(),
+            config: std::sync::Arc::new(self.config.clone()),
         }
     }
 }

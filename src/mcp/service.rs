@@ -51,7 +51,7 @@ pub(super) struct Config<R> {
 #[derive(Clone)]
 pub struct McpService<S, R> {
     pub(super) inner: S,
-    pub(super) config: Config<R>,
+    pub(super) config: Arc<Config<R>>,
 }
 
 impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for McpService<S, R> {
@@ -220,7 +220,7 @@ where
 
 /// Judges one request and, if it passes, forwards it.
 async fn serve<S, R, ReqB, ResB>(
-    config: Config<R>,
+    config: Arc<Config<R>>,
     mut inner: S,
     req: Request<ReqB>,
 ) -> Result<Response<ResB>, S::Error>
@@ -243,7 +243,7 @@ where
     if let Caller::NoGuard = caller {
         return Ok(judging.deny(no_guard("mcp"), None, &[]));
     }
-    let principal = Principal::of(ctx.as_ref());
+    let principal = || Principal::of(ctx.as_ref());
     // Sessions exist on the session wire only; a stateless request's
     // `Mcp-Session-Id` is ignored (and passed on), as the spec says.
     let mut wire = Wire::of_headers(&parts.headers);
@@ -255,7 +255,7 @@ where
         },
     };
     if let (Some(binding), Some(id)) = (&config.sessions, &session)
-        && let Err(e) = binding.check(id, &principal)
+        && let Err(e) = binding.check(id, &principal())
     {
         return Ok(judging.deny(e, None, &[]));
     }
@@ -332,7 +332,7 @@ where
                     .get(MCP_SESSION_ID)
                     .and_then(|v| v.to_str().ok())
                 {
-                    binding.bind(id, principal);
+                    binding.bind(id, principal());
                 }
             }
             Some(id) if method == Method::DELETE && res.status().is_success() => binding.end(id),
