@@ -31,3 +31,20 @@ plain=$(count plain ES256)
 hit=$(count hit ES256)
 awk -v p="$plain" -v h="$hit" -v n="$n" 'BEGIN {
   printf "%-22s %14d %14d %14d\n", "service, same request", p / n, h / n, (h - p) / n }'
+
+# The MCP layer per tools/call: the guard alone vs guard + McpLayer with the
+# same request bytes, next to serde_json's IgnoredAny on the same body.
+cargo build -q --release --bin mcp_instr
+mcp() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+    --toggle-collect='*mcp_instr::run*' target/release/mcp_instr "$@" 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+printf '\n%-22s %12s %12s %12s %12s %8s\n' 'mcp tools/call' 'guard only' 'guard+mcp' 'mcp adds' 'IgnoredAny' 'ratio'
+for wire in session stateless; do
+  for size in 1024 65536; do
+    p=$(mcp plain "$wire" "$size" "$n"); l=$(mcp layered "$wire" "$size" "$n"); i=$(mcp ignored "$wire" "$size" "$n")
+    awk -v w="$wire $size" -v p="$p" -v l="$l" -v i="$i" -v n="$n" 'BEGIN {
+      printf "%-22s %12d %12d %12d %12d %8.3f\n", w, p / n, l / n, (l - p) / n, i / n, (l - p) / i }'
+  done
+done
