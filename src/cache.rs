@@ -1,12 +1,15 @@
 //! The verified-token cache: a successful verification is remembered, so a
 //! token seen again skips parsing and signature checks.
 //!
-//! - Keyed by a keyed 64-bit hash (SipHash with a per-process random key) of
-//!   the token's last 64 bytes, its signature; a hit also compares the stored
-//!   token with the presented one byte for byte, so a hash collision can never
-//!   authenticate another token.
-//! - Bounded by entry count; an entry expires at the token's `exp` (plus the
-//!   leeway) or after the cache's maximum TTL, whichever comes first.
+//! - Keyed by a keyed 64-bit mix (per-process random keys) of the token's
+//!   length and last 16 bytes, the end of its signature; a hit also compares
+//!   the stored token with the presented one byte for byte, so a collision
+//!   can never authenticate another token.
+//! - Sixteen shards, each a map behind a read-write lock: a hit is one read
+//!   lock and one lookup, no allocation.
+//! - Bounded by entry count and by bytes (64 MiB), oldest evicted first; an
+//!   entry is served until the token's `exp` (plus the leeway) or the
+//!   cache's maximum TTL after insertion, whichever comes first.
 //! - Every hit re-checks `exp` and `nbf` against the guard's clock; issuer,
 //!   audience, scopes and revocation are still checked by the guard on every
 //!   request.
@@ -19,6 +22,7 @@
 //!   the new set, cached tokens included.
 
 use std::hash::{BuildHasher, RandomState};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,35 +81,89 @@ impl TokenCacheConfig {
     }
 }
 
+/// The byte budget of the cache: tokens and payloads of the entries.
+const MAX_BYTES: usize = 64 * 1024 * 1024;
+/// Independent shards: a lookup takes one shard's read lock.
+const SHARDS: usize = 16;
+
 #[derive(Debug)]
 struct Entry {
     token: Box<str>,
     ctx: AuthContext,
-    /// Accepted while `now < valid_until` (`exp` + leeway), Unix seconds.
-    valid_until: u64,
-    /// Accepted once `now >= valid_from` (`nbf` - leeway), Unix seconds.
+    /// Served while `now < expires` (the earlier of `exp` + leeway and the
+    /// insertion plus the maximum TTL), Unix seconds.
+    expires: u64,
+    /// Served once `now >= valid_from` (`nbf` - leeway), Unix seconds.
     valid_from: u64,
-    ttl: Duration,
+    /// What the entry counts against the byte budget.
+    bytes: usize,
 }
 
-struct PerEntry;
+/// The keys are already keyed hashes: use them as they are.
+#[derive(Default)]
+struct Identity(u64);
 
-impl moka::Expiry<u64, Arc<Entry>> for PerEntry {
-    fn expire_after_create(
-        &self,
-        _key: &u64,
-        value: &Arc<Entry>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.ttl)
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the keys are `u64`); fold anything else.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 
-/// The cache itself.
+type Map = std::collections::HashMap<u64, Arc<Entry>, std::hash::BuildHasherDefault<Identity>>;
+
+/// One shard: its entries, their insertion order (for eviction), their bytes.
+#[derive(Default)]
+struct Shard {
+    map: Map,
+    order: std::collections::VecDeque<u64>,
+    bytes: usize,
+}
+
+impl Shard {
+    /// Evicts the oldest entries until one more of `bytes` fits.
+    fn make_room(&mut self, capacity: usize, budget: usize, bytes: usize) {
+        while !self.map.is_empty() && (self.map.len() >= capacity || self.bytes + bytes > budget) {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = self.map.remove(&oldest) {
+                self.bytes -= e.bytes;
+            }
+        }
+        // Keys removed or replaced stay in `order` until popped: compact
+        // when they pile up, so `order` stays within twice the entries.
+        if self.order.len() > 2 * capacity.max(self.map.len()) {
+            let map = &self.map;
+            self.order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        if let Some(e) = self.map.remove(&key) {
+            self.bytes -= e.bytes;
+        }
+    }
+}
+
+/// The cache itself: sharded maps behind read-write locks (a hit takes one
+/// read lock and one map lookup), bounded by entries and bytes, oldest
+/// evicted first.
 pub(crate) struct TokenCache {
-    entries: moka::sync::Cache<u64, Arc<Entry>>,
-    hasher: RandomState,
-    max_ttl: Duration,
+    shards: Box<[std::sync::RwLock<Shard>]>,
+    /// Per-process random keys of the cache-key mix.
+    keys: [u64; 2],
+    per_shard: usize,
+    per_shard_bytes: usize,
+    max_ttl: u64,
     leeway: u64,
     clock: Clock,
 }
@@ -113,7 +171,7 @@ pub(crate) struct TokenCache {
 impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.len())
             .field("max_ttl", &self.max_ttl)
             .finish()
     }
@@ -121,27 +179,43 @@ impl std::fmt::Debug for TokenCache {
 
 impl TokenCache {
     pub(crate) fn new(config: TokenCacheConfig, leeway: u64, clock: Clock) -> Self {
+        let capacity = usize::try_from(config.capacity)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        // Never more entries than the capacity: fewer shards for a small one.
+        let shards = SHARDS.min(capacity);
         Self {
-            entries: moka::sync::Cache::builder()
-                .max_capacity(config.capacity)
-                .expire_after(PerEntry)
-                .build(),
-            hasher: RandomState::new(),
-            max_ttl: config.max_ttl,
+            shards: (0..shards).map(|_| Default::default()).collect(),
+            keys: {
+                let r = RandomState::new();
+                [r.hash_one(1u8), r.hash_one(2u8)]
+            },
+            per_shard: capacity / shards,
+            per_shard_bytes: MAX_BYTES / shards,
+            max_ttl: config.max_ttl.as_secs(),
             leeway,
             clock,
         }
     }
 
+    fn shard(&self, key: u64) -> &std::sync::RwLock<Shard> {
+        // The top bits: the map uses the low ones.
+        &self.shards[(key >> 56) as usize % self.shards.len()]
+    }
+
     /// The context of `token` if it was verified before and is still within
     /// its validity window.
     pub(crate) fn get(&self, token: &[u8]) -> Option<AuthContext> {
-        let entry = self.entries.get(&self.key(token))?;
+        let key = self.key(token);
+        let entry = {
+            let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+            shard.map.get(&key)?.clone()
+        };
         if entry.token.as_bytes() != token {
             return None;
         }
         let now = self.clock.unix_now();
-        (now < entry.valid_until && now >= entry.valid_from).then(|| entry.ctx.clone())
+        (now < entry.expires && now >= entry.valid_from).then(|| entry.ctx.clone())
     }
 
     /// Remembers a verified token. Tokens without `exp` are not cached.
@@ -149,46 +223,72 @@ impl TokenCache {
         let Some(exp) = ctx.expires_at_unix() else {
             return;
         };
-        let valid_until = exp.saturating_add(self.leeway);
         let now = self.clock.unix_now();
-        let left = Duration::from_secs(valid_until.saturating_sub(now));
-        let ttl = left.min(self.max_ttl);
-        if ttl.is_zero() {
+        let expires = exp
+            .saturating_add(self.leeway)
+            .min(now.saturating_add(self.max_ttl));
+        if expires <= now {
             return;
         }
         let nbf = ctx.not_before_unix().unwrap_or(0);
-        self.entries.insert(
-            self.key(token.as_bytes()),
-            Arc::new(Entry {
-                token: token.into(),
-                ctx: ctx.clone(),
-                valid_until,
-                valid_from: nbf.saturating_sub(self.leeway),
-                ttl,
-            }),
-        );
+        // The token, its context's payload copy and a fixed overhead.
+        let bytes = 2 * token.len() + 256;
+        let key = self.key(token.as_bytes());
+        let entry = Arc::new(Entry {
+            token: token.into(),
+            ctx: ctx.clone(),
+            expires,
+            valid_from: nbf.saturating_sub(self.leeway),
+            bytes,
+        });
+        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
+        shard.remove(key);
+        shard.make_room(self.per_shard, self.per_shard_bytes, bytes);
+        shard.map.insert(key, entry);
+        shard.order.push_back(key);
+        shard.bytes += bytes;
     }
 
-    /// The cache key: a keyed hash of the token's last 64 bytes (its
-    /// signature, unique per token). A collision only costs a failed compare.
+    /// The cache key: a keyed mix (a folded 128-bit multiply with
+    /// per-process random keys) of the token's length and last 16 bytes,
+    /// 96 bits of its signature, unique per token. Only verified tokens are
+    /// inserted, and a hit compares the whole token, so a collision (even
+    /// one an attacker found) only costs a failed compare and a full
+    /// verification.
     fn key(&self, token: &[u8]) -> u64 {
-        self.hasher
-            .hash_one(&token[token.len().saturating_sub(64)..])
+        let tail = &token[token.len().saturating_sub(16)..];
+        let mut buf = [0u8; 16];
+        buf[16 - tail.len()..].copy_from_slice(tail);
+        let (lo, hi) = buf.split_at(8);
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
+        let a = word(lo) ^ self.keys[0];
+        let b = word(hi) ^ self.keys[1] ^ token.len() as u64;
+        let m = u128::from(a) * u128::from(b);
+        (m >> 64) as u64 ^ m as u64
     }
 
     /// Forgets `token`, if cached.
     pub(crate) fn remove(&self, token: &[u8]) {
-        self.entries.invalidate(&self.key(token));
+        let key = self.key(token);
+        self.shard(key)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     pub(crate) fn clear(&self) {
-        self.entries.invalidate_all();
+        for s in self.shards.iter() {
+            let mut s = s.write().unwrap_or_else(|p| p.into_inner());
+            *s = Shard::default();
+        }
     }
 
-    /// The exact entry count (pending evictions applied first).
+    /// The number of entries (expired ones included until evicted).
     pub(crate) fn len(&self) -> u64 {
-        self.entries.run_pending_tasks();
-        self.entries.entry_count()
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).map.len() as u64)
+            .sum()
     }
 }
 
@@ -233,17 +333,31 @@ mod tests {
         let now = Clock::default().unix_now();
         // Forge an entry under another token's hash.
         let h = cache.key(b"victim");
-        cache.entries.insert(
+        cache.shard(h).write().unwrap().map.insert(
             h,
             Arc::new(Entry {
                 token: "attacker".into(),
                 ctx: ctx(now + 100, None),
-                valid_until: now + 100,
+                expires: now + 100,
                 valid_from: 0,
-                ttl: Duration::from_secs(60),
+                bytes: 0,
             }),
         );
         assert!(cache.get(b"victim").is_none());
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let cache = TokenCache::new(TokenCacheConfig::default(), 0, Clock::default());
+        let now = Clock::default().unix_now();
+        let big = "x".repeat(1024 * 1024);
+        for i in 0..200 {
+            cache.insert(&format!("{big}{i:04}"), &ctx(now + 100, None));
+        }
+        let bytes: usize = cache.shards.iter().map(|s| s.read().unwrap().bytes).sum();
+        assert!(bytes <= MAX_BYTES, "{bytes}");
+        // Each entry weighs over 2 MiB: at most 32 fit in 64 MiB.
+        assert!((1..=32).contains(&cache.len()), "{}", cache.len());
     }
 
     #[test]
@@ -258,6 +372,21 @@ mod tests {
             cache.insert(&format!("t{i}"), &ctx(now + 100, None));
         }
         assert!(cache.len() <= 100, "{}", cache.len());
+        assert!(cache.len() >= 90, "{}", cache.len());
+        // The newest are kept, the oldest evicted.
+        assert!(cache.get(b"t4999").is_some());
+        assert!(cache.get(b"t0").is_none());
+        // Replacing the same token again and again keeps one entry.
+        for _ in 0..10_000 {
+            cache.insert("t4999", &ctx(now + 100, None));
+        }
+        assert!(cache.len() <= 100);
+        let order: usize = cache
+            .shards
+            .iter()
+            .map(|s| s.read().unwrap().order.len())
+            .sum();
+        assert!(order <= 2 * 100 + 16, "{order}");
         assert!(!TokenCacheConfig::disabled().is_enabled());
         assert!(TokenCacheConfig::new(1, Duration::MAX).check().is_err());
     }
