@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
 import { ALGS, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
 import { tsFlow } from './ts_client.mjs';
+import { ts2Flow } from './ts2_client.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
@@ -95,6 +96,10 @@ try {
       kids.push(r.header.kid);
     });
   }
+  await check('oidc-provider ES256 token, TypeScript SDK v2: discovery, tools/list, whoami, step-up to todo:write', async () => {
+    const r = await ts2Flow(resource, clientFor('ES256'), SECRET, as.issuer);
+    assertFlow(r, clientFor('ES256'), { stepUp: true });
+  });
   for (const alg of ['ES256', 'PS256']) {
     await check(`oidc-provider ${alg} token, Python SDK: discovery, tools/list, whoami, step-up to todo:write`, async () => {
       assertFlow(await pyFlow(resource, clientFor(alg), SECRET, as.issuer), clientFor(alg), { stepUp: true });
@@ -134,6 +139,19 @@ try {
     const { stdout } = await run('bash', ['-c', block], { timeout: 30_000 });
     assert.match(stdout, /^HTTP\/1\.1 403/);
     assert.match(stdout, /www-authenticate: Bearer error="insufficient_scope", .*scope="todo:write"/);
+  });
+  await check('dev mode: the MCP Inspector CLI lists the tools through the guard, and sees the 401 without a token', async () => {
+    const token = /Authorization: Bearer ([A-Za-z0-9._-]+)/.exec(dev.out())?.[1];
+    assert.ok(token, dev.out());
+    const inspector = (args) =>
+      run('node', ['node_modules/.bin/mcp-inspector', '--cli', devResource, '--method', 'tools/list', ...args], {
+        timeout: 60_000,
+        env: { ...process.env, MCP_CATALOG_PATH: 'inspector-catalog.json' },
+      }).catch((e) => e);
+    const listed = JSON.parse((await inspector(['--header', `Authorization: Bearer ${token}`])).stdout);
+    assert.deepEqual(listed.tools.map((t) => t.name).sort(), TOOLS);
+    const refused = await inspector([]);
+    assert.match(`${refused.stdout}${refused.stderr}`, /"code":"auth_required"/);
   });
   await check('dev mode: the printed token-endpoint curl gives a token', async () => {
     const line = /a fresh token from the token endpoint:\n(.*)\n/.exec(dev.out())?.[1];

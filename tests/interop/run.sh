@@ -15,7 +15,10 @@ if [ -n "$missing" ]; then
   echo "interop: SKIPPED (missing$missing)"
   exit 0
 fi
-npm ci --no-audit --no-fund --loglevel=error
+# `npm install` (it follows package-lock.json): `npm ci` refuses the lock
+# because an optional, Windows-only dependency of the Inspector's vite is not
+# in the registry.
+npm install --no-audit --no-fund --loglevel=error
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
