@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use criterion::Criterion;
 use http::{Request, Response};
 use mcp_resource_guard::jwks::StaticJwks;
@@ -122,4 +123,37 @@ pub fn raw_key(key: &TestKey) -> ParsedPublicKey {
         }
         _ => ParsedPublicKey::new(&signature::ED25519, b("x")).unwrap(),
     }
+}
+
+/// A `tools/call` body of about `size` bytes (the padding is in
+/// `arguments`); `stateless`: with the `2026-07-28` `_meta`.
+pub fn mcp_body(size: usize, stateless: bool) -> Bytes {
+    let call = |pad: usize| {
+        let mut v = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "add_todo",
+            "arguments": {"title": "milk", "notes": "n".repeat(pad), "tags": ["a", "b", {"k": [1, 2, 3]}]}}});
+        if stateless {
+            v["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+        }
+        v.to_string()
+    };
+    let base = call(0).len();
+    Bytes::from(call(size.saturating_sub(base)))
+}
+
+pub fn mcp_request(
+    token: &str,
+    body: &Bytes,
+    stateless: bool,
+) -> Request<http_body_util::Full<Bytes>> {
+    let mut b = Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json");
+    if stateless {
+        b = b
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "add_todo");
+    }
+    b.body(http_body_util::Full::new(body.clone())).unwrap()
 }

@@ -16,7 +16,6 @@ use http_body_util::Full;
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, TokenCacheConfig};
-use serde_json::json;
 use tower::{Layer, Service, service_fn};
 
 mod common;
@@ -25,35 +24,6 @@ type Body = Full<Bytes>;
 
 async fn hello(_: Request<Body>) -> Result<Response<Body>, Infallible> {
     Ok(Response::new(Body::from("ok")))
-}
-
-/// A `tools/call` body of about `size` bytes (the padding is in
-/// `arguments`); `stateless`: with the `2026-07-28` `_meta`.
-fn body(size: usize, stateless: bool) -> Bytes {
-    let call = |pad: usize| {
-        let mut v = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-            "name": "add_todo",
-            "arguments": {"title": "milk", "notes": "n".repeat(pad), "tags": ["a", "b", {"k": [1, 2, 3]}]}}});
-        if stateless {
-            v["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
-        }
-        v.to_string()
-    };
-    let base = call(0).len();
-    Bytes::from(call(size.saturating_sub(base)))
-}
-
-fn request(token: &str, body: &Bytes, stateless: bool) -> Request<Body> {
-    let mut b = Request::post("/mcp")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json");
-    if stateless {
-        b = b
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", "add_todo");
-    }
-    b.body(Body::new(body.clone())).unwrap()
 }
 
 fn mcp(c: &mut Criterion) {
@@ -69,18 +39,22 @@ fn mcp(c: &mut Criterion) {
     let mut layered = guard.layer(McpLayer::new(&guard, policy).layer(service_fn(hello)));
     // Warm the token cache.
     assert_eq!(
-        common::now(plain.call(request(&token, &body(100, false), false)))
-            .unwrap()
-            .status(),
+        common::now(plain.call(common::mcp_request(
+            &token,
+            &common::mcp_body(100, false),
+            false
+        )))
+        .unwrap()
+        .status(),
         200
     );
     let mut g = c.benchmark_group("mcp_tools_call");
     for (size, label) in [(1024, "1KiB"), (64 * 1024, "64KiB")] {
-        let b = body(size, false);
-        let sb = body(size, true);
+        let b = common::mcp_body(size, false);
+        let sb = common::mcp_body(size, true);
         for (req, what) in [
-            (request(&token, &b, false), "session"),
-            (request(&token, &sb, true), "stateless"),
+            (common::mcp_request(&token, &b, false), "session"),
+            (common::mcp_request(&token, &sb, true), "stateless"),
         ] {
             assert_eq!(
                 common::now(layered.call(req)).unwrap().status(),
@@ -89,19 +63,29 @@ fn mcp(c: &mut Criterion) {
             );
         }
         g.bench_function(format!("guard_only_{label}"), |bench| {
-            bench.iter(|| black_box(common::now(plain.call(request(&token, &b, false))).unwrap()))
+            bench.iter(|| {
+                black_box(common::now(plain.call(common::mcp_request(&token, &b, false))).unwrap())
+            })
         });
         g.bench_function(format!("guard_and_mcp_{label}"), |bench| {
-            bench.iter(|| black_box(common::now(layered.call(request(&token, &b, false))).unwrap()))
+            bench.iter(|| {
+                black_box(
+                    common::now(layered.call(common::mcp_request(&token, &b, false))).unwrap(),
+                )
+            })
         });
         g.bench_function(format!("guard_only_stateless_headers_{label}"), |bench| {
-            bench.iter(|| black_box(common::now(plain.call(request(&token, &sb, true))).unwrap()))
+            bench.iter(|| {
+                black_box(common::now(plain.call(common::mcp_request(&token, &sb, true))).unwrap())
+            })
         });
         g.bench_function(
             format!("guard_and_mcp_stateless_headers_{label}"),
             |bench| {
                 bench.iter(|| {
-                    black_box(common::now(layered.call(request(&token, &sb, true))).unwrap())
+                    black_box(
+                        common::now(layered.call(common::mcp_request(&token, &sb, true))).unwrap(),
+                    )
                 })
             },
         );

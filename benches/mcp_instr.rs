@@ -16,7 +16,6 @@ use http_body_util::Full;
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, TokenCacheConfig};
-use serde_json::json;
 use tower::{Layer, Service, service_fn};
 
 mod common;
@@ -49,29 +48,8 @@ fn main() {
     let key = TestKey::generate(Algorithm::ES256).expect("a key");
     let guard = common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default());
     let token = key.sign(&common::claims(0));
-    let mut params = json!({"name": "add_todo", "arguments": {"title": "milk", "notes": "", "tags": ["a", {"k": [1, 2]}]}});
-    if stateless {
-        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
-    }
-    let base = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-        .to_string()
-        .len();
-    params["arguments"]["notes"] = json!("n".repeat(size.saturating_sub(base)));
-    let body = Bytes::from(
-        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).to_string(),
-    );
-    let request = || {
-        let mut b = Request::post("/mcp")
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json");
-        if stateless {
-            b = b
-                .header("mcp-protocol-version", "2026-07-28")
-                .header("mcp-method", "tools/call")
-                .header("mcp-name", "add_todo");
-        }
-        b.body(Body::new(body.clone())).expect("a request")
-    };
+    let body = common::mcp_body(size, stateless);
+    let request = || common::mcp_request(&token, &body, stateless);
     let policy = McpPolicy::builder()
         .default_rule(Rule::Deny)
         .tool("add_todo", Rule::require(["todo:write"]))
