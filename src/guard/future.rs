@@ -45,7 +45,9 @@ pin_project! {
         // The token is being verified; then the request goes to `svc`.
         Verify {
             fut: VerifyFuture,
-            pending: Option<(S, Request<ReqB>)>,
+            // Boxed: only the cold path carries the request here, and the
+            // future stays small for the hot one.
+            pending: Option<Box<(S, Request<ReqB>)>>,
         },
         // The inner service is answering.
         Inner {
@@ -173,7 +175,7 @@ where
                     if let Err(error) = this.shared.authorize(&ctx) {
                         let scope = pending
                             .as_ref()
-                            .and_then(|(_, req)| step_up(this.shared, &error, &ctx, req.headers()));
+                            .and_then(|p| step_up(this.shared, &error, &ctx, p.1.headers()));
                         break deny(
                             this.shared,
                             this.rejection,
@@ -190,7 +192,7 @@ where
                         scopes_required: &this.shared.required,
                         ..Decision::default()
                     });
-                    let Some((mut svc, mut req)) = pending.take() else {
+                    let Some((mut svc, mut req)) = pending.take().map(|b| *b) else {
                         break deny(this.shared, this.rejection, polled_twice(), None, None);
                     };
                     req.extensions_mut().insert(ctx);

@@ -165,7 +165,7 @@ impl<S, R> Guard<S, R> {
                 }
                 Ok(ctx)
             }),
-            pending: Some((inner, req)),
+            pending: Some(Box::new((inner, req))),
         }
     }
 }
