@@ -10,11 +10,11 @@
 //! - Bounded by entry count and by bytes (64 MiB), oldest evicted first; an
 //!   entry is served until the token's `exp` (plus the leeway) or the
 //!   cache's maximum TTL after insertion, whichever comes first.
-//! - Every hit re-checks `exp` and `nbf` against the guard's clock; issuer,
-//!   audience, scopes and revocation are still checked by the guard on every
-//!   request.
-//! - Only successes are cached; a token is never cached as valid without a
-//!   full verification.
+//! - Every hit re-checks `exp` and `nbf` against the guard's clock, and the
+//!   guard re-checks revocation and the signing key's presence.
+//! - Only successes are cached: a token is cached after a full verification
+//!   and after the guard's issuer, audience and required-scope checks passed
+//!   (the guard's policy never changes, so a hit needs no re-check).
 //! - **Key removal:** every hit asks the issuer's key source whether the key
 //!   that verified the token is still in its set
 //!   ([`KeySource::holds`](crate::jwks::KeySource::holds)), so a key removed

@@ -19,7 +19,10 @@ use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::revision::Wire;
 
-type VerifyFuture = Pin<Box<dyn Future<Output = Result<AuthContext, AuthError>> + Send>>;
+/// Verification and the guard's checks: the context, or why not (with the
+/// context when verification passed and a later check failed).
+type VerifyFuture =
+    Pin<Box<dyn Future<Output = Result<AuthContext, (AuthError, Option<AuthContext>)>> + Send>>;
 
 pin_project! {
     /// The response future of [`Guard`](crate::Guard).
@@ -170,20 +173,22 @@ where
                 StateProj::Verify { fut, pending } => {
                     let ctx = match ready!(fut.as_mut().poll(cx)) {
                         Ok(ctx) => ctx,
-                        Err(error) => break deny(this.shared, this.rejection, error, None, None),
+                        Err((error, None)) => {
+                            break deny(this.shared, this.rejection, error, None, None);
+                        }
+                        Err((error, Some(ctx))) => {
+                            let scope = pending
+                                .as_ref()
+                                .and_then(|p| step_up(this.shared, &error, &ctx, p.1.headers()));
+                            break deny(
+                                this.shared,
+                                this.rejection,
+                                error,
+                                Some(&ctx),
+                                scope.as_deref(),
+                            );
+                        }
                     };
-                    if let Err(error) = this.shared.authorize(&ctx) {
-                        let scope = pending
-                            .as_ref()
-                            .and_then(|p| step_up(this.shared, &error, &ctx, p.1.headers()));
-                        break deny(
-                            this.shared,
-                            this.rejection,
-                            error,
-                            Some(&ctx),
-                            scope.as_deref(),
-                        );
-                    }
                     audit::record(&Decision {
                         layer: "guard",
                         allow: true,

@@ -123,13 +123,11 @@ impl<S, R> Guard<S, R> {
             }
         };
         if let Some(ctx) = shared.token_cache.as_ref().and_then(|c| c.get(raw)) {
-            // Hot path: this exact token was verified before and is still
-            // within its validity window; no boxing, no parsing. Issuer,
-            // audience, scopes, its key and revocation are re-checked.
-            let checked = shared
-                .authorize(&ctx)
-                .and_then(|()| shared.still_valid(raw, &ctx));
-            return match checked {
+            // Hot path: this exact token was verified and authorized before
+            // (only such tokens are cached, and the guard's policy never
+            // changes) and is still within its validity window; no boxing,
+            // no parsing. Its key and revocation are re-checked.
+            return match shared.still_valid(raw, &ctx) {
                 Ok(()) => {
                     audit::record(&Decision {
                         layer: "guard",
@@ -158,8 +156,19 @@ impl<S, R> Guard<S, R> {
         let inner = std::mem::replace(&mut self.inner, clone);
         State::Verify {
             fut: Box::pin(async move {
-                let ctx = shared.verifier.verify(&token).await?;
-                shared.not_revoked(token.secret().as_bytes(), &ctx)?;
+                let ctx = shared
+                    .verifier
+                    .verify(&token)
+                    .await
+                    .map_err(|e| (e, None))?;
+                if let Err(e) = shared
+                    .not_revoked(token.secret().as_bytes(), &ctx)
+                    .and_then(|()| shared.authorize(&ctx))
+                {
+                    return Err((e, Some(ctx)));
+                }
+                // Only authorized tokens are cached: a hit needs no re-check
+                // of the (immutable) issuer, audience and required scopes.
                 if let Some(cache) = &shared.token_cache {
                     cache.insert(token.secret(), &ctx);
                 }

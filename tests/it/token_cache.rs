@@ -133,3 +133,42 @@ async fn clearing_forces_a_full_verification() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn only_authorized_tokens_are_cached() {
+    // The guard requires todo:admin; a verified token without it is refused
+    // each time, never served from the cache.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let verifier = Counting {
+        inner: builder().build().unwrap().verifier(),
+        calls: calls.clone(),
+    };
+    let guard = GuardLayer::builder(RESOURCE)
+        .add_issuer(Issuer::new(ISSUER))
+        .scopes_supported(["todo:read", "todo:write", "todo:admin"])
+        .required_scopes(["todo:admin"])
+        .verifier(verifier)
+        .build()
+        .unwrap();
+    let app = app(guard.clone());
+    let t = token(&claims());
+    for _ in 0..3 {
+        let r = send(&app, request("/mcp", Some(&t))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(guard.token_cache_entries(), 0);
+    // With the required scope: verified once, then served from the cache.
+    let other = token(&claims_with(json!({"scope": "todo:admin"})));
+    for _ in 0..2 {
+        assert_eq!(
+            send(&app, request("/mcp", Some(&other))).await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "an authorized token is cached"
+    );
+}
