@@ -10,7 +10,9 @@
 //!
 //! `scripts/cold_instr.sh` does this for every algorithm and prints the ratios,
 //! then counts one request through the tower service with a token-cache hit
-//! (`hit`) next to the same request to the bare inner service (`plain`).
+//! (`hit`) next to the same request to the bare inner service (`plain`), and
+//! the same through a hello-world axum route (`axum-hit` next to
+//! `axum-plain`), where the request's extensions map exists anyway.
 
 use std::hint::black_box;
 
@@ -32,7 +34,9 @@ fn run(n: usize, mut f: impl FnMut()) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(mode), Some(alg), Some(n)) = (args.get(1), args.get(2), args.get(3)) else {
-        eprintln!("usage: cold_instr raw|guard|plain|hit RS256|PS256|ES256|EdDSA N");
+        eprintln!(
+            "usage: cold_instr raw|guard|plain|hit|axum-plain|axum-hit RS256|PS256|ES256|EdDSA N"
+        );
         std::process::exit(2);
     };
     let alg = Algorithm::from_name(alg).expect("an algorithm");
@@ -69,6 +73,33 @@ fn main() {
                 run(n, || {
                     let res =
                         crate::common::now(guarded.call(crate::common::request(black_box(&token))));
+                    assert_eq!(res.unwrap().status(), 200);
+                });
+            }
+        }
+        "axum-plain" | "axum-hit" => {
+            // A hello-world axum route; the guard wraps the router. The same
+            // request bytes (Authorization header included) in both.
+            let guard =
+                crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default());
+            let router = axum::Router::new().route("/mcp", axum::routing::post(|| async { "ok" }));
+            let request = |token: &str| {
+                let (parts, ()) = crate::common::request(token).into_parts();
+                axum::http::Request::from_parts(parts, axum::body::Body::empty())
+            };
+            if mode == "axum-plain" {
+                let mut plain = router;
+                run(n, || {
+                    let res = crate::common::now(plain.call(request(black_box(&token))));
+                    assert_eq!(res.unwrap().status(), 200);
+                });
+            } else {
+                let mut guarded = guard.layer(router);
+                // Warm the token cache.
+                let res = crate::common::now(guarded.call(request(&token))).unwrap();
+                assert_eq!(res.status(), 200);
+                run(n, || {
+                    let res = crate::common::now(guarded.call(request(black_box(&token))));
                     assert_eq!(res.unwrap().status(), 200);
                 });
             }

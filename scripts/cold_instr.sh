@@ -31,6 +31,10 @@ plain=$(count plain ES256)
 hit=$(count hit ES256)
 awk -v p="$plain" -v h="$hit" -v n="$n" 'BEGIN {
   printf "%-22s %14d %14d %14d\n", "service, same request", p / n, h / n, (h - p) / n }'
+aplain=$(count axum-plain ES256)
+ahit=$(count axum-hit ES256)
+awk -v p="$aplain" -v h="$ahit" -v n="$n" 'BEGIN {
+  printf "%-22s %14d %14d %14d\n", "axum route, same req.", p / n, h / n, (h - p) / n }'
 
 # The MCP layer per tools/call: the guard alone vs guard + McpLayer with the
 # same request bytes, next to serde_json's IgnoredAny on the same body.
