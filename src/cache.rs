@@ -207,15 +207,12 @@ impl TokenCache {
     /// its validity window.
     pub(crate) fn get(&self, token: &[u8]) -> Option<AuthContext> {
         let key = self.key(token);
-        let entry = {
-            let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
-            shard.map.get(&key)?.clone()
-        };
-        if entry.token.as_bytes() != token {
-            return None;
-        }
         let now = self.clock.unix_now();
-        (now < entry.expires && now >= entry.valid_from).then(|| entry.ctx.clone())
+        // Judged under the read lock: only the context is cloned out.
+        let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+        let entry = shard.map.get(&key)?;
+        (entry.token.as_bytes() == token && now < entry.expires && now >= entry.valid_from)
+            .then(|| entry.ctx.clone())
     }
 
     /// Remembers a verified token. Tokens without `exp` are not cached.
