@@ -223,7 +223,8 @@ impl TokenCache {
         let now = self.clock.unix_now();
         let expires = exp
             .saturating_add(self.leeway)
-            .min(now.saturating_add(self.max_ttl));
+            .min(now.saturating_add(self.max_ttl))
+            .min(ctx.cache_until().unwrap_or(u64::MAX));
         if expires <= now {
             return;
         }

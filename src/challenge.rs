@@ -18,7 +18,7 @@
 //! | bad token | 401 | `Bearer error="invalid_token", error_description="…", resource_metadata="…", scope="…"` |
 //! | malformed request | 400 | `Bearer error="invalid_request", error_description="…", resource_metadata="…", scope="…"` |
 //! | missing scope | 403 | `Bearer error="insufficient_scope", error_description="…", resource_metadata="…", scope="<needed>"` |
-//! | keys unavailable | 503 | none; `Retry-After` instead |
+//! | keys or introspection unavailable | 503 | none; `Retry-After` instead |
 //! | policy denies outright | 403 | none (no scope would help) |
 //! | MCP body not judgeable | 400 | none; a JSON-RPC error body (`-32700` / `-32600`) |
 //!
@@ -179,7 +179,9 @@ impl Rejection {
         }
         let error = match (self.code, self.error.kind()) {
             (Some(c), _) => c.as_str(),
-            (None, AuthErrorKind::KeysUnavailable) => "temporarily_unavailable",
+            (None, AuthErrorKind::KeysUnavailable | AuthErrorKind::IntrospectionUnavailable) => {
+                "temporarily_unavailable"
+            }
             (None, AuthErrorKind::AccessDenied) => "access_denied",
             (None, AuthErrorKind::BodyTooLarge) => "request_too_large",
             (None, AuthErrorKind::InvalidSession | AuthErrorKind::InvalidMessage) => {
@@ -332,7 +334,7 @@ pub(crate) fn respond<B, R: RejectionBody<B>>(shaper: &R, rejection: Rejection) 
     if let Some(v) = &rejection.www_authenticate {
         headers.insert(WWW_AUTHENTICATE, v.clone());
     }
-    if rejection.error.kind() == AuthErrorKind::KeysUnavailable {
+    if rejection.error.kind().status() == http::StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(RETRY_AFTER, RETRY_AFTER_SECS);
     }
     headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);

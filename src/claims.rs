@@ -148,6 +148,10 @@ pub(crate) struct Inner {
     /// verifier did: a cached verification ends when that key leaves the
     /// issuer's key set.
     pub(crate) key: Option<KeyRef>,
+    /// The latest time (Unix seconds) the guard's token cache may keep this
+    /// verification, when the verifier limits it (an introspection result
+    /// is reused only for its own cache window).
+    pub(crate) cache_until: Option<u64>,
 }
 
 impl AuthContext {
@@ -158,6 +162,42 @@ impl AuthContext {
     /// The key that verified this token, if known.
     pub(crate) fn key(&self) -> Option<&KeyRef> {
         self.0.key.as_ref()
+    }
+
+    /// See `Inner::cache_until`.
+    pub(crate) fn cache_until(&self) -> Option<u64> {
+        self.0.cache_until
+    }
+
+    /// This context, cached at most until `until` (the earlier limit wins).
+    pub(crate) fn limit_caching(mut self, until: u64) -> Self {
+        let until = self.0.cache_until.map_or(until, |u| u.min(until));
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.cache_until = Some(until),
+            None => {
+                let i = &*self.0;
+                let claims = OnceLock::new();
+                if let Some(c) = i.claims.get() {
+                    let _ = claims.set(c.clone());
+                }
+                self = Self::new(Inner {
+                    issuer: i.issuer.clone(),
+                    subject: i.subject.clone(),
+                    client_id: i.client_id.clone(),
+                    audiences: i.audiences.clone(),
+                    scopes: i.scopes.clone(),
+                    expires_at: i.expires_at,
+                    not_before: i.not_before,
+                    issued_at: i.issued_at,
+                    jti: i.jti.clone(),
+                    claims,
+                    payload: i.payload.clone(),
+                    key: i.key.clone(),
+                    cache_until: Some(until),
+                });
+            }
+        }
+        self
     }
 }
 

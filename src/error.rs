@@ -138,6 +138,20 @@ pub enum ConfigError {
         /// The URL as given.
         url: String,
     },
+    /// An issuer's introspection settings could not be used.
+    #[error("introspection for issuer {issuer:?}: {reason}")]
+    InvalidIntrospection {
+        /// The issuer.
+        issuer: String,
+        /// What is wrong and how to fix it.
+        reason: &'static str,
+    },
+    /// A `private_key_jwt` client key could not be used.
+    #[error("invalid client assertion key: {reason}")]
+    InvalidClientKey {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A CORS origin could not be used.
     #[error("invalid CORS origin {origin:?}: {reason}")]
     InvalidOrigin {
@@ -181,6 +195,12 @@ pub enum AuthErrorKind {
     /// The issuer's keys could not be obtained at all. 503 with `Retry-After`,
     /// so clients do not start a new authorization for a server-side outage.
     KeysUnavailable,
+    /// The authorization server's introspection endpoint could not judge the
+    /// token (down, too slow, an error status or an answer that is not an
+    /// introspection response), or too many introspections are already in
+    /// flight. 503 with `Retry-After`: the token may well be valid, so
+    /// clients must not start a new authorization.
+    IntrospectionUnavailable,
     /// The token lacks a scope this request needs. 403 `insufficient_scope`.
     InsufficientScope,
     /// The token was revoked at this resource (see
@@ -219,7 +239,9 @@ impl AuthErrorKind {
             Self::InsufficientScope | Self::AccessDenied | Self::SessionMismatch => {
                 StatusCode::FORBIDDEN
             }
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::IntrospectionUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::UnfilterableResponse => StatusCode::BAD_GATEWAY,
@@ -247,6 +269,7 @@ impl AuthErrorKind {
             Self::UntrustedIssuer => "untrusted_issuer",
             Self::UnknownKey => "unknown_key",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::IntrospectionUnavailable => "introspection_unavailable",
             Self::InsufficientScope => "insufficient_scope",
             Self::Revoked => "revoked",
             Self::AccessDenied => "access_denied",
@@ -273,6 +296,9 @@ impl AuthErrorKind {
             Self::UntrustedIssuer => "The access token was issued by an untrusted issuer",
             Self::UnknownKey => "The access token is signed with an unknown key",
             Self::KeysUnavailable => "The authorization server's keys are temporarily unavailable",
+            Self::IntrospectionUnavailable => {
+                "The authorization server cannot check the access token right now"
+            }
             Self::InsufficientScope => "The access token lacks a scope this request needs",
             Self::Revoked => "The access token has been revoked",
             Self::AccessDenied => "This request is not allowed",

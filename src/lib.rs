@@ -132,6 +132,7 @@ mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
+pub mod introspection;
 pub mod jwks;
 pub mod mcp;
 pub mod metadata;

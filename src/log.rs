@@ -1,11 +1,15 @@
 //! Logging macros that compile to nothing without the `tracing` feature.
 //!
-//! Targets: `mcp_resource_guard::keys` for key-source events here;
+//! Targets: `mcp_resource_guard::keys` for key-source events here,
+//! `mcp_resource_guard::introspection` for introspection calls that fail;
 //! `mcp_resource_guard::audit` for every allow/deny decision (see
 //! [`audit`](crate::audit)). No event ever carries a token or a signature.
 /// The target of key-source events.
 #[cfg(feature = "tracing")]
 pub(crate) const KEYS: &str = "mcp_resource_guard::keys";
+/// The target of introspection events.
+#[cfg(feature = "tracing")]
+pub(crate) const INTROSPECTION: &str = "mcp_resource_guard::introspection";
 
 macro_rules! event {
     ($level:ident, $target:ident, $($rest:tt)*) => {

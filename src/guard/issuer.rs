@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::{Algorithm, ScopeClaim};
+use crate::introspection::Introspection;
 use crate::jwks::KeySource;
 
 /// A trusted authorization server: its issuer identifier and where its keys come from.
@@ -24,6 +25,7 @@ pub struct Issuer {
     pub(super) algorithms: Option<Vec<Algorithm>>,
     pub(super) audiences: Vec<String>,
     pub(super) scope_claim: Option<ScopeClaim>,
+    pub(super) introspection: Option<Introspection>,
 }
 
 #[derive(Clone)]
@@ -46,7 +48,17 @@ impl Issuer {
             algorithms: None,
             audiences: Vec::new(),
             scope_claim: None,
+            introspection: None,
         }
+    }
+
+    /// Introspect this issuer's tokens (RFC 7662): opaque tokens, every
+    /// token, or JWTs after local verification, per the
+    /// [`IntrospectionMode`](crate::introspection::IntrospectionMode). See
+    /// [`introspection`](crate::introspection).
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
     }
 
     /// Also accept this `aud` in this issuer's tokens (on top of the
@@ -106,6 +118,7 @@ impl fmt::Debug for Issuer {
             .field("algorithms", &self.algorithms)
             .field("audiences", &self.audiences)
             .field("scope_claim", &self.scope_claim)
+            .field("introspection", &self.introspection)
             .finish()
     }
 }

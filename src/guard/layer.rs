@@ -166,6 +166,7 @@ impl<R> GuardLayer<R> {
         if let Some(c) = &self.shared.token_cache {
             c.remove(raw);
         }
+        self.shared.verifier.forget(token);
     }
 
     /// Refuses every token of `subject` from `issuer` issued up to now (by

@@ -32,6 +32,7 @@ pub(crate) fn discovery_urls(issuer: &str) -> Vec<String> {
 struct Metadata {
     issuer: Option<String>,
     jwks_uri: Option<String>,
+    introspection_endpoint: Option<String>,
 }
 
 /// Discovers the `jwks_uri` of `issuer`. The metadata's `issuer` must equal
@@ -39,6 +40,18 @@ struct Metadata {
 pub(crate) async fn discover(
     fetcher: &dyn HttpFetch,
     issuer: &str,
+    max_bytes: usize,
+) -> Result<String, KeySourceError> {
+    discover_field(fetcher, issuer, "jwks_uri", max_bytes).await
+}
+
+/// Discovers an endpoint of `issuer` (`jwks_uri`, `introspection_endpoint`)
+/// from its metadata, which must name `issuer` exactly (RFC 8414 §3.3).
+/// The endpoint must be `https` (`http` only on a loopback host).
+pub(crate) async fn discover_field(
+    fetcher: &dyn HttpFetch,
+    issuer: &str,
+    field: &'static str,
     max_bytes: usize,
 ) -> Result<String, KeySourceError> {
     let mut last = KeySourceError::new(format!("discovery for issuer {issuer} found no metadata"));
@@ -63,18 +76,22 @@ pub(crate) async fn discover(
                 meta.issuer.unwrap_or_default()
             )));
         }
-        let jwks_uri = meta.jwks_uri.ok_or_else(|| {
-            KeySourceError::new(format!("discovery: the metadata at {url} has no jwks_uri"))
+        let found = match field {
+            "introspection_endpoint" => meta.introspection_endpoint,
+            _ => meta.jwks_uri,
+        };
+        let found = found.ok_or_else(|| {
+            KeySourceError::new(format!("discovery: the metadata at {url} has no {field}"))
         })?;
-        let ok = url::Url::parse(&jwks_uri)
+        let ok = url::Url::parse(&found)
             .ok()
             .is_some_and(|u| check_web_url(&u, false).is_ok());
         if !ok {
             return Err(KeySourceError::new(format!(
-                "discovery: jwks_uri {jwks_uri:?} is not an https URL"
+                "discovery: {field} {found:?} is not an https URL"
             )));
         }
-        return Ok(jwks_uri);
+        return Ok(found);
     }
     Err(last)
 }

@@ -27,6 +27,8 @@ pub struct HttpResponse {
     pub cache_control: Option<String>,
     /// The `Expires` header, if any.
     pub expires: Option<String>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
     /// The body (at most the requested number of bytes).
     pub body: Vec<u8>,
 }
@@ -38,8 +40,16 @@ impl HttpResponse {
             status,
             cache_control: None,
             expires: None,
+            content_type: None,
             body,
         }
+    }
+
+    /// The same response with this `Content-Type` header.
+    #[must_use]
+    pub fn content_type(mut self, value: impl Into<String>) -> Self {
+        self.content_type = Some(value.into());
+        self
     }
 
     /// The same response with this `Cache-Control` header.
@@ -63,6 +73,7 @@ impl fmt::Debug for HttpResponse {
             .field("status", &self.status)
             .field("cache_control", &self.cache_control)
             .field("expires", &self.expires)
+            .field("content_type", &self.content_type)
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -83,6 +94,32 @@ pub trait HttpFetch: fmt::Debug + Send + Sync + 'static {
     /// When the request fails, times out, or the body exceeds `max_bytes`.
     /// A non-200 status is not an error: it is returned in the response.
     async fn get(&self, url: &str, max_bytes: usize) -> Result<HttpResponse, KeySourceError>;
+
+    /// POSTs `form` (`application/x-www-form-urlencoded`) to `url` with these
+    /// extra headers (e.g. `Authorization` for client authentication),
+    /// failing when the body exceeds `max_bytes`. Used for token
+    /// introspection (RFC 7662). Implementations must not follow redirects:
+    /// the form and headers carry credentials.
+    ///
+    /// The default implementation refuses: an `HttpFetch` that only fetches
+    /// keys need not implement it.
+    ///
+    /// # Errors
+    ///
+    /// When the request fails, times out, or the body exceeds `max_bytes`.
+    /// A non-200 status is not an error: it is returned in the response.
+    async fn post_form(
+        &self,
+        url: &str,
+        headers: &[(http::HeaderName, http::HeaderValue)],
+        form: &[(&str, &str)],
+        max_bytes: usize,
+    ) -> Result<HttpResponse, KeySourceError> {
+        let _ = (url, headers, form, max_bytes);
+        Err(KeySourceError::new(
+            "this HttpFetch cannot POST: implement HttpFetch::post_form",
+        ))
+    }
 }
 
 /// [`HttpFetch`] on reqwest (feature `reqwest`, on by default).
@@ -90,6 +127,8 @@ pub trait HttpFetch: fmt::Debug + Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct ReqwestFetch {
     client: reqwest::Client,
+    /// For POSTs, which carry credentials: never follows a redirect.
+    poster: reqwest::Client,
 }
 
 /// At most this many redirects are followed.
@@ -120,14 +159,27 @@ impl ReqwestFetch {
             .map_err(|e| crate::ConfigError::HttpClient {
                 reason: e.to_string(),
             })?;
-        Ok(Self { client })
+        let poster = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| crate::ConfigError::HttpClient {
+                reason: e.to_string(),
+            })?;
+        Ok(Self { client, poster })
     }
 
     /// Uses your own client (a proxy, a private CA). Configure its timeouts
     /// and redirect policy yourself; the key source still applies its own
     /// total timeout and size cap.
+    /// Introspection POSTs use it too: give it a redirect policy that
+    /// follows none (`reqwest::redirect::Policy::none()`) if it serves them.
     pub fn with_client(client: reqwest::Client) -> Self {
-        Self { client }
+        Self {
+            poster: client.clone(),
+            client,
+        }
     }
 }
 
@@ -135,43 +187,82 @@ impl ReqwestFetch {
 #[async_trait]
 impl HttpFetch for ReqwestFetch {
     async fn get(&self, url: &str, max_bytes: usize) -> Result<HttpResponse, KeySourceError> {
-        let mut resp = self
+        let resp = self
             .client
             .get(url)
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| KeySourceError::with_source("request failed", e))?;
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let cache_control = header(http::header::CACHE_CONTROL);
-        let expires = header(http::header::EXPIRES);
-        let status = resp.status().as_u16();
-        if resp.content_length().is_some_and(|l| l > max_bytes as u64) {
+        read_limited(resp, max_bytes).await
+    }
+
+    async fn post_form(
+        &self,
+        url: &str,
+        headers: &[(http::HeaderName, http::HeaderValue)],
+        form: &[(&str, &str)],
+        max_bytes: usize,
+    ) -> Result<HttpResponse, KeySourceError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut req = self
+            .poster
+            .post(url)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| KeySourceError::with_source("request failed", e.without_url()))?;
+        read_limited(resp, max_bytes).await
+    }
+}
+
+/// The status, caching headers and at most `max_bytes` of the body.
+#[cfg(feature = "reqwest")]
+async fn read_limited(
+    mut resp: reqwest::Response,
+    max_bytes: usize,
+) -> Result<HttpResponse, KeySourceError> {
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let cache_control = header(http::header::CACHE_CONTROL);
+    let expires = header(http::header::EXPIRES);
+    let content_type = header(http::header::CONTENT_TYPE);
+    let status = resp.status().as_u16();
+    if resp.content_length().is_some_and(|l| l > max_bytes as u64) {
+        return Err(KeySourceError::new("response exceeds the size limit"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| KeySourceError::with_source("reading the response failed", e))?
+    {
+        if body.len() + chunk.len() > max_bytes {
             return Err(KeySourceError::new("response exceeds the size limit"));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| KeySourceError::with_source("reading the response failed", e))?
-        {
-            if body.len() + chunk.len() > max_bytes {
-                return Err(KeySourceError::new("response exceeds the size limit"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(HttpResponse {
-            status,
-            cache_control,
-            expires,
-            body,
-        })
+        body.extend_from_slice(&chunk);
     }
+    Ok(HttpResponse {
+        status,
+        cache_control,
+        expires,
+        content_type,
+        body,
+    })
 }
 
 /// Whether a fetch that went through `previous` may follow a redirect to
@@ -235,6 +326,7 @@ mod tests {
             status: 200,
             cache_control: cc.map(str::to_owned),
             expires: expires.map(str::to_owned),
+            content_type: None,
             body: vec![],
         }
     }

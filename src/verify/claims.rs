@@ -270,6 +270,7 @@ impl AuthContext {
             claims: OnceLock::new(),
             payload,
             key: None,
+            cache_until: None,
         })
     }
 }

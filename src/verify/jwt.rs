@@ -250,6 +250,113 @@ impl JwtVerifier {
     }
 }
 
+impl JwtVerifier {
+    /// The key of `issuer` that verifies `parts`, refreshing the issuer's
+    /// keys once if none of the current ones does.
+    async fn signing_key(
+        issuer: &TrustedIssuer,
+        parts: &Parts<'_>,
+        alg: Algorithm,
+    ) -> Result<KeyRef, AuthError> {
+        let unavailable = |e| {
+            AuthError::with_source(
+                AuthErrorKind::KeysUnavailable,
+                "the issuer's keys could not be obtained",
+                e,
+            )
+        };
+        let set = issuer.keys.keys().await.map_err(unavailable)?;
+        let mut verified = Self::try_keys(issuer, &set, parts, alg)?;
+        if verified.is_none() {
+            let reason = match parts.header.kid.as_deref() {
+                Some(kid) => RefreshReason::UnknownKid(kid),
+                None => RefreshReason::NoMatchingKey,
+            };
+            // A failed refresh is not an outage as long as keys are held:
+            // the token is simply signed with a key we do not know.
+            if let Ok(Some(fresh)) = issuer.keys.refresh(reason, &set).await {
+                verified = Self::try_keys(issuer, &fresh, parts, alg)?;
+            }
+        }
+        verified.ok_or_else(|| {
+            if parts.header.kid.is_some() {
+                AuthError::new(
+                    AuthErrorKind::UnknownKey,
+                    "no key of the issuer has this kid",
+                )
+            } else {
+                invalid("no key of the issuer verifies the token")
+            }
+        })
+    }
+
+    /// Verifies an RFC 9701 signed introspection response from `issuer`
+    /// whose `aud` names one of `recipients` (this resource server's client
+    /// id, its resource URL); returns its `token_introspection` member.
+    /// Every failure is a 503: the token itself was not judged.
+    pub(crate) async fn verify_introspection_jwt(
+        &self,
+        issuer: &str,
+        recipients: &[&str],
+        body: &[u8],
+    ) -> Result<Map<String, Value>, AuthError> {
+        let bad = |detail| AuthError::new(AuthErrorKind::IntrospectionUnavailable, detail);
+        let text = std::str::from_utf8(body)
+            .map_err(|_| bad("the signed introspection response is not text"))?
+            .trim();
+        let parts =
+            split(text).map_err(|_| bad("the signed introspection response is not a JWS"))?;
+        let alg = Algorithm::from_name(&parts.header.alg)
+            .ok_or_else(|| bad("the signed introspection response's alg is not allowed"))?;
+        let typ_ok = parts.header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("token-introspection+jwt")
+                || t.eq_ignore_ascii_case("application/token-introspection+jwt")
+        });
+        if !typ_ok || parts.header.crit.is_some() {
+            return Err(bad(
+                "the signed introspection response's typ is not token-introspection+jwt",
+            ));
+        }
+        let trusted = self
+            .issuers
+            .iter()
+            .find(|i| i.issuer == issuer)
+            .ok_or_else(|| bad("no keys are configured for the issuer's signed responses"))?;
+        Self::signing_key(trusted, &parts, alg).await.map_err(|e| {
+            if e.kind() == AuthErrorKind::KeysUnavailable {
+                e
+            } else {
+                bad("the signed introspection response's signature does not verify")
+            }
+        })?;
+        let mut claims: Map<String, Value> = serde_json::from_slice(&parts.payload)
+            .map_err(|_| bad("the signed introspection response's payload is not a JSON object"))?;
+        if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+            return Err(bad(
+                "the signed introspection response names another issuer",
+            ));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => recipients.contains(&a.as_str()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| recipients.contains(&a))),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(bad(
+                "the signed introspection response is not addressed to this client",
+            ));
+        }
+        match claims.remove("token_introspection") {
+            Some(Value::Object(map)) => Ok(map),
+            _ => Err(bad(
+                "the signed introspection response has no token_introspection object",
+            )),
+        }
+    }
+}
+
 fn verify_signature(key: &VerificationKey, alg: Algorithm, parts: &Parts<'_>) -> bool {
     key.key
         .verify(alg, parts.signing_input.as_bytes(), &parts.signature)
@@ -279,36 +386,7 @@ impl TokenVerifier for JwtVerifier {
             })?;
         let issuer = self.check_claims(&std)?;
 
-        let unavailable = |e| {
-            AuthError::with_source(
-                AuthErrorKind::KeysUnavailable,
-                "the issuer's keys could not be obtained",
-                e,
-            )
-        };
-        let set = issuer.keys.keys().await.map_err(unavailable)?;
-        let mut verified = Self::try_keys(issuer, &set, &parts, alg)?;
-        if verified.is_none() {
-            let reason = match parts.header.kid.as_deref() {
-                Some(kid) => RefreshReason::UnknownKid(kid),
-                None => RefreshReason::NoMatchingKey,
-            };
-            // A failed refresh is not an outage as long as keys are held:
-            // the token is simply signed with a key we do not know.
-            if let Ok(Some(fresh)) = issuer.keys.refresh(reason, &set).await {
-                verified = Self::try_keys(issuer, &fresh, &parts, alg)?;
-            }
-        }
-        let Some(key) = verified else {
-            return Err(if parts.header.kid.is_some() {
-                AuthError::new(
-                    AuthErrorKind::UnknownKey,
-                    "no key of the issuer has this kid",
-                )
-            } else {
-                invalid("no key of the issuer verifies the token")
-            });
-        };
+        let key = Self::signing_key(issuer, &parts, alg).await?;
         let ctx = match &issuer.scope_claim {
             ScopeClaim::Named(n) if !StdClaims::NAMES.contains(&n.as_str()) => {
                 let claims: Map<String, Value> = serde_json::from_slice(&parts.payload)

@@ -45,4 +45,11 @@ pub trait TokenVerifier: fmt::Debug + Send + Sync + 'static {
     /// (`InvalidToken`, `Expired`, … give 401; `KeysUnavailable` gives 503);
     /// its detail string must not contain the token.
     async fn verify(&self, token: &BearerToken) -> Result<AuthContext, AuthError>;
+
+    /// Forgets anything cached about `token` (called by
+    /// [`GuardLayer::revoke_token`](crate::GuardLayer::revoke_token)). The
+    /// default does nothing: a verifier without a cache has nothing to forget.
+    fn forget(&self, token: &BearerToken) {
+        let _ = token;
+    }
 }

@@ -11,6 +11,7 @@ mod conformance;
 mod cors;
 mod example_axum_basic;
 mod example_hyper_basic;
+mod introspection;
 mod jwks_cache;
 mod mcp_fail_closed;
 mod mcp_lists;

@@ -1,0 +1,340 @@
+//! [`Introspector`]: one issuer's introspection at request time: the result
+//! cache (keyed by a keyed hash of the token, single flight per token), the
+//! bound on calls in flight, the HTTP call and its failure modes.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+use super::response::{self, Expect, Verdict};
+use super::{ClientAuth, Introspection, IntrospectionMode};
+use crate::claims::AuthContext;
+use crate::clock::Clock;
+use crate::config::ScopeClaim;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::jwks::HttpFetch;
+use crate::log::event;
+use crate::token::BearerToken;
+use crate::verify::JwtVerifier;
+
+/// The media type of RFC 9701 signed introspection responses.
+const JWT_RESPONSE: &str = "application/token-introspection+jwt";
+
+/// A result: what the server said, until when it holds, and its weight.
+#[derive(Clone)]
+enum Outcome {
+    Active(AuthContext, u64, u32),
+    Refused(AuthError, u64),
+    /// The call failed (503). Kept for one second so that the requests
+    /// waiting on this call, and those right behind them, do not each
+    /// call a server that is down.
+    Failed(AuthError, u64),
+}
+
+impl Outcome {
+    fn until(&self) -> u64 {
+        match self {
+            Self::Active(_, u, _) | Self::Refused(_, u) | Self::Failed(_, u) => *u,
+        }
+    }
+
+    /// Bytes held, for the cache's byte bound.
+    fn weight(&self) -> u32 {
+        match self {
+            Self::Active(_, _, w) => *w,
+            Self::Refused(..) | Self::Failed(..) => ENTRY_OVERHEAD,
+        }
+    }
+
+    fn into_result(self) -> Result<AuthContext, AuthError> {
+        match self {
+            Self::Active(ctx, ..) => Ok(ctx),
+            Self::Refused(e, _) | Self::Failed(e, _) => Err(e),
+        }
+    }
+}
+
+/// The bytes an entry costs besides its response.
+const ENTRY_OVERHEAD: u32 = 256;
+
+/// A cache slot: filled once by the call that all concurrent requests for
+/// the token share.
+type Slot = Arc<tokio::sync::OnceCell<Outcome>>;
+
+/// One issuer's introspection, as built from its [`Introspection`].
+pub(crate) struct Introspector {
+    issuer: String,
+    mode: IntrospectionMode,
+    auth: ClientAuth,
+    configured_endpoint: Option<String>,
+    endpoint: tokio::sync::OnceCell<String>,
+    fetcher: Arc<dyn HttpFetch>,
+    limiter: tokio::sync::Semaphore,
+    max_wait: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    positive_ttl: u64,
+    negative_ttl: u64,
+    cache: moka::sync::Cache<u128, Slot>,
+    /// Two independent per-process keys: the cache key is 128 bits.
+    hashers: [RandomState; 2],
+    clock: Clock,
+    leeway: u64,
+    scope_claim: ScopeClaim,
+    audience_if_missing: Option<String>,
+    resource: String,
+    jwt_response: bool,
+}
+
+impl fmt::Debug for Introspector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Introspector")
+            .field("issuer", &self.issuer)
+            .field("mode", &self.mode)
+            .field("auth", &self.auth)
+            .field("endpoint", &self.endpoint.get())
+            .field("cached", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(detail: &'static str) -> AuthError {
+    AuthError::new(AuthErrorKind::IntrospectionUnavailable, detail)
+}
+
+/// What the builder hands over besides the [`Introspection`] itself.
+pub(crate) struct Settings {
+    pub(crate) issuer: String,
+    pub(crate) fetcher: Arc<dyn HttpFetch>,
+    pub(crate) clock: Clock,
+    pub(crate) leeway: u64,
+    pub(crate) scope_claim: ScopeClaim,
+    /// The canonical resource, used as `aud` under the missing-audience opt-in.
+    pub(crate) resource: String,
+}
+
+impl Introspector {
+    pub(crate) fn new(config: &Introspection, settings: Settings) -> Self {
+        // The cache's own expiry is a memory backstop only: freshness is
+        // judged with the guard's clock on every read.
+        let backstop = config
+            .positive_ttl
+            .max(config.negative_ttl)
+            .max(Duration::from_secs(1));
+        Self {
+            mode: config.mode,
+            auth: config.auth.clone(),
+            configured_endpoint: config.endpoint.clone(),
+            endpoint: tokio::sync::OnceCell::new(),
+            fetcher: settings.fetcher,
+            limiter: tokio::sync::Semaphore::new(config.max_in_flight),
+            max_wait: config.max_wait,
+            timeout: config.timeout,
+            max_response_bytes: config.max_response_bytes,
+            positive_ttl: config.positive_ttl.as_secs(),
+            negative_ttl: config.negative_ttl.as_secs(),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(config.cache_bytes)
+                .weigher(|_, slot: &Slot| slot.get().map_or(ENTRY_OVERHEAD, Outcome::weight))
+                .time_to_live(backstop)
+                .build(),
+            hashers: [RandomState::new(), RandomState::new()],
+            clock: settings.clock,
+            leeway: settings.leeway,
+            scope_claim: settings.scope_claim,
+            audience_if_missing: config
+                .accept_missing_audience
+                .then(|| settings.resource.clone()),
+            resource: settings.resource,
+            jwt_response: config.jwt_response,
+            issuer: settings.issuer,
+        }
+    }
+
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub(crate) fn mode(&self) -> IntrospectionMode {
+        self.mode
+    }
+
+    fn key(&self, token: &BearerToken) -> u128 {
+        let raw = token.secret().as_bytes();
+        (u128::from(self.hashers[0].hash_one(raw)) << 64)
+            | u128::from(self.hashers[1].hash_one(raw))
+    }
+
+    /// Forgets the cached result for `token`.
+    pub(crate) fn forget(&self, token: &BearerToken) {
+        self.cache.invalidate(&self.key(token));
+    }
+
+    /// What the authorization server says about `token`: the context of an
+    /// active token for this resource, or why not. `signed` verifies RFC
+    /// 9701 responses (the guard's JWT verifier, when it has the keys).
+    pub(crate) async fn introspect(
+        &self,
+        token: &BearerToken,
+        signed: Option<&JwtVerifier>,
+    ) -> Result<AuthContext, AuthError> {
+        let key = self.key(token);
+        let now = self.clock.unix_now();
+        let slot = match self.cache.get(&key) {
+            // A filled slot past its time: drop it and ask again.
+            Some(slot) if slot.get().is_some_and(|o| now >= o.until()) => {
+                self.cache.invalidate(&key);
+                self.cache.get_with(key, Slot::default)
+            }
+            Some(slot) => slot,
+            None => self.cache.get_with(key, Slot::default),
+        };
+        let mut filled = false;
+        let outcome = slot
+            .get_or_init(|| async {
+                filled = true;
+                match self.call(token, signed).await {
+                    Ok(o) => o,
+                    Err(e) => Outcome::Failed(e, self.clock.unix_now().saturating_add(1)),
+                }
+            })
+            .await
+            .clone();
+        if filled {
+            // Weigh the slot now that it holds its result.
+            self.cache.insert(key, slot);
+        }
+        outcome.into_result()
+    }
+
+    async fn call(
+        &self,
+        token: &BearerToken,
+        signed: Option<&JwtVerifier>,
+    ) -> Result<Outcome, AuthError> {
+        let _permit = tokio::time::timeout(self.max_wait, self.limiter.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| unavailable("too many introspection calls are in flight"))?;
+        let endpoint = self.endpoint().await?;
+        let accept = if self.jwt_response {
+            JWT_RESPONSE
+        } else {
+            "application/json"
+        };
+        let mut headers = vec![(http::header::ACCEPT, HeaderValue::from_static(accept))];
+        let mut form: Vec<(&'static str, String)> = vec![
+            ("token", token.secret().to_owned()),
+            ("token_type_hint", "access_token".to_owned()),
+        ];
+        self.auth
+            .apply(&self.issuer, &self.clock, &mut headers, &mut form)?;
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let resp = match tokio::time::timeout(self.timeout, self.post(endpoint, &headers, &form))
+            .await
+        {
+            Err(_) => {
+                event!(warn, INTROSPECTION, issuer = %self.issuer, "the introspection call timed out");
+                return Err(unavailable("the introspection call timed out"));
+            }
+            Ok(Err(e)) => {
+                event!(warn, INTROSPECTION, issuer = %self.issuer, error = %e, "the introspection call failed");
+                let _ = e;
+                return Err(unavailable("the introspection call failed"));
+            }
+            Ok(Ok(r)) => r,
+        };
+        if resp.status != 200 {
+            event!(warn, INTROSPECTION, issuer = %self.issuer, status = resp.status,
+                "the introspection endpoint answered with an error status (check the resource server's client credentials)");
+            return Err(unavailable(
+                "the introspection endpoint answered with an error status",
+            ));
+        }
+        let now = self.clock.unix_now();
+        let expect = Expect {
+            issuer: &self.issuer,
+            audience_if_missing: self.audience_if_missing.as_deref(),
+            scope_claim: &self.scope_claim,
+            leeway: self.leeway,
+            now,
+        };
+        let is_jwt = resp.content_type.as_deref().is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with(JWT_RESPONSE)
+        });
+        let verdict = if is_jwt {
+            let Some(verifier) = signed else {
+                return Err(unavailable(
+                    "a signed introspection response cannot be verified without the issuer's keys",
+                ));
+            };
+            let map = verifier
+                .verify_introspection_jwt(
+                    &self.issuer,
+                    &[self.auth.client_id(), &self.resource],
+                    &resp.body,
+                )
+                .await?;
+            response::judge(map, &expect)?
+        } else {
+            response::judge_json(&resp.body, &expect)?
+        };
+        Ok(match verdict {
+            Verdict::Active(ctx) => {
+                let until = ctx
+                    .expires_at_unix()
+                    .map_or(u64::MAX, |e| e.saturating_add(self.leeway))
+                    .min(now.saturating_add(self.positive_ttl));
+                // The context holds about the response's bytes, twice (the
+                // claim map and its parsed fields).
+                let weight = u32::try_from(2 * resp.body.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(ENTRY_OVERHEAD);
+                Outcome::Active(ctx.limit_caching(until), until, weight)
+            }
+            Verdict::Refused(e) => Outcome::Refused(e, now.saturating_add(self.negative_ttl)),
+        })
+    }
+
+    async fn post(
+        &self,
+        endpoint: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        form: &[(&str, &str)],
+    ) -> Result<crate::jwks::HttpResponse, crate::jwks::KeySourceError> {
+        self.fetcher
+            .post_form(endpoint, headers, form, self.max_response_bytes)
+            .await
+    }
+
+    /// The configured endpoint, or the one the issuer's metadata names
+    /// (found once; a failed discovery is retried by the next call).
+    async fn endpoint(&self) -> Result<&str, AuthError> {
+        if let Some(e) = &self.configured_endpoint {
+            return Ok(e);
+        }
+        self.endpoint
+            .get_or_try_init(|| async {
+                crate::jwks::discover_field(
+                    &*self.fetcher,
+                    &self.issuer,
+                    "introspection_endpoint",
+                    self.max_response_bytes,
+                )
+                .await
+                .map_err(|e| {
+                    event!(warn, INTROSPECTION, issuer = %self.issuer, error = %e, "finding the introspection endpoint failed");
+                    let _ = e;
+                    unavailable("the issuer's introspection endpoint could not be found")
+                })
+            })
+            .await
+            .map(String::as_str)
+    }
+}
