@@ -33,6 +33,9 @@ enum Answer {
     Fail,
 }
 
+/// A call's headers, form and size limit.
+type LastCall = (Vec<(String, String)>, Vec<(String, String)>, usize);
+
 #[derive(Debug, Clone)]
 struct FakeAs {
     answer: Arc<Mutex<Answer>>,
@@ -42,7 +45,7 @@ struct FakeAs {
     max_in_flight: Arc<AtomicUsize>,
     delay: Duration,
     /// The last call's headers and form.
-    last: Arc<Mutex<Option<(Vec<(String, String)>, Vec<(String, String)>, usize)>>>,
+    last: Arc<Mutex<Option<LastCall>>>,
 }
 
 impl FakeAs {
