@@ -29,6 +29,8 @@ enum Answer {
     /// 200 JSON: per token, else `{"active": false}`.
     ByToken,
     Status(u16),
+    /// This status, with a body that would otherwise be an active answer.
+    StatusActive(u16),
     Body(&'static str, Vec<u8>),
     Fail,
 }
@@ -148,6 +150,11 @@ impl HttpFetch for FakeAs {
                     .content_type("application/json"))
             }
             Answer::Status(s) => Ok(HttpResponse::new(s, b"{}".to_vec())),
+            Answer::StatusActive(s) => {
+                let body =
+                    json!({"active": true, "iss": ISSUER, "aud": RESOURCE, "exp": now() + 60});
+                Ok(HttpResponse::new(s, body.to_string().into_bytes()))
+            }
             Answer::Body(ct, b) => Ok(HttpResponse::new(200, b).content_type(ct)),
             Answer::Fail => Err(KeySourceError::new("connection refused")),
         }
@@ -284,6 +291,8 @@ async fn a_server_that_is_down_or_answers_garbage_gives_503_not_401() {
     let answers = [
         Answer::Status(500),
         Answer::Status(401),
+        Answer::StatusActive(500),
+        Answer::StatusActive(302),
         Answer::Fail,
         Answer::Body("text/html", b"<html>oops</html>".to_vec()),
         Answer::Body("application/json", br#"{"active":"yes"}"#.to_vec()),
@@ -453,6 +462,26 @@ async fn revoke_token_refuses_a_cached_introspected_token_at_once() {
 }
 
 #[tokio::test]
+async fn revoke_token_evicts_the_cached_result() {
+    let fake = FakeAs::new();
+    fake.activate(OPAQUE, json!({}));
+    let clock = ManualClock::new();
+    let guard = builder_with(introspection(&fake))
+        .token_cache(TokenCacheConfig::disabled())
+        .revocation_retention(Duration::from_secs(1))
+        .clock(&clock)
+        .build()
+        .unwrap();
+    assert_eq!(get(&guard, OPAQUE).await.status, StatusCode::OK);
+    guard.revoke_token(&BearerToken::new(OPAQUE));
+    clock.advance(Duration::from_secs(2));
+    // The local revocation has lapsed; the server is asked again, not the
+    // result cached before the revocation.
+    assert_eq!(get(&guard, OPAQUE).await.status, StatusCode::OK);
+    assert_eq!(fake.calls(), 2);
+}
+
+#[tokio::test]
 async fn routing_per_mode() {
     let jwt = token(&claims());
     // OpaqueTokens (the default): this issuer's JWTs are verified locally.
@@ -592,8 +621,19 @@ async fn signed_rfc9701_responses_are_verified_with_the_issuer_keys() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.json()["sub"], "bob");
     assert_eq!(fake.last_header("accept").unwrap(), ct);
-    // Signed by a stranger, or addressed to someone else: not judged.
-    for bad in [body(&keys().stranger, "rs-1"), body(key, "someone-else")] {
+    // Signed by a stranger, addressed to someone else, or not typed as an
+    // introspection response: not judged.
+    let untyped = {
+        let inner = json!({"active": true, "iss": ISSUER, "aud": RESOURCE, "exp": now() + 300});
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": key.kid()});
+        let claims = json!({"iss": ISSUER, "aud": "rs-1", "token_introspection": inner});
+        key.sign_with_header(&header, &claims).into_bytes()
+    };
+    for bad in [
+        body(&keys().stranger, "rs-1"),
+        body(key, "someone-else"),
+        untyped,
+    ] {
         let fake = FakeAs::new();
         fake.answer(Answer::Body(ct, bad));
         let guard = builder_with(introspection(&fake)).build().unwrap();
