@@ -11,6 +11,10 @@
 //! | `MCP_RESOURCE` | this server's canonical URL (the tokens' `aud`) | `http://127.0.0.1:3000/mcp` |
 //! | `MCP_BIND` | the listen address | `127.0.0.1:3000` |
 //! | `MCP_TYP_POLICY` | `allow-jwt` for issuers whose access tokens say `typ: JWT` (Keycloak, Auth0's default profile, Entra ID, Okta) | `at+jwt` only |
+//! | `MCP_INTROSPECTION_CLIENT_ID`, `MCP_INTROSPECTION_CLIENT_SECRET` | with `MCP_ISSUER`: introspect tokens (RFC 7662) as this client (`client_secret_basic`; endpoint from the issuer's metadata) | no introspection |
+//! | `MCP_INTROSPECTION_MODE` | `opaque` (tokens that are not JWTs), `every` (every token of the issuer) or `jwt-then-introspect` | `opaque` |
+//! | `MCP_INTROSPECTION_TTL` | seconds an active introspection result is reused (0: ask every time) | `60` |
+//! | `MCP_INTROSPECTION_JWT` | `1`: ask for RFC 9701 signed introspection responses | unset |
 //! | `RUST_LOG` | what is logged (`tracing-subscriber` filter syntax) | `info`: every access decision, with why |
 //! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
 //! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random (from the system's CSPRNG) |
@@ -35,6 +39,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use mcp_resource_guard::introspection::{ClientAuth, Introspection, IntrospectionMode};
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
 use mcp_resource_guard::testing::TestIssuer;
 use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, ScopeHierarchy, TypPolicy};
@@ -93,9 +98,11 @@ pub struct DeleteTodo {
     id: u64,
 }
 
+/// The caller's `sub`, else (a client-credentials token without one) its
+/// `client_id`.
 fn caller(parts: &http::request::Parts) -> String {
     AuthContext::from_parts(parts)
-        .and_then(|c| c.subject().map(str::to_owned))
+        .and_then(|c| c.subject().or(c.client_id()).map(str::to_owned))
         .unwrap_or_else(|| "anonymous".to_owned())
 }
 
@@ -257,6 +264,40 @@ fn typ_policy() -> Result<TypPolicy, String> {
     }
 }
 
+/// The real authorization server of `MCP_ISSUER`, with introspection when
+/// `MCP_INTROSPECTION_CLIENT_ID` is set.
+fn real_issuer(issuer: String) -> Result<Issuer, String> {
+    let issuer = Issuer::new(issuer);
+    let Ok(client_id) = std::env::var("MCP_INTROSPECTION_CLIENT_ID") else {
+        return Ok(issuer);
+    };
+    let secret = std::env::var("MCP_INTROSPECTION_CLIENT_SECRET")
+        .map_err(|_| "MCP_INTROSPECTION_CLIENT_ID needs MCP_INTROSPECTION_CLIENT_SECRET")?;
+    let mode = match std::env::var("MCP_INTROSPECTION_MODE").as_deref() {
+        Err(_) | Ok("" | "opaque") => IntrospectionMode::OpaqueTokens,
+        Ok("every") => IntrospectionMode::EveryToken,
+        Ok("jwt-then-introspect") => IntrospectionMode::JwtThenIntrospect,
+        Ok(other) => {
+            return Err(format!(
+                "MCP_INTROSPECTION_MODE={other:?}: use opaque, every or jwt-then-introspect"
+            ));
+        }
+    };
+    let ttl = match std::env::var("MCP_INTROSPECTION_TTL") {
+        Err(_) => 60,
+        Ok(s) => s
+            .parse()
+            .map_err(|_| format!("MCP_INTROSPECTION_TTL={s:?}: a number of seconds"))?,
+    };
+    let mut introspection = Introspection::new(ClientAuth::client_secret_basic(client_id, secret))
+        .mode(mode)
+        .positive_ttl(std::time::Duration::from_secs(ttl));
+    if std::env::var("MCP_INTROSPECTION_JWT").as_deref() == Ok("1") {
+        introspection = introspection.request_jwt_response();
+    }
+    Ok(issuer.introspection(introspection))
+}
+
 /// Logs every access decision (and the key cache's events) on stderr,
 /// filtered by `RUST_LOG` (default `info`).
 fn init_logging() {
@@ -278,7 +319,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let typ = typ_policy()?;
     let guard = match std::env::var("MCP_ISSUER") {
         Ok(issuer) => {
-            let guard = guard(&resource, Issuer::new(issuer), typ)?;
+            let guard = guard(&resource, real_issuer(issuer)?, typ)?;
             if let Err(e) = guard.warm_up().await {
                 eprintln!("warning: the issuer's keys are not available yet: {e}");
             }

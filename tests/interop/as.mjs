@@ -1,6 +1,9 @@
 // A real authorization server for the interop suite: oidc-provider with the
 // client_credentials grant and resource indicators, issuing JWT access tokens
-// bound to the todo server's URL. One client per signing algorithm.
+// bound to the todo server's URL (one client per signing algorithm) and
+// opaque ones (client `cc-opaque`), with introspection (JSON and RFC 9701
+// signed responses, for the resource server's client `todo-rs`) and
+// revocation.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 
@@ -8,6 +11,8 @@ export const SCOPES = 'todo:read todo:write todo:delete';
 export const ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 export const SECRET = 'interop-secret';
 export const clientFor = (alg) => `cc-${alg.toLowerCase()}`;
+export const OPAQUE_CLIENT = 'cc-opaque';
+export const RS_CLIENT = 'todo-rs';
 
 /** A fresh private JWK set: one key per algorithm, each with its own kid. */
 export function generateKeys() {
@@ -24,36 +29,51 @@ export function generateKeys() {
 }
 
 /** Starts oidc-provider on 127.0.0.1:port; resolves to the node http server. */
+/** `resource` is one resource URL or a list of them. */
 export async function startAuthorizationServer({ port, resource, jwks }) {
+  const resources = [resource].flat();
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
-    clients: ALGS.map((alg) => ({
-      client_id: clientFor(alg),
+    clients: [...ALGS.map(clientFor), OPAQUE_CLIENT].map((client_id) => ({
+      client_id,
       client_secret: SECRET,
       grant_types: ['client_credentials'],
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
       scope: SCOPES,
-    })),
+    })).concat([{
+      // The todo server itself, introspecting.
+      client_id: RS_CLIENT,
+      client_secret: SECRET,
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      introspection_signed_response_alg: 'ES256',
+    }]),
     scopes: SCOPES.split(' '),
     jwks,
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      jwtIntrospection: { enabled: true },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resource,
+        defaultResource: () => resources[0],
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, indicator, client) => {
-          if (indicator !== resource) throw new errors.InvalidTarget();
+          if (!resources.includes(indicator)) throw new errors.InvalidTarget();
           const alg = ALGS.find((a) => clientFor(a) === client.clientId) ?? 'RS256';
           return {
             scope: SCOPES,
-            audience: resource,
+            audience: indicator,
             accessTokenTTL: 600,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg } },
+            ...(client.clientId === OPAQUE_CLIENT
+              ? { accessTokenFormat: 'opaque' }
+              : { accessTokenFormat: 'jwt', jwt: { sign: { alg } } }),
           };
         },
       },

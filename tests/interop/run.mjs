@@ -7,7 +7,7 @@ import { spawn, execFile } from 'node:child_process';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
-import { ALGS, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
+import { ALGS, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
 import { tsFlow } from './ts_client.mjs';
 import { ts2Flow } from './ts2_client.mjs';
 
@@ -65,6 +65,54 @@ async function pyFlow(url, id, secret, issuer) {
 
 const TOOLS = ['add_todo', 'delete_todo', 'list_todos', 'whoami'];
 
+/** One stateless (2026-07-28) whoami call with this token: status, challenge, body. */
+async function whoamiRaw(url, token) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': 'tools/call',
+      'Mcp-Name': 'whoami',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0', id: 1, method: 'tools/call',
+      params: {
+        name: 'whoami', arguments: {},
+        _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+      },
+    }),
+  });
+  return { status: res.status, www: res.headers.get('www-authenticate'), body: await res.text() };
+}
+
+/** Revokes a token at oidc-provider as the client it was issued to. */
+async function revokeAt(issuer, client, token) {
+  const res = await fetch(`${issuer}/token/revocation`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${client}:${SECRET}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token, token_type_hint: 'access_token' }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** A flow with an opaque client-credentials token: no `sub`, the client id instead. */
+function assertOpaqueFlow(r, client, { stepUp }) {
+  assert.deepEqual(r.tools, TOOLS);
+  assert.equal(r.whoami.sub, null);
+  assert.equal(r.whoami.client_id, client);
+  assert.equal(r.add_todo.owner, client);
+  if (stepUp) {
+    assert.deepEqual(r.whoami.scopes, ['todo:read']);
+    assert.ok(r.whoami_after.scopes.includes('todo:write'), JSON.stringify(r.whoami_after));
+  }
+}
+
 function assertFlow(r, client, { stepUp }) {
   assert.deepEqual(r.tools, TOOLS);
   assert.equal(r.whoami.sub, client);
@@ -83,7 +131,12 @@ try {
   const asPort = await freePort();
   const mcpPort = await freePort();
   const resource = `http://127.0.0.1:${mcpPort}/mcp`;
-  let as = await startAuthorizationServer({ port: asPort, resource, jwks: generateKeys() });
+  const opaquePort = await freePort();
+  const opaqueResource = `http://127.0.0.1:${opaquePort}/mcp`;
+  const signedPort = await freePort();
+  const signedResource = `http://127.0.0.1:${signedPort}/mcp`;
+  const resources = [resource, opaqueResource, signedResource];
+  let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
   const kids = [];
@@ -105,9 +158,48 @@ try {
       assertFlow(await pyFlow(resource, clientFor(alg), SECRET, as.issuer), clientFor(alg), { stepUp: true });
     });
   }
+
+  // Opaque tokens: the todo server introspects them at oidc-provider (RFC
+  // 7662), with JSON responses on one server and RFC 9701 signed ones on
+  // the other; a token revoked at oidc-provider stops working.
+  const introspecting = {
+    MCP_ISSUER: as.issuer,
+    MCP_INTROSPECTION_CLIENT_ID: RS_CLIENT,
+    MCP_INTROSPECTION_CLIENT_SECRET: SECRET,
+    MCP_INTROSPECTION_TTL: '1',
+  };
+  await startTodo({ ...introspecting, MCP_RESOURCE: opaqueResource, MCP_BIND: `127.0.0.1:${opaquePort}` });
+  await startTodo({ ...introspecting, MCP_INTROSPECTION_JWT: '1', MCP_RESOURCE: signedResource, MCP_BIND: `127.0.0.1:${signedPort}` });
+  let opaqueToken;
+  await check('oidc-provider opaque token, introspected, TypeScript SDK: discovery, tools/list, whoami, add_todo', async () => {
+    const r = await tsFlow(opaqueResource, OPAQUE_CLIENT, SECRET, as.issuer);
+    assertOpaqueFlow(r, OPAQUE_CLIENT, { stepUp: false });
+    assert.equal(r.header, null, 'an opaque token');
+    opaqueToken = r.token;
+  });
+  await check('oidc-provider opaque token, introspected, Python SDK: discovery, tools/list, whoami, step-up to todo:write', async () => {
+    assertOpaqueFlow(await pyFlow(opaqueResource, OPAQUE_CLIENT, SECRET, as.issuer), OPAQUE_CLIENT, { stepUp: true });
+  });
+  await check('oidc-provider opaque token, RFC 9701 signed introspection responses, TypeScript SDK v2: step-up to todo:write', async () => {
+    assertOpaqueFlow(await ts2Flow(signedResource, OPAQUE_CLIENT, SECRET, as.issuer), OPAQUE_CLIENT, { stepUp: true });
+  });
+  await check('oidc-provider revokes the opaque token: refused once the 1 s introspection cache window ends', async () => {
+    assert.ok(opaqueToken);
+    const before = await whoamiRaw(opaqueResource, opaqueToken);
+    assert.equal(before.status, 200, before.body);
+    await revokeAt(as.issuer, OPAQUE_CLIENT, opaqueToken);
+    await new Promise((r) => setTimeout(r, 2100));
+    const after = await whoamiRaw(opaqueResource, opaqueToken);
+    assert.equal(after.status, 401, after.body);
+    assert.equal(
+      after.www,
+      `Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="http://127.0.0.1:${opaquePort}/.well-known/oauth-protected-resource/mcp", scope="todo:read"`,
+    );
+  });
+
   await check('oidc-provider key rotation while the todo server keeps running', async () => {
     await new Promise((r) => as.server.close(r));
-    as = await startAuthorizationServer({ port: asPort, resource, jwks: generateKeys() });
+    as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
     const r = await tsFlow(resource, clientFor('RS256'), SECRET, as.issuer);
     assertFlow(r, clientFor('RS256'), { stepUp: false });
     assert.ok(!kids.includes(r.header.kid), 'signed with a new key');

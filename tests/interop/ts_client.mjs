@@ -28,8 +28,13 @@ export async function tsFlow(url, clientId, clientSecret, issuer) {
     const add = text(await client.callTool({ name: 'add_todo', arguments: { title: 'from typescript' } }));
     const whoamiAfter = text(await client.callTool({ name: 'whoami', arguments: {} }));
     const token = provider.tokens()?.access_token ?? '';
-    const header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
-    return { tools, whoami, add_todo: add, whoami_after: whoamiAfter, header };
+    let header = null;
+    try {
+      header = JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
+    } catch {
+      // An opaque token.
+    }
+    return { tools, whoami, add_todo: add, whoami_after: whoamiAfter, header, token };
   } finally {
     await client.close();
   }
