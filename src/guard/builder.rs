@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::{AlgSet, AuthMode, ChallengeMode, ScopeClaim, TypPolicy, check_scopes};
 use crate::cors::CorsPolicy;
 use crate::error::ConfigError;
-use crate::introspection::{IntrospectionMode, Introspector, RoutingVerifier, Settings};
+use crate::introspection::RoutingVerifier;
 use crate::jwks::{KeySource, RemoteJwks};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::resource::{ResourceUrl, check_issuer, check_web_url};
@@ -297,7 +297,15 @@ impl GuardBuilder {
             // `jwt` is built exactly when no verifier was given.
             (None, None) => return Err(ConfigError::MissingIssuer),
         };
-        let introspectors = self.introspectors(&resource)?;
+        let introspectors = crate::introspection::build_all(
+            self.issuers.iter().filter_map(|i| {
+                let scope_claim = i.scope_claim.as_ref().unwrap_or(&self.scope_claim);
+                Some((i.issuer.as_str(), i.introspection.as_ref()?, scope_claim))
+            }),
+            &self.clock,
+            self.leeway.as_secs(),
+            &resource,
+        )?;
         let verifier: Arc<dyn TokenVerifier> = if introspectors.is_empty() {
             local
         } else {
@@ -451,45 +459,6 @@ impl GuardBuilder {
             });
         }
         Ok((trusted, policies))
-    }
-}
-
-impl GuardBuilder {
-    /// Each issuer's introspection, checked; at most one issuer takes
-    /// opaque tokens.
-    fn introspectors(&self, resource: &ResourceUrl) -> Result<Vec<Arc<Introspector>>, ConfigError> {
-        let mut out = Vec::new();
-        let mut opaque = false;
-        for i in &self.issuers {
-            let Some(config) = &i.introspection else {
-                continue;
-            };
-            let fetcher = config.check(&i.issuer)?;
-            if config.mode != IntrospectionMode::JwtThenIntrospect {
-                if opaque {
-                    return Err(ConfigError::InvalidIntrospection {
-                        issuer: i.issuer.clone(),
-                        reason: "only one issuer may take opaque tokens (an opaque token does not say who issued it, and sending it to another server would leak it): use IntrospectionMode::JwtThenIntrospect for the others",
-                    });
-                }
-                opaque = true;
-            }
-            out.push(Arc::new(Introspector::new(
-                config,
-                Settings {
-                    issuer: i.issuer.clone(),
-                    fetcher,
-                    clock: self.clock.clone(),
-                    leeway: self.leeway.as_secs(),
-                    scope_claim: i
-                        .scope_claim
-                        .clone()
-                        .unwrap_or_else(|| self.scope_claim.clone()),
-                    resource: resource.as_str().to_owned(),
-                },
-            )));
-        }
-        Ok(out)
     }
 }
 

@@ -3,6 +3,7 @@
 //! `private_key_jwt`), [`ClientSecret`] and [`ClientAssertionKey`].
 
 use std::fmt;
+#[cfg(feature = "aws-lc-rs")]
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
@@ -98,6 +99,7 @@ impl ClientAuth {
     /// among them, want the endpoint URL rather than the issuer). No effect
     /// on the other methods.
     #[must_use]
+    #[cfg_attr(not(feature = "aws-lc-rs"), allow(unused_mut))]
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
         #[cfg(feature = "aws-lc-rs")]
         if let Method::PrivateKeyJwt { audience: a, .. } = &mut self.method {
