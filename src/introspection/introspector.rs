@@ -338,3 +338,60 @@ impl Introspector {
             .map(String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::{HttpResponse, KeySourceError};
+
+    /// Answers `{"active": false}` to everything.
+    #[derive(Debug)]
+    struct Inactive;
+
+    #[async_trait::async_trait]
+    impl HttpFetch for Inactive {
+        async fn get(&self, _: &str, _: usize) -> Result<HttpResponse, KeySourceError> {
+            Err(KeySourceError::new("unused"))
+        }
+        async fn post_form(
+            &self,
+            _: &str,
+            _: &[(HeaderName, HeaderValue)],
+            _: &[(&str, &str)],
+            _: usize,
+        ) -> Result<HttpResponse, KeySourceError> {
+            Ok(HttpResponse::new(200, br#"{"active":false}"#.to_vec()))
+        }
+    }
+
+    #[tokio::test]
+    async fn distinct_tokens_never_grow_the_cache_past_its_byte_bound() {
+        let config = Introspection::new(ClientAuth::client_secret_post("rs", "s"))
+            .endpoint("https://as.example.com/introspect")
+            .cache_max_bytes(64 * 1024);
+        let i = Introspector::new(
+            &config,
+            Settings {
+                issuer: "https://as.example.com".into(),
+                fetcher: Arc::new(Inactive),
+                clock: Clock::default(),
+                leeway: 0,
+                scope_claim: ScopeClaim::default(),
+                resource: "https://mcp.example.com/mcp".into(),
+            },
+        );
+        for n in 0..5_000 {
+            let e = i
+                .introspect(&BearerToken::new(format!("garbage-{n}")), None)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), AuthErrorKind::InvalidToken);
+        }
+        i.cache.run_pending_tasks();
+        // 64 KiB at 256 bytes an entry.
+        assert!(i.cache.entry_count() <= 256, "{}", i.cache.entry_count());
+        assert!(i.cache.weighted_size() <= 64 * 1024);
+        // The keys are hashes: no token is held.
+        assert!(!format!("{i:?}").contains("garbage"));
+    }
+}
