@@ -389,6 +389,46 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "aws-lc-rs")]
+    #[test]
+    fn pem_keys_sign_assertions_that_verify() {
+        use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+            .unwrap()
+            .public_key()
+            .as_ref()
+            .to_vec();
+        let b64 = base64_simd::STANDARD.encode_to_string(pkcs8.as_ref());
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        );
+        let key = ClientAssertionKey::from_pkcs8_pem(crate::Algorithm::EdDSA, &pem).unwrap();
+        assert!(!format!("{key:?}").contains(&b64[..16]));
+        let jwt = key.assertion("rs", "https://as", 1_800_000_000).unwrap();
+        let (input, sig) = jwt.rsplit_once('.').unwrap();
+        let sig = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(sig).unwrap();
+        UnparsedPublicKey::new(&ED25519, &public)
+            .verify(input.as_bytes(), &sig)
+            .unwrap();
+        // A key that does not fit the algorithm, or no key at all.
+        assert!(matches!(
+            ClientAssertionKey::from_pkcs8_pem(crate::Algorithm::ES256, &pem),
+            Err(crate::ConfigError::InvalidClientKey { .. })
+        ));
+        assert!(matches!(
+            ClientAssertionKey::from_pkcs8_der(crate::Algorithm::RS256, b"junk"),
+            Err(crate::ConfigError::InvalidClientKey { .. })
+        ));
+    }
+
     #[test]
     fn debug_is_redacted() {
         let auth = ClientAuth::client_secret_post("rs", "s3cret");
