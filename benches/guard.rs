@@ -1,7 +1,9 @@
 //! Criterion benches: cold verification per algorithm next to the raw
 //! aws-lc-rs verify of the same signature and next to `jsonwebtoken::decode`;
 //! a cache hit through the whole tower service next to the same service
-//! without the guard; two threads over 1,000 distinct tokens.
+//! without the guard; an introspected opaque token served from the guard's
+//! token cache and from the introspection result cache; two threads over
+//! 1,000 distinct tokens.
 //!
 //! Run: `cd benches && cargo bench --bench guard`
 
@@ -87,6 +89,77 @@ fn cache_hit(c: &mut Criterion) {
     g.finish();
 }
 
+/// An authorization server that calls every token active, at once.
+#[derive(Debug)]
+struct ActiveAs;
+
+#[async_trait::async_trait]
+impl mcp_resource_guard::jwks::HttpFetch for ActiveAs {
+    async fn get(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
+    {
+        Err(mcp_resource_guard::jwks::KeySourceError::new("unused"))
+    }
+    async fn post_form(
+        &self,
+        _: &str,
+        _: &[(http::HeaderName, http::HeaderValue)],
+        _: &[(&str, &str)],
+        _: usize,
+    ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
+    {
+        let body = serde_json::json!({"active": true, "iss": ISSUER, "aud": RESOURCE,
+            "scope": "todo:read todo:write", "client_id": "agent-7f3a9c",
+            "exp": crate::common::unix() + 3600});
+        Ok(mcp_resource_guard::jwks::HttpResponse::new(
+            200,
+            body.to_string().into_bytes(),
+        ))
+    }
+}
+
+fn introspected(c: &mut Criterion) {
+    use mcp_resource_guard::introspection::{ClientAuth, Introspection};
+    use mcp_resource_guard::{Issuer, TokenCacheConfig as Tc};
+    let token = "Xq3vL9tZ0pR7sK2mN8bW4yJ6hD1fG5cA";
+    let guard = |cache: Tc| {
+        GuardLayer::builder(RESOURCE)
+            .add_issuer(
+                Issuer::new(ISSUER).introspection(
+                    Introspection::new(ClientAuth::client_secret_basic("rs", "s"))
+                        .endpoint("https://as.example.com/introspect")
+                        .http_fetch(ActiveAs),
+                ),
+            )
+            .scopes_supported(["todo:read", "todo:write", "todo:delete"])
+            .required_scopes(["todo:read"])
+            .token_cache(cache)
+            .build()
+            .unwrap()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("opaque_token");
+    for (name, cache) in [
+        ("guard_cache_hit", Tc::default()),
+        ("introspection_cache_hit", Tc::disabled()),
+    ] {
+        let mut svc = guard(cache).layer(inner());
+        // The first request introspects (inside a runtime, for its timers).
+        let res = rt.block_on(svc.call(request(token))).unwrap();
+        assert_eq!(res.status(), 200);
+        g.bench_function(name, |b| {
+            b.iter(|| now(svc.call(black_box(request(token)))).unwrap())
+        });
+    }
+    g.finish();
+}
+
 fn two_threads(c: &mut Criterion) {
     let key = TestKey::generate(Algorithm::ES256).unwrap();
     let tokens: Vec<String> = (0..1000).map(|i| key.sign(&claims(i))).collect();
@@ -122,6 +195,6 @@ fn two_threads(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = crate::common::config();
-    targets = cold_verification, cache_hit, two_threads
+    targets = cold_verification, cache_hit, introspected, two_threads
 }
 criterion_main!(benches);
