@@ -37,9 +37,10 @@ use serde_json::Value;
 use crate::config::ChallengeMode;
 use crate::error::{AuthError, AuthErrorKind};
 
-/// The headers a browser client must be able to read on guarded responses.
-pub(crate) const EXPOSE_HEADERS: HeaderValue =
-    HeaderValue::from_static("WWW-Authenticate, Mcp-Session-Id");
+use crate::cors::EXPOSE_HEADERS;
+
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+pub(crate) const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 
 /// Seconds a client is asked to wait when keys are unavailable.
 const RETRY_AFTER_SECS: HeaderValue = HeaderValue::from_static("10");
@@ -54,6 +55,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// `insufficient_scope`: 403.
     InsufficientScope,
+    /// `invalid_dpop_proof`: 401 (RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// `use_dpop_nonce`: 401, with a `DPoP-Nonce` header (RFC 9449 §9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -63,6 +68,8 @@ impl ErrorCode {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -120,8 +127,10 @@ impl JsonRpcError {
 pub struct Rejection {
     error: AuthError,
     code: Option<ErrorCode>,
-    www_authenticate: Option<HeaderValue>,
+    /// One challenge per accepted scheme (`Bearer`, `DPoP`).
+    www_authenticate: Vec<HeaderValue>,
     jsonrpc: Option<JsonRpcError>,
+    dpop_nonce: Option<HeaderValue>,
 }
 
 impl Rejection {
@@ -146,9 +155,24 @@ impl Rejection {
         self.error.kind().description()
     }
 
-    /// The `WWW-Authenticate` value the response will carry, if any.
+    /// The first `WWW-Authenticate` value the response will carry, if any.
     pub fn www_authenticate(&self) -> Option<&HeaderValue> {
-        self.www_authenticate.as_ref()
+        self.www_authenticate.first()
+    }
+
+    /// Every `WWW-Authenticate` value the response will carry: one per
+    /// accepted scheme (`Bearer`, and `DPoP` when it is enabled).
+    pub fn www_authenticate_all(&self) -> &[HeaderValue] {
+        &self.www_authenticate
+    }
+
+    /// The `DPoP-Nonce` the response will carry, if any.
+    pub fn dpop_nonce(&self) -> Option<&HeaderValue> {
+        self.dpop_nonce.as_ref()
+    }
+
+    pub(crate) fn set_dpop_nonce(&mut self, nonce: HeaderValue) {
+        self.dpop_nonce = Some(nonce);
     }
 
     /// The JSON-RPC error to answer with, for the MCP layer's refusals of
@@ -179,9 +203,12 @@ impl Rejection {
         }
         let error = match (self.code, self.error.kind()) {
             (Some(c), _) => c.as_str(),
-            (None, AuthErrorKind::KeysUnavailable | AuthErrorKind::IntrospectionUnavailable) => {
-                "temporarily_unavailable"
-            }
+            (
+                None,
+                AuthErrorKind::KeysUnavailable
+                | AuthErrorKind::IntrospectionUnavailable
+                | AuthErrorKind::ReplayStoreUnavailable,
+            ) => "temporarily_unavailable",
             (None, AuthErrorKind::AccessDenied) => "access_denied",
             (None, AuthErrorKind::BodyTooLarge) => "request_too_large",
             (None, AuthErrorKind::InvalidSession | AuthErrorKind::InvalidMessage) => {
@@ -248,6 +275,24 @@ pub(crate) fn sanitize_description(s: &str) -> String {
         .collect()
 }
 
+/// The scheme a request's credentials came with (and so the challenge its
+/// error goes in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Scheme {
+    #[default]
+    Bearer,
+    Dpop,
+}
+
+/// The DPoP side of the challenges (RFC 9449 §7.1).
+#[derive(Debug)]
+pub(crate) struct DpopChallenge {
+    /// `algs`: the proof algorithms accepted, space-separated.
+    pub(crate) algs: String,
+    /// Only DPoP is accepted: no `Bearer` challenge.
+    pub(crate) required: bool,
+}
+
 /// Writes challenges for one guard's configuration.
 #[derive(Debug)]
 pub(crate) struct Challenger {
@@ -256,16 +301,44 @@ pub(crate) struct Challenger {
     /// What a 401 or 400 names in `scope=` (space-separated; may be empty).
     pub(crate) default_scope: String,
     pub(crate) mode: ChallengeMode,
+    /// `Some` when DPoP is accepted.
+    pub(crate) dpop: Option<DpopChallenge>,
+}
+
+impl Scheme {
+    /// The scheme a verified caller used: a DPoP-bound token is only ever
+    /// accepted with a DPoP proof, an unbound one only as Bearer.
+    pub(crate) fn of(ctx: Option<&crate::claims::AuthContext>) -> Self {
+        if ctx.is_some_and(|c| c.dpop_thumbprint().is_some()) {
+            Self::Dpop
+        } else {
+            Self::Bearer
+        }
+    }
 }
 
 impl Challenger {
-    fn header(&self, code: Option<ErrorCode>, description: &str, scope: &str) -> HeaderValue {
-        let mut v = String::from("Bearer ");
+    fn header(
+        &self,
+        scheme: Scheme,
+        code: Option<ErrorCode>,
+        description: &str,
+        scope: &str,
+    ) -> HeaderValue {
+        let mut v = String::from(match scheme {
+            Scheme::Bearer => "Bearer ",
+            Scheme::Dpop => "DPoP ",
+        });
         if let Some(code) = code {
             v.push_str("error=\"");
             v.push_str(code.as_str());
             v.push_str("\", error_description=\"");
             v.push_str(&sanitize_description(description));
+            v.push_str("\", ");
+        }
+        if let (Scheme::Dpop, Some(d)) = (scheme, &self.dpop) {
+            v.push_str("algs=\"");
+            v.push_str(&d.algs);
             v.push_str("\", ");
         }
         v.push_str("resource_metadata=\"");
@@ -276,13 +349,19 @@ impl Challenger {
             v.push_str(scope);
             v.push('"');
         }
-        // Every part is printable ASCII: codes and scopes are validated at
-        // build time and the description is sanitized just above.
+        // Every part is printable ASCII: codes, algorithms and scopes are
+        // validated at build time and the description is sanitized above.
         HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
     }
 
-    /// The rejection for `error`. `needed` is the `scope=` of a 403.
-    pub(crate) fn rejection(&self, error: AuthError, needed: Option<&str>) -> Rejection {
+    /// The rejection for `error`. `needed` is the `scope=` of a 403;
+    /// `scheme` the one the client used (its challenge carries the error).
+    pub(crate) fn rejection(
+        &self,
+        error: AuthError,
+        needed: Option<&str>,
+        scheme: Scheme,
+    ) -> Rejection {
         use AuthErrorKind as K;
         let kind = error.kind();
         let (challenge, code) = match kind {
@@ -292,6 +371,8 @@ impl Challenger {
             },
             K::MalformedRequest => (true, Some(ErrorCode::InvalidRequest)),
             K::InsufficientScope => (true, Some(ErrorCode::InsufficientScope)),
+            K::InvalidDpopProof => (true, Some(ErrorCode::InvalidDpopProof)),
+            K::UseDpopNonce => (true, Some(ErrorCode::UseDpopNonce)),
             K::InvalidToken
             | K::Expired
             | K::NotYetValid
@@ -302,15 +383,41 @@ impl Challenger {
             // Not a credentials problem: no challenge would help.
             _ => (false, None),
         };
-        let www_authenticate = challenge.then(|| {
+        let mut www_authenticate = Vec::new();
+        if challenge {
             let scope = needed.unwrap_or(&self.default_scope);
-            self.header(code, kind.description(), scope)
-        });
+            let description = kind.description();
+            // The challenge of the scheme the client used carries the error;
+            // when only one scheme is accepted, that one's.
+            let scheme = match &self.dpop {
+                None => Scheme::Bearer,
+                Some(d) if d.required => Scheme::Dpop,
+                Some(_) => scheme,
+            };
+            let code_for = |s: Scheme| if s == scheme { code } else { None };
+            if !self.dpop.as_ref().is_some_and(|d| d.required) {
+                www_authenticate.push(self.header(
+                    Scheme::Bearer,
+                    code_for(Scheme::Bearer),
+                    description,
+                    scope,
+                ));
+            }
+            if self.dpop.is_some() {
+                www_authenticate.push(self.header(
+                    Scheme::Dpop,
+                    code_for(Scheme::Dpop),
+                    description,
+                    scope,
+                ));
+            }
+        }
         Rejection {
             error,
             code,
             www_authenticate,
             jsonrpc: None,
+            dpop_nonce: None,
         }
     }
 
@@ -319,8 +426,9 @@ impl Challenger {
         Rejection {
             error,
             code: None,
-            www_authenticate: None,
+            www_authenticate: Vec::new(),
             jsonrpc: Some(jsonrpc),
+            dpop_nonce: None,
         }
     }
 }
@@ -331,8 +439,11 @@ pub(crate) fn respond<B, R: RejectionBody<B>>(shaper: &R, rejection: Rejection) 
     *res.status_mut() = rejection.status();
     let headers = res.headers_mut();
     headers.remove(WWW_AUTHENTICATE);
-    if let Some(v) = &rejection.www_authenticate {
-        headers.insert(WWW_AUTHENTICATE, v.clone());
+    for v in &rejection.www_authenticate {
+        headers.append(WWW_AUTHENTICATE, v.clone());
+    }
+    if let Some(n) = &rejection.dpop_nonce {
+        headers.insert(DPOP_NONCE, n.clone());
     }
     if rejection.error.kind().status() == http::StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(RETRY_AFTER, RETRY_AFTER_SECS);
@@ -351,6 +462,7 @@ mod tests {
             resource_metadata: "https://h/.well-known/oauth-protected-resource/mcp".into(),
             default_scope: "a".into(),
             mode,
+            dpop: None,
         }
     }
 
@@ -362,16 +474,28 @@ mod tests {
     #[test]
     fn header_shapes() {
         let c = challenger(ChallengeMode::Rfc6750);
-        let r = c.rejection(AuthError::new(AuthErrorKind::MissingToken, ""), None);
+        let r = c.rejection(
+            AuthError::new(AuthErrorKind::MissingToken, ""),
+            None,
+            Scheme::Bearer,
+        );
         assert_eq!(
             r.www_authenticate().unwrap(),
             "Bearer resource_metadata=\"https://h/.well-known/oauth-protected-resource/mcp\", scope=\"a\""
         );
         assert_eq!(r.error_code(), None);
         let c = challenger(ChallengeMode::AlwaysInvalidToken);
-        let r = c.rejection(AuthError::new(AuthErrorKind::MissingToken, ""), None);
+        let r = c.rejection(
+            AuthError::new(AuthErrorKind::MissingToken, ""),
+            None,
+            Scheme::Bearer,
+        );
         assert_eq!(r.error_code(), Some(ErrorCode::InvalidToken));
-        let r = c.rejection(AuthError::new(AuthErrorKind::KeysUnavailable, ""), None);
+        let r = c.rejection(
+            AuthError::new(AuthErrorKind::KeysUnavailable, ""),
+            None,
+            Scheme::Bearer,
+        );
         assert!(r.www_authenticate().is_none());
         assert_eq!(
             r.json_body(),
@@ -383,7 +507,7 @@ mod tests {
             AuthErrorKind::UnknownSession,
             AuthErrorKind::Misconfigured,
         ] {
-            let r = c.rejection(AuthError::new(kind, ""), None);
+            let r = c.rejection(AuthError::new(kind, ""), None, Scheme::Bearer);
             assert!(r.www_authenticate().is_none(), "{kind:?}");
         }
     }
@@ -414,7 +538,11 @@ mod tests {
                 .body(String::from("nope"))
                 .unwrap()
         };
-        let r = c.rejection(AuthError::new(AuthErrorKind::Expired, ""), None);
+        let r = c.rejection(
+            AuthError::new(AuthErrorKind::Expired, ""),
+            None,
+            Scheme::Bearer,
+        );
         let res = respond(&shaper, r);
         assert_eq!(res.status(), 401);
         assert_eq!(res.headers().get_all(WWW_AUTHENTICATE).iter().count(), 1);

@@ -152,6 +152,8 @@ pub(crate) struct Inner {
     /// verification, when the verifier limits it (an introspection result
     /// is reused only for its own cache window).
     pub(crate) cache_until: Option<u64>,
+    /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to.
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl AuthContext {
@@ -167,6 +169,21 @@ impl AuthContext {
     /// See `Inner::cache_until`.
     pub(crate) fn cache_until(&self) -> Option<u64> {
         self.0.cache_until
+    }
+
+    /// This context, bound to the DPoP key with thumbprint `jkt`.
+    pub(crate) fn bound_to(mut self, jkt: String) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.dpop_jkt = Some(jkt),
+            None => {
+                let until = self.0.cache_until.unwrap_or(u64::MAX);
+                self = self.limit_caching(until);
+                if let Some(inner) = Arc::get_mut(&mut self.0) {
+                    inner.dpop_jkt = Some(jkt);
+                }
+            }
+        }
+        self
     }
 
     /// This context, cached at most until `until` (the earlier limit wins).
@@ -194,6 +211,7 @@ impl AuthContext {
                     payload: i.payload.clone(),
                     key: i.key.clone(),
                     cache_until: Some(until),
+                    dpop_jkt: i.dpop_jkt.clone(),
                 });
             }
         }
@@ -264,6 +282,13 @@ impl AuthContext {
     /// `nbf` in seconds since the Unix epoch, if present.
     pub fn not_before_unix(&self) -> Option<u64> {
         self.0.not_before
+    }
+
+    /// `cnf.jkt` of a DPoP-bound token (RFC 9449 §6): the RFC 7638
+    /// thumbprint of the key every request's proof was checked against.
+    /// `None` for a Bearer token.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.0.dpop_jkt.as_deref()
     }
 
     /// `iat` in seconds since the Unix epoch, if present.

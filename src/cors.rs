@@ -22,12 +22,12 @@ use crate::error::ConfigError;
 
 /// The headers a browser client must be able to read on guarded responses.
 pub(crate) const EXPOSE_HEADERS: HeaderValue =
-    HeaderValue::from_static("WWW-Authenticate, Mcp-Session-Id");
+    HeaderValue::from_static("WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce");
 
 const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET, POST, DELETE, OPTIONS");
 const ANY: HeaderValue = HeaderValue::from_static("*");
 const DEFAULT_ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
-    "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
+    "Authorization, DPoP, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID",
 );
 
 /// Which browser origins may call the guarded server.

@@ -139,3 +139,19 @@ mod imp {
 }
 
 pub(crate) use imp::PublicKey;
+
+/// SHA-256 of `data` (DPoP `ath` and JWK thumbprints).
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// SHA-256 of `data` (DPoP `ath` and JWK thumbprints).
+#[cfg(not(feature = "aws-lc-rs"))]
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}

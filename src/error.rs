@@ -201,6 +201,15 @@ pub enum AuthErrorKind {
     /// flight. 503 with `Retry-After`: the token may well be valid, so
     /// clients must not start a new authorization.
     IntrospectionUnavailable,
+    /// The DPoP replay store (a shared store) could not answer. 503 with
+    /// `Retry-After`: the proof is not let through unchecked.
+    ReplayStoreUnavailable,
+    /// The DPoP proof (RFC 9449) is missing, malformed, badly signed, for
+    /// another request or key, stale or replayed. 401 `invalid_dpop_proof`.
+    InvalidDpopProof,
+    /// The DPoP proof lacks a valid server nonce; the response carries a
+    /// fresh one in `DPoP-Nonce`. 401 `use_dpop_nonce` (RFC 9449 §9).
+    UseDpopNonce,
     /// The token lacks a scope this request needs. 403 `insufficient_scope`.
     InsufficientScope,
     /// The token was revoked at this resource (see
@@ -239,9 +248,9 @@ impl AuthErrorKind {
             Self::InsufficientScope | Self::AccessDenied | Self::SessionMismatch => {
                 StatusCode::FORBIDDEN
             }
-            Self::KeysUnavailable | Self::IntrospectionUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::KeysUnavailable
+            | Self::IntrospectionUnavailable
+            | Self::ReplayStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::UnfilterableResponse => StatusCode::BAD_GATEWAY,
@@ -253,7 +262,9 @@ impl AuthErrorKind {
             | Self::WrongAudience
             | Self::UntrustedIssuer
             | Self::UnknownKey
-            | Self::Revoked => StatusCode::UNAUTHORIZED,
+            | Self::Revoked
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -270,6 +281,9 @@ impl AuthErrorKind {
             Self::UnknownKey => "unknown_key",
             Self::KeysUnavailable => "keys_unavailable",
             Self::IntrospectionUnavailable => "introspection_unavailable",
+            Self::ReplayStoreUnavailable => "replay_store_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::InsufficientScope => "insufficient_scope",
             Self::Revoked => "revoked",
             Self::AccessDenied => "access_denied",
@@ -299,6 +313,9 @@ impl AuthErrorKind {
             Self::IntrospectionUnavailable => {
                 "The authorization server cannot check the access token right now"
             }
+            Self::ReplayStoreUnavailable => "The server cannot check DPoP proofs right now",
+            Self::InvalidDpopProof => "The DPoP proof is invalid",
+            Self::UseDpopNonce => "A DPoP proof with a fresh server nonce is required",
             Self::InsufficientScope => "The access token lacks a scope this request needs",
             Self::Revoked => "The access token has been revoked",
             Self::AccessDenied => "This request is not allowed",

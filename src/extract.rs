@@ -71,6 +71,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
                     "anonymous request to a handler that needs an AuthContext",
                 ),
                 None,
+                crate::challenge::Scheme::Bearer,
             )
         });
         Err(MissingAuthContext { challenge })

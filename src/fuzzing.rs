@@ -16,6 +16,8 @@ pub enum Authorization {
     OtherScheme,
     /// A Bearer token that passed the token68 check.
     Bearer(String),
+    /// A DPoP token that passed the token68 check.
+    Dpop(String),
 }
 
 /// The Authorization parser as the guard runs it on a cache miss: extract,
@@ -30,6 +32,9 @@ pub fn parse_authorization(headers: &HeaderMap, uri: &Uri) -> Result<Authorizati
         Credentials::OtherScheme => Ok(Authorization::OtherScheme),
         Credentials::Bearer(raw) => token::validate(raw)
             .map(|t| Authorization::Bearer(t.secret().to_owned()))
+            .map_err(|e| e.kind()),
+        Credentials::Dpop(raw) => token::validate(raw)
+            .map(|t| Authorization::Dpop(t.secret().to_owned()))
             .map_err(|e| e.kind()),
     }
 }

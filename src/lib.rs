@@ -125,6 +125,7 @@ mod config;
 mod cors;
 mod crypto;
 pub mod dangerous;
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;

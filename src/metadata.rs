@@ -50,6 +50,12 @@ pub struct ProtectedResourceMetadata {
     /// The terms of service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_tos_uri: Option<String>,
+    /// The DPoP proof algorithms accepted (RFC 9728 §2), when DPoP is on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// `true` when only DPoP-bound tokens are accepted (RFC 9728 §2).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 /// A tower service that serves a metadata document on any path it is mounted at.
@@ -145,6 +151,8 @@ mod tests {
             resource_documentation: None,
             resource_policy_uri: None,
             resource_tos_uri: None,
+            dpop_signing_alg_values_supported: Vec::new(),
+            dpop_bound_access_tokens_required: false,
         };
         assert_eq!(
             MetadataService::new(&doc).json(),

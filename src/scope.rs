@@ -12,7 +12,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::audit::{self, Decision};
-use crate::challenge::{JsonRejection, RejectionBody};
+use crate::challenge::{JsonRejection, RejectionBody, Scheme};
 use crate::claims::AuthContext;
 use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
@@ -218,7 +218,9 @@ impl<S, R> RequireScope<S, R> {
             scopes_required: self.need.scopes(),
             ..Decision::default()
         });
-        self.shared.deny(&self.rejection, error, scope.as_deref())
+        let scheme = Scheme::of(caller.context());
+        self.shared
+            .deny(&self.rejection, error, scope.as_deref(), scheme, None)
     }
 }
 

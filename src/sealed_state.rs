@@ -344,13 +344,23 @@ impl SealedState {
         request: &[u8],
         state: &[u8],
     ) -> Result<String, SealError> {
+        self.seal_for(&caller_bytes(caller), request, state)
+    }
+
+    /// [`seal`](Self::seal) for a caller given as bytes (the crate's own
+    /// uses, such as DPoP nonces bound to a key thumbprint).
+    pub(crate) fn seal_for(
+        &self,
+        caller: &[u8],
+        request: &[u8],
+        state: &[u8],
+    ) -> Result<String, SealError> {
         if state.len() > MAX_STATE {
             return Err(SealError::TooLarge);
         }
         self.rotate_if_due()?;
         let ring = self.0.ring.read().unwrap_or_else(|p| p.into_inner());
         let key = &ring.current;
-        let caller = caller_bytes(caller);
         let mut nonce = [0u8; NONCE_LEN];
         rand::fill(&mut nonce).map_err(|_| SealError::Crypto)?;
         let expires = self.0.clock.unix_now().saturating_add(self.0.ttl.as_secs());
@@ -360,14 +370,14 @@ impl SealedState {
         key.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(&key.id, &caller, request)),
+                Aad::from(aad(&key.id, caller, request)),
                 &mut body,
             )
             .map_err(|_| SealError::Crypto)?;
         let out = [
             &key.id[..],
             &nonce,
-            &key.tag(&caller),
+            &key.tag(caller),
             &key.tag(request),
             &body,
         ]
@@ -391,6 +401,16 @@ impl SealedState {
         request: &[u8],
         sealed: &str,
     ) -> Result<Vec<u8>, SealError> {
+        self.open_for(&caller_bytes(caller), request, sealed)
+    }
+
+    /// [`open`](Self::open) for a caller given as bytes.
+    pub(crate) fn open_for(
+        &self,
+        caller: &[u8],
+        request: &[u8],
+        sealed: &str,
+    ) -> Result<Vec<u8>, SealError> {
         let encoded = sealed.strip_prefix(PREFIX).ok_or(SealError::Malformed)?;
         if encoded.len() > (MAX_STATE + 8 + HEADER_LEN + GCM_TAG) * 4 / 3 + 4 {
             return Err(SealError::TooLarge);
@@ -410,8 +430,7 @@ impl SealedState {
             .chain(ring.previous.as_ref())
             .find(|k| k.id[..] == *id)
             .ok_or(SealError::UnknownKey)?;
-        let caller = caller_bytes(caller);
-        if key.tag(&caller)[..] != *caller_tag {
+        if key.tag(caller)[..] != *caller_tag {
             return Err(SealError::OtherCaller);
         }
         if key.tag(request)[..] != *request_tag {
@@ -421,7 +440,7 @@ impl SealedState {
         let mut body = sealed_body.to_vec();
         let plain = key
             .aead
-            .open_in_place(nonce, Aad::from(aad(&key.id, &caller, request)), &mut body)
+            .open_in_place(nonce, Aad::from(aad(&key.id, caller, request)), &mut body)
             .map_err(|_| SealError::Tampered)?;
         let (expires, state) = plain.split_at(8);
         let mut e = [0u8; 8];

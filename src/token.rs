@@ -45,6 +45,8 @@ pub(crate) enum Credentials<'a> {
     /// The raw bytes after `Bearer` and its spaces: not empty, not yet
     /// checked further (see [`validate`]).
     Bearer(&'a [u8]),
+    /// The same after `DPoP` (RFC 9449 §7.1).
+    Dpop(&'a [u8]),
 }
 
 fn malformed(detail: &'static str) -> AuthError {
@@ -89,15 +91,24 @@ pub(crate) fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Credentia
         Some(i) => value.split_at(i),
         None => (value, &b""[..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let dpop = scheme.eq_ignore_ascii_case(b"dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case(b"bearer") {
         return Ok(Credentials::OtherScheme);
     }
     let start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
     let token = &rest[start..];
     if token.is_empty() {
-        return Err(malformed("Bearer without a token"));
+        return Err(malformed(if dpop {
+            "DPoP without a token"
+        } else {
+            "Bearer without a token"
+        }));
     }
-    Ok(Credentials::Bearer(token))
+    Ok(if dpop {
+        Credentials::Dpop(token)
+    } else {
+        Credentials::Bearer(token)
+    })
 }
 
 /// Checks a Bearer value: visible ASCII, token68.
@@ -120,6 +131,7 @@ mod tests {
         None,
         OtherScheme,
         Bearer(BearerToken),
+        Dpop(BearerToken),
     }
 
     fn run(values: &[&[u8]], uri: &str) -> Result<Outcome, AuthError> {
@@ -131,6 +143,7 @@ mod tests {
             Credentials::None => Outcome::None,
             Credentials::OtherScheme => Outcome::OtherScheme,
             Credentials::Bearer(raw) => Outcome::Bearer(validate(raw)?),
+            Credentials::Dpop(raw) => Outcome::Dpop(validate(raw)?),
         })
     }
 
@@ -182,6 +195,16 @@ mod tests {
             run(&[b"Bearerabc"], "/"),
             Ok(Outcome::OtherScheme)
         ));
+        for v in [&b"DPoP abc"[..], b"dpop  abc"] {
+            match run(&[v], "/") {
+                Ok(Outcome::Dpop(t)) => assert_eq!(t.secret(), "abc"),
+                _ => panic!("not a DPoP token"),
+            }
+        }
+        assert_eq!(
+            run(&[b"DPoP "], "/").err().map(|e| e.detail()),
+            Some("DPoP without a token")
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::challenge::{Challenger, JsonRejection};
 use crate::clock::Clock;
 use crate::config::{AlgSet, AuthMode, ChallengeMode, ScopeClaim, TypPolicy, check_scopes};
 use crate::cors::CorsPolicy;
+use crate::dpop::{Dpop, DpopMode, DpopVerifier};
 use crate::error::ConfigError;
 use crate::introspection::RoutingVerifier;
 use crate::jwks::{KeySource, RemoteJwks};
@@ -54,6 +55,7 @@ pub struct GuardBuilder {
     retention: Duration,
     clock: Clock,
     allow_insecure_http: bool,
+    dpop: Dpop,
 }
 
 impl GuardLayer {
@@ -83,6 +85,7 @@ impl GuardLayer {
             retention: DEFAULT_RETENTION,
             clock: Clock::default(),
             allow_insecure_http: false,
+            dpop: Dpop::default(),
         }
     }
 }
@@ -232,6 +235,13 @@ impl GuardBuilder {
         self
     }
 
+    /// Accept DPoP-bound tokens (RFC 9449); see [`dpop`](crate::dpop).
+    /// Defaults to [`DpopMode::Disabled`](crate::dpop::DpopMode::Disabled).
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = dpop;
+        self
+    }
+
     /// Read time from a manual clock (feature `testing`): token `exp`,
     /// `nbf` and `iat`, the token cache, the revocation list and the key
     /// caches this builder creates (from [`Issuer::jwks_uri`] or discovery)
@@ -289,6 +299,7 @@ impl GuardBuilder {
                 typ: self.typ,
                 max_token_length: self.max_token_length,
                 clock: self.clock.clone(),
+                dpop: self.dpop.enabled(),
             })
         });
         let local: Arc<dyn TokenVerifier> = match (&self.verifier, &jwt) {
@@ -305,6 +316,7 @@ impl GuardBuilder {
             &self.clock,
             self.leeway.as_secs(),
             &resource,
+            self.dpop.enabled(),
         )?;
         let verifier: Arc<dyn TokenVerifier> = if introspectors.is_empty() {
             local
@@ -328,7 +340,9 @@ impl GuardBuilder {
                     resource_metadata: resource.metadata_url(),
                     default_scope,
                     mode: self.challenge_mode,
+                    dpop: DpopVerifier::challenge(&self.dpop),
                 },
+                dpop: DpopVerifier::new(&self.dpop, &resource, &self.clock),
                 required,
                 supported,
                 revocations: Revocations::new(self.retention, self.clock.clone()),
@@ -354,6 +368,7 @@ impl GuardBuilder {
             return range("revocation_retention", "from 1 second to 30 days");
         }
         self.token_cache.check()?;
+        self.dpop.check()?;
         self.cors.check()
     }
 
@@ -389,6 +404,16 @@ impl GuardBuilder {
             )?,
             resource_policy_uri: check_url("resource_policy_uri", &self.resource_policy_uri)?,
             resource_tos_uri: check_url("resource_tos_uri", &self.resource_tos_uri)?,
+            dpop_signing_alg_values_supported: if self.dpop.enabled() {
+                self.dpop
+                    .algorithms
+                    .iter()
+                    .map(|a| a.as_str().to_owned())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            dpop_bound_access_tokens_required: self.dpop.mode == DpopMode::Required,
         })
     }
 

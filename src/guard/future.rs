@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use super::policy::Shared;
 use crate::audit::{self, Decision};
-use crate::challenge::RejectionBody;
+use crate::challenge::{DPOP_NONCE, RejectionBody, Scheme};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::revision::Wire;
@@ -36,6 +36,31 @@ pin_project! {
         pub(super) rejection: R,
         // The request's `Origin`, for the CORS headers of the answer.
         pub(super) origin: Option<HeaderValue>,
+        // Set for a request with the DPoP scheme.
+        pub(super) dpop: Option<DpopRequest>,
+    }
+}
+
+/// What the answer to a DPoP request needs: the proof key's thumbprint
+/// (known once the proof checked out), for a fresh `DPoP-Nonce`.
+#[derive(Debug, Default)]
+pub(super) struct DpopRequest {
+    pub(super) jkt: Option<Box<str>>,
+}
+
+impl DpopRequest {
+    fn scheme(this: Option<&Self>) -> Scheme {
+        if this.is_some() {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        }
+    }
+
+    /// A fresh nonce for this request's key, when nonces are on and `wanted`.
+    fn nonce(this: Option<&Self>, shared: &Shared, wanted: bool) -> Option<HeaderValue> {
+        let jkt = this?.jkt.as_deref()?;
+        wanted.then(|| shared.dpop.as_ref()?.fresh_nonce(jkt))?
     }
 }
 
@@ -132,6 +157,7 @@ fn step_up(
 fn deny<ResB, R: RejectionBody<ResB>>(
     shared: &Shared,
     rejection: &R,
+    dpop: Option<&DpopRequest>,
     error: AuthError,
     ctx: Option<&AuthContext>,
     scope: Option<&str>,
@@ -146,7 +172,8 @@ fn deny<ResB, R: RejectionBody<ResB>>(
         scopes_required: &shared.required,
         ..Decision::default()
     });
-    shared.deny(rejection, error, scope)
+    let nonce = DpopRequest::nonce(dpop, shared, error.kind() == AuthErrorKind::UseDpopNonce);
+    shared.deny(rejection, error, scope, DpopRequest::scheme(dpop), nonce)
 }
 
 /// The error for a state entered twice (cannot happen: each state is left
@@ -174,7 +201,14 @@ where
                     let ctx = match ready!(fut.as_mut().poll(cx)) {
                         Ok(ctx) => ctx,
                         Err((error, None)) => {
-                            break deny(this.shared, this.rejection, error, None, None);
+                            break deny(
+                                this.shared,
+                                this.rejection,
+                                this.dpop.as_ref(),
+                                error,
+                                None,
+                                None,
+                            );
                         }
                         Err((error, Some(ctx))) => {
                             let scope = pending
@@ -183,6 +217,7 @@ where
                             break deny(
                                 this.shared,
                                 this.rejection,
+                                this.dpop.as_ref(),
                                 error,
                                 Some(&ctx),
                                 scope.as_deref(),
@@ -198,18 +233,38 @@ where
                         ..Decision::default()
                     });
                     let Some((mut svc, mut req)) = pending.take().map(|b| *b) else {
-                        break deny(this.shared, this.rejection, polled_twice(), None, None);
+                        break deny(
+                            this.shared,
+                            this.rejection,
+                            this.dpop.as_ref(),
+                            polled_twice(),
+                            None,
+                            None,
+                        );
                     };
                     req.extensions_mut().insert(ctx);
                     let fut = svc.call(req);
                     this.state.set(State::Inner { fut });
                 }
-                StateProj::Inner { fut } => break ready!(fut.poll(cx))?,
+                StateProj::Inner { fut } => {
+                    let mut res = ready!(fut.poll(cx))?;
+                    let on_success = this
+                        .shared
+                        .dpop
+                        .as_ref()
+                        .is_some_and(|d| d.nonce_on_success());
+                    if let Some(n) = DpopRequest::nonce(this.dpop.as_ref(), this.shared, on_success)
+                    {
+                        res.headers_mut().insert(DPOP_NONCE, n);
+                    }
+                    break res;
+                }
                 StateProj::Reject { error, ctx, scope } => {
                     let error = error.take().unwrap_or_else(polled_twice);
                     break deny(
                         this.shared,
                         this.rejection,
+                        this.dpop.as_ref(),
                         error,
                         ctx.as_ref(),
                         scope.as_deref(),

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use http::Response;
 
 use crate::cache::TokenCache;
-use crate::challenge::{Challenger, RejectionBody, respond};
+use crate::challenge::{Challenger, RejectionBody, Scheme, respond};
 use crate::claims::AuthContext;
 use crate::cors::CorsPolicy;
+use crate::dpop::DpopVerifier;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::KeySource;
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) revocations: Revocations,
     pub(crate) cors: CorsPolicy,
     pub(crate) hierarchy: CompiledHierarchy,
+    /// `Some` when DPoP is accepted.
+    pub(crate) dpop: Option<DpopVerifier>,
 }
 
 /// Put in a request's extensions by a guard in optional mode that let an
@@ -211,13 +214,21 @@ impl Shared {
 
     /// The response to `error`, shaped by `body`. `scope` is the `scope=`
     /// of a 403 step-up.
+    /// `scheme` is the one the client used: its challenge carries the error.
+    /// `nonce`, a fresh `DPoP-Nonce` to send.
     pub(crate) fn deny<B, R: RejectionBody<B>>(
         &self,
         body: &R,
         error: AuthError,
         scope: Option<&str>,
+        scheme: Scheme,
+        nonce: Option<http::HeaderValue>,
     ) -> Response<B> {
-        respond(body, self.challenger.rejection(error, scope))
+        let mut rejection = self.challenger.rejection(error, scope, scheme);
+        if let Some(n) = nonce {
+            rejection.set_dpop_nonce(n);
+        }
+        respond(body, rejection)
     }
 }
 

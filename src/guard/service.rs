@@ -9,14 +9,15 @@ use http::header::ORIGIN;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::{GuardFuture, State};
+use super::future::{DpopRequest, GuardFuture, State};
 use super::policy::{Anonymous, Shared};
 use crate::audit::{self, Decision};
 use crate::challenge::RejectionBody;
 use crate::config::AuthMode;
 use crate::cors::is_preflight;
+use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::token::{self, Credentials};
+use crate::token::{self, BearerToken, Credentials};
 
 /// The guard service made by [`GuardLayer`](crate::GuardLayer).
 #[derive(Clone)]
@@ -71,12 +72,14 @@ where
 
     fn call(&mut self, req: Request<ReqB>) -> Self::Future {
         let origin = req.headers().get(ORIGIN).cloned();
-        let state = self.classify(req);
+        let mut dpop = None;
+        let state = self.classify(req, &mut dpop);
         GuardFuture {
             state,
             shared: self.shared.clone(),
             rejection: self.rejection.clone(),
             origin,
+            dpop,
         }
     }
 }
@@ -84,7 +87,13 @@ where
 impl<S, R> Guard<S, R> {
     /// Decides what to do with a request: answer it here, reject it, verify
     /// its token, or pass it on.
-    fn classify<ReqB, ResB>(&mut self, mut req: Request<ReqB>) -> State<S, ReqB>
+    /// `dpop` is set for a request with the DPoP scheme (with the proof's
+    /// key thumbprint once the proof checks out).
+    fn classify<ReqB, ResB>(
+        &mut self,
+        mut req: Request<ReqB>,
+        dpop: &mut Option<DpopRequest>,
+    ) -> State<S, ReqB>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
     {
@@ -99,8 +108,17 @@ impl<S, R> Guard<S, R> {
         }
         let raw = match token::extract(req.headers(), req.uri()) {
             Err(e) => return State::reject(e, None),
+            Ok(Credentials::Dpop(raw)) if shared.dpop.is_some() => {
+                *dpop = Some(DpopRequest::default());
+                return match token::validate(raw) {
+                    Ok(token) => self.classify_dpop(req, token, dpop),
+                    Err(error) => State::reject(error, None),
+                };
+            }
             Ok(Credentials::Bearer(raw)) => raw,
-            Ok(Credentials::None | Credentials::OtherScheme) if self.mode == AuthMode::Optional => {
+            Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_))
+                if self.mode == AuthMode::Optional =>
+            {
                 audit::record(&Decision {
                     layer: "guard",
                     allow: true,
@@ -112,7 +130,7 @@ impl<S, R> Guard<S, R> {
                     fut: self.inner.call(req),
                 };
             }
-            Ok(Credentials::None | Credentials::OtherScheme) => {
+            Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_)) => {
                 return State::reject(
                     AuthError::new(
                         AuthErrorKind::MissingToken,
@@ -122,12 +140,25 @@ impl<S, R> Guard<S, R> {
                 );
             }
         };
+        if shared
+            .dpop
+            .as_ref()
+            .is_some_and(|d| d.mode == DpopMode::Required)
+        {
+            return State::reject(
+                AuthError::new(
+                    AuthErrorKind::InvalidToken,
+                    "this resource accepts DPoP-bound tokens only: use the DPoP scheme",
+                ),
+                None,
+            );
+        }
         if let Some(ctx) = shared.token_cache.as_ref().and_then(|c| c.get(raw)) {
             // Hot path: this exact token was verified and authorized before
             // (only such tokens are cached, and the guard's policy never
             // changes) and is still within its validity window; no boxing,
             // no parsing. Its key and revocation are re-checked.
-            return match shared.still_valid(raw, &ctx) {
+            return match shared.still_valid(raw, &ctx).and_then(|()| not_bound(&ctx)) {
                 Ok(()) => {
                     audit::record(&Decision {
                         layer: "guard",
@@ -172,9 +203,97 @@ impl<S, R> Guard<S, R> {
                 if let Some(cache) = &shared.token_cache {
                     cache.insert(token.secret(), &ctx);
                 }
+                not_bound(&ctx).map_err(|e| (e, Some(ctx.clone())))?;
                 Ok(ctx)
             }),
             pending: Some(Box::new((inner, req))),
         }
+    }
+
+    /// A request with the DPoP scheme: the proof is checked here, on every
+    /// request; the token (from the cache or verified), its binding to the
+    /// proof's key, the nonce and the replay store in the future.
+    fn classify_dpop<ReqB, ResB>(
+        &mut self,
+        req: Request<ReqB>,
+        token: BearerToken,
+        dpop: &mut Option<DpopRequest>,
+    ) -> State<S, ReqB>
+    where
+        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    {
+        let shared = &self.shared;
+        let Some(verifier) = &shared.dpop else {
+            return State::reject(
+                AuthError::new(AuthErrorKind::MissingToken, "DPoP is not enabled"),
+                None,
+            );
+        };
+        let proof = match verifier.check_proof(
+            req.headers(),
+            req.method(),
+            req.uri().path(),
+            token.secret(),
+        ) {
+            Ok(proof) => proof,
+            Err(error) => return State::reject(error, None),
+        };
+        if let Some(d) = dpop.as_mut() {
+            d.jkt = Some(proof.jkt.clone().into_boxed_str());
+        }
+        let shared = shared.clone();
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        State::Verify {
+            fut: Box::pin(async move {
+                let raw = token.secret().as_bytes();
+                let cached = shared.token_cache.as_ref().and_then(|c| c.get(raw));
+                let ctx = match cached {
+                    Some(ctx) => {
+                        shared.still_valid(raw, &ctx).map_err(|e| (e, None))?;
+                        ctx
+                    }
+                    None => {
+                        let ctx = shared
+                            .verifier
+                            .verify(&token)
+                            .await
+                            .map_err(|e| (e, None))?;
+                        if let Err(e) = shared
+                            .not_revoked(raw, &ctx)
+                            .and_then(|()| shared.authorize(&ctx))
+                        {
+                            return Err((e, Some(ctx)));
+                        }
+                        if let Some(cache) = &shared.token_cache {
+                            cache.insert(token.secret(), &ctx);
+                        }
+                        ctx
+                    }
+                };
+                let Some(verifier) = &shared.dpop else {
+                    return Err((
+                        AuthError::new(AuthErrorKind::MissingToken, "DPoP is not enabled"),
+                        None,
+                    ));
+                };
+                match verifier.check_bound(&ctx, &proof).await {
+                    Ok(()) => Ok(ctx),
+                    Err(e) => Err((e, Some(ctx))),
+                }
+            }),
+            pending: Some(Box::new((inner, req))),
+        }
+    }
+}
+
+/// A DPoP-bound token sent with the Bearer scheme is refused (RFC 9449 §7.2).
+fn not_bound(ctx: &crate::claims::AuthContext) -> Result<(), AuthError> {
+    match ctx.dpop_thumbprint() {
+        None => Ok(()),
+        Some(_) => Err(AuthError::new(
+            AuthErrorKind::InvalidToken,
+            "the token is DPoP-bound: send it with the DPoP scheme and a proof",
+        )),
     }
 }

@@ -87,6 +87,7 @@ pub(crate) struct Introspector {
     audience_if_missing: Option<String>,
     resource: String,
     jwt_response: bool,
+    dpop: bool,
 }
 
 impl fmt::Debug for Introspector {
@@ -114,6 +115,8 @@ pub(crate) struct Settings {
     pub(crate) scope_claim: ScopeClaim,
     /// The canonical resource, used as `aud` under the missing-audience opt-in.
     pub(crate) resource: String,
+    /// DPoP is accepted: keep `cnf.jkt` bindings.
+    pub(crate) dpop: bool,
 }
 
 impl Introspector {
@@ -150,6 +153,7 @@ impl Introspector {
                 .then(|| settings.resource.clone()),
             resource: settings.resource,
             jwt_response: config.jwt_response,
+            dpop: settings.dpop,
             issuer: settings.issuer,
         }
     }
@@ -262,6 +266,7 @@ impl Introspector {
             scope_claim: &self.scope_claim,
             leeway: self.leeway,
             now,
+            dpop: self.dpop,
         };
         let is_jwt = resp.content_type.as_deref().is_some_and(|t| {
             t.trim_start()
@@ -378,6 +383,7 @@ mod tests {
                 leeway: 0,
                 scope_claim: ScopeClaim::default(),
                 resource: "https://mcp.example.com/mcp".into(),
+                dpop: false,
             },
         );
         for n in 0..5_000 {

@@ -298,6 +298,7 @@ pub(crate) fn build_all<'a>(
     clock: &crate::clock::Clock,
     leeway: u64,
     resource: &crate::resource::ResourceUrl,
+    dpop: bool,
 ) -> Result<Vec<Arc<Introspector>>, ConfigError> {
     let mut out = Vec::new();
     let mut opaque = false;
@@ -321,6 +322,7 @@ pub(crate) fn build_all<'a>(
                 leeway,
                 scope_claim: scope_claim.clone(),
                 resource: resource.as_str().to_owned(),
+                dpop,
             },
         )));
     }

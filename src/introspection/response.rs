@@ -27,6 +27,8 @@ pub(crate) struct Expect<'a> {
     pub(crate) scope_claim: &'a ScopeClaim,
     pub(crate) leeway: u64,
     pub(crate) now: u64,
+    /// DPoP is accepted: a `cnf.jkt` binding is kept, not refused.
+    pub(crate) dpop: bool,
 }
 
 fn garbage(detail: &'static str) -> AuthError {
@@ -87,16 +89,24 @@ pub(crate) fn judge(
         };
         map.insert("aud".to_owned(), aud.into());
     }
+    let mut binding = None;
     if let Some(cnf) = map.get("cnf")
         && !(cnf.is_null() || cnf.as_object().is_some_and(Map::is_empty))
     {
-        return Ok(refused(
-            AuthErrorKind::InvalidToken,
-            "the token is sender-constrained (cnf): it is not a Bearer token",
-        ));
+        if !expect.dpop {
+            return Ok(refused(
+                AuthErrorKind::InvalidToken,
+                "the token is sender-constrained (cnf): it is not a Bearer token",
+            ));
+        }
+        match crate::verify::claims::dpop_binding(cnf) {
+            Ok(jkt) => binding = Some(jkt),
+            Err(detail) => return Ok(refused(AuthErrorKind::InvalidToken, detail)),
+        }
     }
     if let Some(Value::String(t)) = map.get("token_type")
         && t.eq_ignore_ascii_case("DPoP")
+        && binding.is_none()
     {
         return Ok(refused(
             AuthErrorKind::InvalidToken,
@@ -129,7 +139,10 @@ pub(crate) fn judge(
             "the introspection response's nbf is in the future",
         ));
     }
-    Ok(Verdict::Active(ctx))
+    Ok(Verdict::Active(match binding {
+        Some(jkt) => ctx.bound_to(jkt),
+        None => ctx,
+    }))
 }
 
 #[cfg(test)]
@@ -147,6 +160,7 @@ mod tests {
             scope_claim: SCOPE.get_or_init(ScopeClaim::default),
             leeway: 60,
             now: NOW,
+            dpop: false,
         }
     }
 

@@ -64,6 +64,7 @@ pub use fetch::ReqwestFetch;
 pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
 pub use remote::RemoteJwks;
 pub use remote_builder::RemoteJwksBuilder;
+pub(crate) use set::parse_public_jwk;
 pub use set::{KeyRef, KeySet, SkippedKey, VerificationKey};
 
 /// Why a [`KeySource`] is asked to refresh.

@@ -97,11 +97,17 @@ struct RawJwk {
     y: Option<String>,
     d: Option<serde_json::Value>,
     p: Option<serde_json::Value>,
+    q: Option<serde_json::Value>,
+    dp: Option<serde_json::Value>,
+    dq: Option<serde_json::Value>,
+    qi: Option<serde_json::Value>,
+    oth: Option<serde_json::Value>,
     k: Option<serde_json::Value>,
 }
 
 fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
-    if raw.d.is_some() || raw.p.is_some() || raw.k.is_some() {
+    let private = [&raw.d, &raw.p, &raw.q, &raw.dp, &raw.dq, &raw.qi, &raw.oth];
+    if private.iter().any(|m| m.is_some()) || raw.k.is_some() {
         return Err("private or symmetric key material in a published JWK");
     }
     if raw.use_.as_deref().is_some_and(|u| u != "sig") {
@@ -206,6 +212,16 @@ fn b64_len(s: &str) -> Option<usize> {
         .decode_to_vec(s)
         .ok()
         .map(|v| v.len())
+}
+
+/// Parses one public JWK (a DPoP proof's `jwk` header): the same rules as a
+/// key in a JWK Set, private members refused.
+pub(crate) fn parse_public_jwk(value: &serde_json::Value) -> Result<VerificationKey, &'static str> {
+    if !value.is_object() {
+        return Err("the jwk is not a JSON object");
+    }
+    let raw = RawJwk::deserialize(value).map_err(|_| "malformed JWK")?;
+    parse_key(raw)
 }
 
 impl KeySet {

@@ -22,7 +22,7 @@ use super::list_filter::{Judge, ListFilter, ListKind};
 use super::policy::{McpPolicy, Verdict};
 use super::session::{MCP_SESSION_ID, Principal, SessionBinding, session_id};
 use crate::audit::{self, Decision, Joined};
-use crate::challenge::{JsonRpcError, RejectionBody};
+use crate::challenge::{JsonRpcError, RejectionBody, Scheme};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 use crate::guard::policy::{Caller, Shared, no_guard};
@@ -110,9 +110,10 @@ impl<R> Judging<'_, R> {
         R: RejectionBody<B>,
     {
         self.audit(false, Some(&error), required);
+        let scheme = Scheme::of(self.ctx);
         self.config
             .shared
-            .deny(&self.config.rejection, error, scope)
+            .deny(&self.config.rejection, error, scope, scheme, None)
     }
 
     /// A refusal of a body the layer cannot judge: a JSON-RPC error, `id` null.

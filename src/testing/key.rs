@@ -143,6 +143,49 @@ impl TestKey {
         }
     }
 
+    /// The RFC 7638 thumbprint of this key: what a token bound to it carries
+    /// in `cnf.jkt` (RFC 9449 §6.1).
+    pub fn thumbprint(&self) -> String {
+        crate::dpop::thumbprint(&self.public_jwk_without_alg()).unwrap_or_default()
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) by this key for a request `method` `url`
+    /// carrying `access_token`: `iat` now, a fresh `jti`, `ath`.
+    pub fn dpop_proof(&self, method: &str, url: &str, access_token: &str) -> String {
+        self.dpop_proof_with(method, url, access_token, &json!({}))
+    }
+
+    /// [`dpop_proof`](Self::dpop_proof) with `claims` merged in (a `nonce`,
+    /// or a wrong `htm` for a test; `null` removes a claim).
+    pub fn dpop_proof_with(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: &str,
+        claims: &Value,
+    ) -> String {
+        let mut jwk = self.public_jwk_without_alg();
+        if let Some(o) = jwk.as_object_mut() {
+            o.remove("kid");
+            o.remove("use");
+        }
+        let header = json!({ "typ": "dpop+jwt", "alg": self.alg.as_str(), "jwk": jwk });
+        let ath = b64(&crate::crypto::sha256(access_token.as_bytes()));
+        let now = crate::clock::Clock::default().unix_now();
+        let jti = format!("jti-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let mut c = json!({ "htm": method, "htu": url, "iat": now, "jti": jti, "ath": ath });
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), claims.as_object()) {
+            for (k, v) in extra {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.sign_with_header(&header, &c)
+    }
+
     /// Signs `claims` as an access token: header `{"alg", "typ": "at+jwt", "kid"}`.
     pub fn sign(&self, claims: &Value) -> String {
         let mut header = json!({ "alg": self.alg.as_str(), "typ": "at+jwt" });

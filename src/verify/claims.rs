@@ -271,7 +271,25 @@ impl AuthContext {
             payload,
             key: None,
             cache_until: None,
+            dpop_jkt: None,
         })
+    }
+}
+
+/// The key a token is bound to (RFC 9449 §6.1): `cnf.jkt`. Other `cnf`
+/// members are ignored; a `cnf` without `jkt` (a certificate-bound token,
+/// `x5t#S256`, say) cannot be honoured here.
+pub(crate) fn dpop_binding(cnf: &Value) -> Result<String, &'static str> {
+    let Some(cnf) = cnf.as_object() else {
+        return Err("cnf is not a JSON object");
+    };
+    match cnf.get("jkt") {
+        Some(Value::String(jkt)) if !jkt.is_empty() => Ok(jkt.clone()),
+        Some(_) => Err("cnf.jkt is not a thumbprint"),
+        None if cnf.contains_key("x5t#S256") => Err(
+            "the token is bound to a TLS client certificate (cnf x5t#S256): certificate-bound tokens are not supported",
+        ),
+        None => Err("the token's cnf names no DPoP key (jkt)"),
     }
 }
 

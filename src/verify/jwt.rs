@@ -64,10 +64,13 @@ pub struct JwtVerifier {
     pub(crate) typ: TypPolicy,
     pub(crate) max_token_length: usize,
     pub(crate) clock: Clock,
+    /// DPoP is accepted: `cnf.jkt`-bound tokens verify (the guard checks
+    /// the proof); otherwise every `cnf` is refused.
+    pub(crate) dpop: bool,
 }
 
 #[derive(Deserialize)]
-struct Header {
+pub(crate) struct Header {
     alg: String,
     kid: Option<String>,
     typ: Option<String>,
@@ -79,16 +82,20 @@ fn invalid(detail: &'static str) -> AuthError {
     AuthError::new(AuthErrorKind::InvalidToken, detail)
 }
 
-/// A token split into its parts.
-struct Parts<'a> {
-    signing_input: &'a str,
-    header: Header,
+/// A compact JWS split into its parts, its header parsed as `H`.
+pub(crate) struct Parts<'a, H = Header> {
+    pub(crate) signing_input: &'a str,
+    pub(crate) header: H,
     /// The decoded payload (JSON), parsed by the caller.
-    payload: Vec<u8>,
-    signature: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
 }
 
-fn split(token: &str) -> Result<Parts<'_>, AuthError> {
+/// Splits a compact JWS strictly (canonical base64url, a JSON object header,
+/// a non-empty signature; a JWE is refused).
+pub(crate) fn split<H: serde::de::DeserializeOwned>(
+    token: &str,
+) -> Result<Parts<'_, H>, AuthError> {
     let mut dots = token.match_indices('.').map(|(i, _)| i);
     let (Some(d1), Some(d2)) = (dots.next(), dots.next()) else {
         return Err(invalid("not a JWS compact serialization"));
@@ -107,7 +114,7 @@ fn split(token: &str) -> Result<Parts<'_>, AuthError> {
     if header.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(invalid("the JOSE header is not a JSON object"));
     }
-    let header: Header = serde_json::from_slice(&header)
+    let header: H = serde_json::from_slice(&header)
         .map_err(|_| invalid("the JOSE header is not valid JSON"))?;
     let payload = base64_simd::URL_SAFE_NO_PAD
         .decode_to_vec(&token[d1 + 1..d2])
@@ -204,7 +211,7 @@ impl JwtVerifier {
                 return Err(AuthError::new(AuthErrorKind::NotYetValid, detail));
             }
         }
-        if claims.cnf.is_present() {
+        if claims.cnf.is_present() && !self.dpop {
             return Err(invalid(
                 "the token is sender-constrained (cnf) and cannot be used as a Bearer token",
             ));
@@ -304,7 +311,7 @@ impl JwtVerifier {
         let text = std::str::from_utf8(body)
             .map_err(|_| bad("the signed introspection response is not text"))?
             .trim();
-        let parts =
+        let parts: Parts<'_> =
             split(text).map_err(|_| bad("the signed introspection response is not a JWS"))?;
         let alg = Algorithm::from_name(&parts.header.alg)
             .ok_or_else(|| bad("the signed introspection response's alg is not allowed"))?;
@@ -369,7 +376,7 @@ impl TokenVerifier for JwtVerifier {
         if token.len() > self.max_token_length {
             return Err(invalid("the token is longer than max_token_length"));
         }
-        let parts = split(token)?;
+        let parts: Parts<'_> = split(token)?;
         let alg = self.check_header(&parts.header)?;
         // A claim set is a JSON object (RFC 7519 §7.2); serde would also read
         // an array, positionally.
@@ -395,6 +402,16 @@ impl TokenVerifier for JwtVerifier {
             }
             _ => AuthContext::from_jwt(&std, &parts.payload, &issuer.scope_claim, key)?,
         };
+        if std.cnf.is_present() {
+            #[derive(Deserialize)]
+            struct Cnf {
+                cnf: Value,
+            }
+            let cnf: Cnf = serde_json::from_slice(&parts.payload)
+                .map_err(|_| invalid("the payload is not a JSON object"))?;
+            let jkt = super::claims::dpop_binding(&cnf.cnf).map_err(invalid)?;
+            return Ok(ctx.bound_to(jkt));
+        }
         Ok(ctx)
     }
 }
@@ -404,7 +421,7 @@ mod tests {
     use super::*;
 
     fn detail(token: &str) -> String {
-        match split(token) {
+        match split::<Header>(token) {
             Ok(_) => "ok".into(),
             Err(e) => e.detail().to_owned(),
         }

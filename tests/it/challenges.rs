@@ -221,7 +221,7 @@ async fn guarded_responses_expose_the_challenge_to_browsers() {
     let r = send(&app(guard()), request("/mcp", None)).await;
     assert_eq!(
         r.headers["access-control-expose-headers"],
-        "WWW-Authenticate, Mcp-Session-Id"
+        "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce"
     );
     let req = Request::get("/mcp")
         .header("origin", "https://inspector.example")
@@ -232,7 +232,7 @@ async fn guarded_responses_expose_the_challenge_to_browsers() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.headers["access-control-expose-headers"],
-        "WWW-Authenticate, Mcp-Session-Id"
+        "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce"
     );
 }
 

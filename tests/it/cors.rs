@@ -101,7 +101,7 @@ async fn actual_responses_carry_the_cors_headers() {
         assert_eq!(r.headers["access-control-allow-origin"], "*");
         assert_eq!(
             r.headers["access-control-expose-headers"],
-            "WWW-Authenticate, Mcp-Session-Id"
+            "WWW-Authenticate, Mcp-Session-Id, DPoP-Nonce"
         );
     }
     // Without an Origin, no CORS headers.

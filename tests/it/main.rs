@@ -9,6 +9,7 @@ mod bounded;
 mod challenges;
 mod conformance;
 mod cors;
+mod dpop;
 mod example_axum_basic;
 mod example_hyper_basic;
 mod introspection;

@@ -1,0 +1,192 @@
+//! [`DpopVerifier`]: the guard's DPoP checks at request time: the proof
+//! (every request), the token's binding to the proof's key, the server
+//! nonce and the replay store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use http::{HeaderMap, Method};
+
+use super::proof::{Proof, ProofCheck, normalize_htu, validate};
+use super::replay::{MemoryReplayStore, ReplayStore};
+use super::{Dpop, DpopMode};
+use crate::challenge::DpopChallenge;
+use crate::claims::AuthContext;
+use crate::clock::Clock;
+use crate::config::AlgSet;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::resource::ResourceUrl;
+
+/// The default replay store's capacity.
+const REPLAY_CAPACITY: u64 = 1_000_000;
+
+/// The guard's DPoP checks, built from its [`Dpop`] settings.
+#[derive(Debug)]
+pub(crate) struct DpopVerifier {
+    pub(crate) mode: DpopMode,
+    algorithms: AlgSet,
+    window: Duration,
+    replay: Arc<dyn ReplayStore>,
+    #[cfg(feature = "aws-lc-rs")]
+    nonces: Option<crate::SealedState>,
+    nonce_on_success: bool,
+    /// `scheme://host[:port]` of the canonical resource URL: proofs name
+    /// the public URL, whatever a proxy rewrote.
+    origin: String,
+    clock: Clock,
+}
+
+impl DpopVerifier {
+    /// `None` when DPoP is disabled.
+    pub(crate) fn new(dpop: &Dpop, resource: &ResourceUrl, clock: &Clock) -> Option<Self> {
+        if !dpop.enabled() {
+            return None;
+        }
+        let url = resource.as_str();
+        let origin = url::Url::parse(url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        Some(Self {
+            mode: dpop.mode,
+            algorithms: dpop.alg_set(),
+            window: dpop.iat_window,
+            replay: dpop
+                .replay
+                .clone()
+                .unwrap_or_else(|| Arc::new(MemoryReplayStore::new(REPLAY_CAPACITY))),
+            #[cfg(feature = "aws-lc-rs")]
+            nonces: dpop.nonces.clone(),
+            nonce_on_success: dpop.nonce_on_success,
+            origin,
+            clock: clock.clone(),
+        })
+    }
+
+    /// The DPoP side of the guard's challenges.
+    pub(crate) fn challenge(dpop: &Dpop) -> Option<DpopChallenge> {
+        dpop.enabled().then(|| DpopChallenge {
+            algs: dpop
+                .algorithms
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            required: dpop.mode == DpopMode::Required,
+        })
+    }
+
+    /// Checks the request's proof for `token` (RFC 9449 §4.3, all but the
+    /// binding, the nonce and replay).
+    pub(crate) fn check_proof(
+        &self,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
+        token: &str,
+    ) -> Result<Proof, AuthError> {
+        let htu = normalize_htu(&format!("{}{path}", self.origin)).unwrap_or_default();
+        validate(
+            headers,
+            &ProofCheck {
+                method,
+                htu: &htu,
+                token,
+                now: self.clock.unix_now(),
+                window: self.window.as_secs(),
+                algorithms: self.algorithms,
+            },
+        )
+    }
+
+    /// The token must be bound (`cnf.jkt`) to the proof's key; then the
+    /// nonce, then the replay store.
+    pub(crate) async fn check_bound(
+        &self,
+        ctx: &AuthContext,
+        proof: &Proof,
+    ) -> Result<(), AuthError> {
+        match ctx.dpop_thumbprint() {
+            None => {
+                return Err(AuthError::new(
+                    AuthErrorKind::InvalidToken,
+                    "the token is not DPoP-bound: send it with the Bearer scheme",
+                ));
+            }
+            Some(jkt) if jkt != proof.jkt => {
+                return Err(AuthError::new(
+                    AuthErrorKind::InvalidToken,
+                    "the token is bound to another key than the DPoP proof's",
+                ));
+            }
+            Some(_) => {}
+        }
+        self.check_nonce(proof)?;
+        // After every other check: only proofs that would be accepted are
+        // remembered.
+        match self
+            .replay
+            .insert_if_absent(proof.replay_key, self.window.saturating_mul(2))
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AuthError::new(
+                AuthErrorKind::InvalidDpopProof,
+                "the DPoP proof was already used (its jti was seen before)",
+            )),
+            Err(e) => Err(AuthError::with_source(
+                AuthErrorKind::ReplayStoreUnavailable,
+                "the DPoP replay store could not be reached",
+                e,
+            )),
+        }
+    }
+
+    #[cfg(feature = "aws-lc-rs")]
+    fn check_nonce(&self, proof: &Proof) -> Result<(), AuthError> {
+        let Some(sealer) = &self.nonces else {
+            return Ok(());
+        };
+        let valid = proof.nonce.as_deref().is_some_and(|n| {
+            sealer
+                .open_for(NONCE_CALLER, proof.jkt.as_bytes(), n)
+                .is_ok()
+        });
+        if valid {
+            Ok(())
+        } else {
+            Err(AuthError::new(
+                AuthErrorKind::UseDpopNonce,
+                "the DPoP proof has no valid server nonce",
+            ))
+        }
+    }
+
+    #[cfg(not(feature = "aws-lc-rs"))]
+    fn check_nonce(&self, _proof: &Proof) -> Result<(), AuthError> {
+        Ok(())
+    }
+
+    /// A fresh nonce for the proof key `jkt`, when nonces are on.
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) fn fresh_nonce(&self, jkt: &str) -> Option<HeaderValue> {
+        let sealer = self.nonces.as_ref()?;
+        let nonce = sealer.seal_for(NONCE_CALLER, jkt.as_bytes(), b"").ok()?;
+        HeaderValue::from_str(&nonce).ok()
+    }
+
+    #[cfg(not(feature = "aws-lc-rs"))]
+    pub(crate) fn fresh_nonce(&self, _jkt: &str) -> Option<HeaderValue> {
+        None
+    }
+
+    /// Whether successful DPoP responses carry a fresh nonce.
+    pub(crate) fn nonce_on_success(&self) -> bool {
+        self.nonce_on_success
+    }
+}
+
+/// What DPoP nonces are sealed for (they are bound to the proof's key).
+#[cfg(feature = "aws-lc-rs")]
+const NONCE_CALLER: &[u8] = b"mcp-resource-guard/dpop-nonce";
