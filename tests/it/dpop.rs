@@ -282,6 +282,12 @@ async fn every_proof_check_refuses_with_invalid_dpop_proof() {
                 json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "crit": ["exp"]}),
             )],
         ),
+        ("PS256 over a jwk published for RS256", vec![{
+            let ps = TestKey::generate(Algorithm::PS256).unwrap();
+            let mut rsa = ps.public_jwk_without_alg();
+            rsa["alg"] = json!("RS256");
+            with_header(&ps, json!({"typ": "dpop+jwt", "alg": "PS256", "jwk": rsa}))
+        }]),
     ];
     let app = dpop_app(dpop_builder(DpopMode::Allowed).build().unwrap());
     for (case, proofs) in cases {
@@ -353,8 +359,9 @@ async fn the_token_must_be_bound_to_the_proof_key_and_sent_with_the_right_scheme
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(challenges(&r), [bearer_plain(), invalid(INVALID)]);
     // A bound token sent as Bearer (verified, then from the cache).
+    let fresh = bound_to(key, json!({"jti": "bearer-misuse"}));
     for _ in 0..2 {
-        let r = send(&app, req("GET", "Bearer", &token, &[])).await;
+        let r = send(&app, req("GET", "Bearer", &fresh, &[])).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             challenges(&r),
@@ -431,6 +438,25 @@ async fn with_dpop_disabled_bound_tokens_and_the_dpop_scheme_are_refused() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.www(), PLAIN_CHALLENGE);
     assert_eq!(challenges(&r).len(), 1);
+}
+
+#[tokio::test]
+async fn the_verifier_alone_refuses_bound_tokens_unless_dpop_is_on() {
+    let token = bound_to(client_key(), json!({"jti": "verifier-alone"}));
+    let bearer = mcp_resource_guard::BearerToken::new(token);
+    let err = guard().verifier().verify(&bearer).await.unwrap_err();
+    assert_eq!(
+        err.detail(),
+        "the token is sender-constrained (cnf) and cannot be used as a Bearer token"
+    );
+    let ctx = dpop_builder(DpopMode::Allowed)
+        .build()
+        .unwrap()
+        .verifier()
+        .verify(&bearer)
+        .await
+        .unwrap();
+    assert_eq!(ctx.dpop_thumbprint(), Some(client_key().thumbprint().as_str()));
 }
 
 #[tokio::test]
