@@ -282,12 +282,26 @@ async fn every_proof_check_refuses_with_invalid_dpop_proof() {
                 json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk, "crit": ["exp"]}),
             )],
         ),
-        ("PS256 over a jwk published for RS256", vec![{
-            let ps = TestKey::generate(Algorithm::PS256).unwrap();
-            let mut rsa = ps.public_jwk_without_alg();
-            rsa["alg"] = json!("RS256");
-            with_header(&ps, json!({"typ": "dpop+jwt", "alg": "PS256", "jwk": rsa}))
-        }]),
+        (
+            "a proof over 8 KiB",
+            vec![key.dpop_proof_with("GET", URL, &token, &json!({"pad": "x".repeat(9000)}))],
+        ),
+        (
+            "claims as an array",
+            vec![key.sign_with_header(
+                &json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}),
+                &json!(["GET", URL, now, "array-1", b64url_sha256(&token), null]),
+            )],
+        ),
+        (
+            "PS256 over a jwk published for RS256",
+            vec![{
+                let ps = TestKey::generate(Algorithm::PS256).unwrap();
+                let mut rsa = ps.public_jwk_without_alg();
+                rsa["alg"] = json!("RS256");
+                with_header(&ps, json!({"typ": "dpop+jwt", "alg": "PS256", "jwk": rsa}))
+            }],
+        ),
     ];
     let app = dpop_app(dpop_builder(DpopMode::Allowed).build().unwrap());
     for (case, proofs) in cases {
@@ -456,7 +470,25 @@ async fn the_verifier_alone_refuses_bound_tokens_unless_dpop_is_on() {
         .verify(&bearer)
         .await
         .unwrap();
-    assert_eq!(ctx.dpop_thumbprint(), Some(client_key().thumbprint().as_str()));
+    assert_eq!(
+        ctx.dpop_thumbprint(),
+        Some(client_key().thumbprint().as_str())
+    );
+    let mtls = bound_to(
+        client_key(),
+        json!({"cnf": {"x5t#S256": "abc"}, "jti": "mtls-alone"}),
+    );
+    let err = dpop_builder(DpopMode::Allowed)
+        .build()
+        .unwrap()
+        .verifier()
+        .verify(&mcp_resource_guard::BearerToken::new(mtls))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.detail(),
+        "the token is bound to a TLS client certificate (cnf x5t#S256): certificate-bound tokens are not supported"
+    );
 }
 
 #[tokio::test]
