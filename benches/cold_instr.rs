@@ -104,6 +104,70 @@ fn main() {
                 });
             }
         }
+        "dpop-raw" | "dpop-hit" => {
+            // A DPoP request with a cached bound token vs the raw verify of
+            // the proof's signature; the proofs are made before counting.
+            use mcp_resource_guard::dpop::{Dpop, DpopMode};
+            let mut c = crate::common::claims(0);
+            c["cnf"] = serde_json::json!({"jkt": key.thumbprint()});
+            let issuer = TestKey::generate(Algorithm::ES256).expect("a key");
+            let bound = issuer.sign(&c);
+            let guard = mcp_resource_guard::GuardLayer::builder(crate::common::RESOURCE)
+                .add_issuer(
+                    mcp_resource_guard::Issuer::new(crate::common::ISSUER).key_source(
+                        mcp_resource_guard::jwks::StaticJwks::from_json(
+                            jwks(&[&issuer]).to_string(),
+                        )
+                        .expect("a JWKS"),
+                    ),
+                )
+                .dpop(Dpop::new(DpopMode::Allowed))
+                .build()
+                .expect("a guard");
+            let mut svc = guard.layer(crate::common::inner());
+            let request = |proof: &str| {
+                let (mut parts, ()) = crate::common::request(&bound).into_parts();
+                parts.headers.insert(
+                    "authorization",
+                    format!("DPoP {bound}").parse().expect("a header"),
+                );
+                parts
+                    .headers
+                    .insert("dpop", proof.parse().expect("a header"));
+                http::Request::from_parts(parts, ())
+            };
+            let url = crate::common::RESOURCE;
+            let warm = key.dpop_proof("POST", url, &bound);
+            assert_eq!(
+                crate::common::now(svc.call(request(&warm))).unwrap().status(),
+                200
+            );
+            let proofs: Vec<String> = (0..n).map(|_| key.dpop_proof("POST", url, &bound)).collect();
+            if mode == "dpop-raw" {
+                let parsed = crate::common::raw_key(&key);
+                let split: Vec<(String, Vec<u8>)> = proofs
+                    .iter()
+                    .map(|p| {
+                        let (i, s) = p.rsplit_once('.').expect("a JWS");
+                        (i.to_owned(), URL_SAFE_NO_PAD.decode(s).expect("base64url"))
+                    })
+                    .collect();
+                let mut it = split.iter();
+                run(n, || {
+                    let (i, s) = it.next().expect("a proof");
+                    parsed
+                        .verify_sig(black_box(i.as_bytes()), black_box(s))
+                        .expect("a valid signature")
+                });
+            } else {
+                let mut reqs: Vec<_> = proofs.iter().map(|p| request(p)).collect();
+                run(n, || {
+                    let req = reqs.pop().expect("a request");
+                    let res = crate::common::now(svc.call(req));
+                    assert_eq!(res.unwrap().status(), 200);
+                });
+            }
+        }
         _ => {
             let verifier =
                 crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default())

@@ -160,6 +160,79 @@ fn introspected(c: &mut Criterion) {
     g.finish();
 }
 
+/// A DPoP request (RFC 9449) with a cached, bound token: one proof check
+/// per request, next to the raw aws-lc-rs verify of the proof's signature.
+fn dpop(c: &mut Criterion) {
+    use criterion::BatchSize;
+    use mcp_resource_guard::dpop::{Dpop, DpopMode};
+    let mut g = c.benchmark_group("dpop");
+    for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+        let issuer_key = TestKey::generate(Algorithm::ES256).unwrap();
+        let client = TestKey::generate(alg).unwrap();
+        let mut claims = claims(0);
+        claims["cnf"] = serde_json::json!({"jkt": client.thumbprint()});
+        let token = issuer_key.sign(&claims);
+        let guard = GuardLayer::builder(RESOURCE)
+            .add_issuer(
+                mcp_resource_guard::Issuer::new(ISSUER).key_source(
+                    mcp_resource_guard::jwks::StaticJwks::from_json(
+                        jwks(&[&issuer_key]).to_string(),
+                    )
+                    .unwrap(),
+                ),
+            )
+            .scopes_supported(["todo:read", "todo:write", "todo:delete"])
+            .required_scopes(["todo:read"])
+            .dpop(Dpop::new(DpopMode::Allowed))
+            .build()
+            .unwrap();
+        let mut svc = guard.layer(inner());
+        let dpop_request = |proof: String| {
+            let (mut parts, ()) = request(&token).into_parts();
+            parts.headers.insert(
+                "authorization",
+                format!("DPoP {token}").parse().unwrap(),
+            );
+            parts.headers.insert("dpop", proof.parse().unwrap());
+            http::Request::from_parts(parts, ())
+        };
+        let url = RESOURCE.to_string();
+        // Warm the token cache.
+        let warm = dpop_request(client.dpop_proof("POST", &url, &token));
+        assert_eq!(now(svc.call(warm)).unwrap().status(), 200);
+
+        // Like with like: each iteration gets a fresh proof, made outside
+        // the timing, in both cases.
+        let parsed = raw_key(&client);
+        g.bench_with_input(BenchmarkId::new("raw_proof_verify", alg), &(), |b, _| {
+            b.iter_batched(
+                || {
+                    let proof = client.dpop_proof("POST", &url, &token);
+                    let (input, sig) = proof.rsplit_once('.').unwrap();
+                    (input.to_owned(), URL_SAFE_NO_PAD.decode(sig).unwrap())
+                },
+                |(input, sig)| {
+                    parsed
+                        .verify_sig(black_box(input.as_bytes()), black_box(&sig))
+                        .unwrap()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_with_input(BenchmarkId::new("service_cached_token", alg), &(), |b, _| {
+            b.iter_batched(
+                || dpop_request(client.dpop_proof("POST", &url, &token)),
+                |req| {
+                    let res = now(svc.call(req)).unwrap();
+                    assert_eq!(res.status(), 200);
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn two_threads(c: &mut Criterion) {
     let key = TestKey::generate(Algorithm::ES256).unwrap();
     let tokens: Vec<String> = (0..1000).map(|i| key.sign(&claims(i))).collect();
@@ -195,6 +268,6 @@ fn two_threads(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = crate::common::config();
-    targets = cold_verification, cache_hit, introspected, two_threads
+    targets = cold_verification, cache_hit, introspected, dpop, two_threads
 }
 criterion_main!(benches);

@@ -36,6 +36,12 @@ ahit=$(count axum-hit ES256)
 awk -v p="$aplain" -v h="$ahit" -v n="$n" 'BEGIN {
   printf "%-22s %14d %14d %14d\n", "axum route, same req.", p / n, h / n, (h - p) / n }'
 
+# A DPoP request with a cached bound token vs the raw verify of its proof.
+dr=$(count dpop-raw ES256)
+dh=$(count dpop-hit ES256)
+awk -v p="$dr" -v h="$dh" -v n="$n" 'BEGIN {
+  printf "%-22s %14d %14d %14d  (%.3fx)\n", "DPoP ES256 proof", p / n, h / n, (h - p) / n, h / p }'
+
 # The MCP layer per tools/call: the guard alone vs guard + McpLayer with the
 # same request bytes, next to serde_json's IgnoredAny on the same body.
 cargo build -q --release --bin mcp_instr

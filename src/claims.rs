@@ -154,6 +154,9 @@ pub(crate) struct Inner {
     pub(crate) cache_until: Option<u64>,
     /// `cnf.jkt`: the thumbprint of the key a DPoP-bound token is bound to.
     pub(crate) dpop_jkt: Option<String>,
+    /// SHA-256 of the bound token (a DPoP proof's `ath`), when the verifier
+    /// had the token at hand: not recomputed on every request.
+    pub(crate) dpop_ath: Option<[u8; 32]>,
 }
 
 impl AuthContext {
@@ -171,19 +174,23 @@ impl AuthContext {
         self.0.cache_until
     }
 
-    /// This context, bound to the DPoP key with thumbprint `jkt`.
-    pub(crate) fn bound_to(mut self, jkt: String) -> Self {
-        match Arc::get_mut(&mut self.0) {
-            Some(inner) => inner.dpop_jkt = Some(jkt),
-            None => {
-                let until = self.0.cache_until.unwrap_or(u64::MAX);
-                self = self.limit_caching(until);
-                if let Some(inner) = Arc::get_mut(&mut self.0) {
-                    inner.dpop_jkt = Some(jkt);
-                }
-            }
+    /// This context, bound to the DPoP key with thumbprint `jkt`; `ath`,
+    /// the token's hash when known.
+    pub(crate) fn bound_to(mut self, jkt: String, ath: Option<[u8; 32]>) -> Self {
+        if Arc::get_mut(&mut self.0).is_none() {
+            let until = self.0.cache_until.unwrap_or(u64::MAX);
+            self = self.limit_caching(until);
+        }
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.dpop_jkt = Some(jkt);
+            inner.dpop_ath = ath;
         }
         self
+    }
+
+    /// See `Inner::dpop_ath`.
+    pub(crate) fn dpop_ath(&self) -> Option<[u8; 32]> {
+        self.0.dpop_ath
     }
 
     /// This context, cached at most until `until` (the earlier limit wins).
@@ -212,6 +219,7 @@ impl AuthContext {
                     key: i.key.clone(),
                     cache_until: Some(until),
                     dpop_jkt: i.dpop_jkt.clone(),
+                    dpop_ath: i.dpop_ath,
                 });
             }
         }

@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::config::{AlgSet, Algorithm};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::jwks::parse_public_jwk;
-use crate::verify::jwt::{Parts, split};
+use crate::jwks::{VerificationKey, parse_public_jwk};
 
 /// The largest `DPoP` header read.
 pub(crate) const MAX_PROOF_LEN: usize = 8 * 1024;
@@ -36,13 +37,88 @@ struct Claims {
     nonce: Option<String>,
 }
 
+/// Proof headers that passed their checks (`typ`, `crit`, `alg` from the
+/// allow-list, a usable public `jwk` fitting the `alg`), keyed by the exact
+/// base64url header segment: a client signs many proofs with one key and
+/// one header, so the header is decoded, parsed and its key built once.
+/// Bounded in bytes (each entry counts its segment and 1 KiB).
+pub(crate) type ProofHeaders = moka::sync::Cache<String, Arc<CheckedHeader>>;
+
+/// What a checked header gives: the algorithm, the key, its thumbprint.
+#[derive(Debug)]
+pub(crate) struct CheckedHeader {
+    alg: Algorithm,
+    key: VerificationKey,
+    jkt: String,
+}
+
+/// The bytes the header cache may hold.
+pub(crate) const PROOF_HEADER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A header cache bounded by [`PROOF_HEADER_BYTES`].
+pub(crate) fn header_cache() -> ProofHeaders {
+    moka::sync::Cache::builder()
+        .max_capacity(PROOF_HEADER_BYTES)
+        .weigher(|k: &String, _: &Arc<CheckedHeader>| {
+            u32::try_from(k.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1024)
+        })
+        .build()
+}
+
+/// Steps 3 to 5 of RFC 9449 §4.3 on a header segment not seen before.
+fn check_header(segment: &str, algorithms: AlgSet) -> Result<CheckedHeader, AuthError> {
+    let raw = base64_simd::URL_SAFE_NO_PAD
+        .decode_to_vec(segment)
+        .map_err(|_| bad("the DPoP proof is not a well-formed JWS"))?;
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(bad("the DPoP proof is not a well-formed JWS"));
+    }
+    let header: Header =
+        serde_json::from_slice(&raw).map_err(|_| bad("the DPoP proof is not a well-formed JWS"))?;
+    // 3. typ dpop+jwt.
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+    {
+        return Err(bad("the DPoP proof's typ is not dpop+jwt"));
+    }
+    if header.crit.is_some() {
+        return Err(bad("the DPoP proof has critical header parameters"));
+    }
+    // 4. An asymmetric algorithm from the allow-list (`none` and HMAC are
+    // not algorithms here at all).
+    let alg = Algorithm::from_name(&header.alg)
+        .filter(|a| algorithms.contains(*a))
+        .ok_or_else(|| bad("the DPoP proof's alg is not accepted"))?;
+    // 5. A public key (private members refused) of that algorithm.
+    let jwk = header
+        .jwk
+        .as_ref()
+        .ok_or_else(|| bad("the DPoP proof has no jwk"))?;
+    let key = parse_public_jwk(jwk)
+        .map_err(|_| bad("the DPoP proof's jwk is not a usable public key"))?;
+    // The key's own algorithm (its `alg`, else its type and curve) must be
+    // the header's: an RSA key published for RS256 does not verify PS256.
+    if !key.algorithms(AlgSet::ALL, true).contains(alg) {
+        return Err(bad("the DPoP proof's alg does not fit its jwk"));
+    }
+    let jkt = thumbprint(jwk).ok_or_else(|| bad("the DPoP proof's jwk has no thumbprint"))?;
+    Ok(CheckedHeader { alg, key, jkt })
+}
+
+/// The `ath` of `token`: base64url(SHA-256(token)), as bytes.
+pub(crate) fn ath_of(token: &[u8]) -> [u8; 32] {
+    crate::crypto::sha256(token)
+}
+
 /// What a request's proof must match.
 pub(crate) struct ProofCheck<'a> {
     pub(crate) method: &'a Method,
-    /// The URL the request reached, normalized (see [`normalize_htu`]).
+    /// The public URL the request reached (`origin` + path).
     pub(crate) htu: &'a str,
-    /// The access token the proof must be bound to (`ath`).
-    pub(crate) token: &'a str,
     pub(crate) now: u64,
     /// Seconds `iat` may be off, either way.
     pub(crate) window: u64,
@@ -56,6 +132,8 @@ pub(crate) struct Proof {
     pub(crate) jkt: String,
     /// SHA-256 of the thumbprint and the `jti`: the replay-store key.
     pub(crate) replay_key: [u8; 32],
+    /// `ath`, decoded: checked against the token once it is known.
+    pub(crate) ath: [u8; 32],
     /// The server nonce the proof carries, if any.
     #[cfg_attr(not(feature = "aws-lc-rs"), allow(dead_code))]
     pub(crate) nonce: Option<String>,
@@ -95,10 +173,14 @@ pub(crate) fn thumbprint(jwk: &Value) -> Option<String> {
     Some(base64_simd::URL_SAFE_NO_PAD.encode_to_string(crate::crypto::sha256(canonical.as_bytes())))
 }
 
-/// Checks the request's `DPoP` header: every RFC 9449 §4.3 step except the
-/// token binding (`cnf.jkt`, checked once the token is verified), the
+/// Checks the request's `DPoP` header: every RFC 9449 §4.3 step except
+/// those that need the token (`ath`, `cnf.jkt`: see `DpopVerifier`), the
 /// server nonce and the replay store.
-pub(crate) fn validate(headers: &HeaderMap, check: &ProofCheck<'_>) -> Result<Proof, AuthError> {
+pub(crate) fn validate(
+    headers: &HeaderMap,
+    check: &ProofCheck<'_>,
+    cache: &ProofHeaders,
+) -> Result<Proof, AuthError> {
     // 1. Exactly one DPoP header.
     let mut values = headers.get_all("dpop").iter();
     let (Some(value), None) = (values.next(), values.next()) else {
@@ -110,59 +192,50 @@ pub(crate) fn validate(headers: &HeaderMap, check: &ProofCheck<'_>) -> Result<Pr
     let proof = value
         .to_str()
         .map_err(|_| bad("the DPoP proof is not ASCII"))?;
-    // 2. A well-formed JWS.
-    let parts: Parts<'_, Header> =
-        split(proof).map_err(|_| bad("the DPoP proof is not a well-formed JWS"))?;
-    let header = &parts.header;
-    // 3. typ dpop+jwt.
+    // 2. A well-formed JWS: three base64url segments (a JWE has five).
+    let mut dots = proof.match_indices('.').map(|(i, _)| i);
+    let (Some(d1), Some(d2), None) = (dots.next(), dots.next(), dots.next()) else {
+        return Err(bad("the DPoP proof is not a well-formed JWS"));
+    };
+    let segment = &proof[..d1];
+    // 3 to 5, once per distinct header.
+    let header = match cache.get(segment) {
+        Some(h) => h,
+        None => {
+            let h = Arc::new(check_header(segment, check.algorithms)?);
+            cache.insert(segment.to_owned(), h.clone());
+            h
+        }
+    };
+    let b64 = |s: &str| {
+        base64_simd::URL_SAFE_NO_PAD
+            .decode_to_vec(s)
+            .map_err(|_| bad("the DPoP proof is not a well-formed JWS"))
+    };
+    let payload = b64(&proof[d1 + 1..d2])?;
+    let signature = b64(&proof[d2 + 1..])?;
+    // 5. The signature, with the header's key.
     if !header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
-    {
-        return Err(bad("the DPoP proof's typ is not dpop+jwt"));
-    }
-    if header.crit.is_some() {
-        return Err(bad("the DPoP proof has critical header parameters"));
-    }
-    // 4. An asymmetric algorithm from the allow-list (`none` and HMAC are
-    // not algorithms here at all).
-    let alg = Algorithm::from_name(&header.alg)
-        .filter(|a| check.algorithms.contains(*a))
-        .ok_or_else(|| bad("the DPoP proof's alg is not accepted"))?;
-    // 5. A public key in the header that verifies the signature.
-    let jwk = header
-        .jwk
-        .as_ref()
-        .ok_or_else(|| bad("the DPoP proof has no jwk"))?;
-    let key = parse_public_jwk(jwk)
-        .map_err(|_| bad("the DPoP proof's jwk is not a usable public key"))?;
-    // The key's own algorithm (its `alg`, else its type and curve) must be
-    // the header's: an RSA key published for RS256 does not verify PS256.
-    if !key.algorithms(AlgSet::ALL, true).contains(alg) {
-        return Err(bad("the DPoP proof's alg does not fit its jwk"));
-    }
-    if !key
         .key
-        .verify(alg, parts.signing_input.as_bytes(), &parts.signature)
+        .key
+        .verify(header.alg, &proof.as_bytes()[..d2], &signature)
     {
         return Err(bad("the DPoP proof's signature does not verify"));
     }
-    if parts.payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(bad("the DPoP proof's payload is not a JSON object"));
     }
-    let claims: Claims = serde_json::from_slice(&parts.payload)
+    let claims: Claims = serde_json::from_slice(&payload)
         .map_err(|_| bad("the DPoP proof's payload is not a JSON object"))?;
     // 6. htm: the request method.
     if claims.htm.as_deref() != Some(check.method.as_str()) {
         return Err(bad("the DPoP proof's htm is not the request method"));
     }
-    // 7. htu: the request URL, without query and fragment.
-    let htu_ok = claims
-        .htu
-        .as_deref()
-        .and_then(normalize_htu)
-        .is_some_and(|h| h == check.htu);
+    // 7. htu: the request URL, without query and fragment, compared after
+    // normalization (the byte-equal case first).
+    let htu_ok = claims.htu.as_deref().is_some_and(|h| {
+        h == check.htu || normalize_htu(h).is_some_and(|h| Some(h) == normalize_htu(check.htu))
+    });
     if !htu_ok {
         return Err(bad("the DPoP proof's htu is not the request URL"));
     }
@@ -182,19 +255,19 @@ pub(crate) fn validate(headers: &HeaderMap, check: &ProofCheck<'_>) -> Result<Pr
         .as_deref()
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| bad("the DPoP proof has no usable jti"))?;
-    // 10. ath: the hash of this access token.
-    let ath = base64_simd::URL_SAFE_NO_PAD
-        .encode_to_string(crate::crypto::sha256(check.token.as_bytes()));
-    if claims.ath.as_deref() != Some(ath.as_str()) {
-        return Err(bad(
-            "the DPoP proof's ath is not the hash of the access token",
-        ));
-    }
-    let jkt = thumbprint(jwk).ok_or_else(|| bad("the DPoP proof's jwk has no thumbprint"))?;
+    // 10. ath: decoded here, compared with the token's hash by the caller.
+    let ath = claims
+        .ath
+        .as_deref()
+        .and_then(|a| base64_simd::URL_SAFE_NO_PAD.decode_to_vec(a).ok())
+        .and_then(|a| <[u8; 32]>::try_from(a).ok())
+        .ok_or_else(|| bad("the DPoP proof's ath is not the hash of the access token"))?;
+    let jkt = &header.jkt;
     let replay_key = crate::crypto::sha256(format!("{jkt}.{jti}").as_bytes());
     Ok(Proof {
-        jkt,
+        jkt: jkt.clone(),
         replay_key,
+        ath,
         nonce: claims.nonce,
     })
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use http::{HeaderMap, Method};
 
-use super::proof::{Proof, ProofCheck, normalize_htu, validate};
+use super::proof::{Proof, ProofCheck, ProofHeaders, ath_of, header_cache, validate};
 use super::replay::{MemoryReplayStore, ReplayStore};
 use super::{Dpop, DpopMode};
 use crate::challenge::DpopChallenge;
@@ -24,7 +24,6 @@ const REPLAY_CAPACITY: u64 = 1_000_000;
 /// The guard's DPoP checks, built from its [`Dpop`] settings.
 #[derive(Debug)]
 pub(crate) struct DpopVerifier {
-    pub(crate) mode: DpopMode,
     algorithms: AlgSet,
     window: Duration,
     replay: Arc<dyn ReplayStore>,
@@ -35,6 +34,7 @@ pub(crate) struct DpopVerifier {
     /// the public URL, whatever a proxy rewrote.
     origin: String,
     clock: Clock,
+    headers: ProofHeaders,
 }
 
 impl DpopVerifier {
@@ -49,7 +49,6 @@ impl DpopVerifier {
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         Some(Self {
-            mode: dpop.mode,
             algorithms: dpop.alg_set(),
             window: dpop.iat_window,
             replay: dpop
@@ -61,6 +60,7 @@ impl DpopVerifier {
             nonce_on_success: dpop.nonce_on_success,
             origin,
             clock: clock.clone(),
+            headers: header_cache(),
         })
     }
 
@@ -77,36 +77,45 @@ impl DpopVerifier {
         })
     }
 
-    /// Checks the request's proof for `token` (RFC 9449 §4.3, all but the
-    /// binding, the nonce and replay).
+    /// Checks the request's proof (RFC 9449 §4.3, all but `ath`, the
+    /// binding, the nonce and replay, which need the token).
     pub(crate) fn check_proof(
         &self,
         headers: &HeaderMap,
         method: &Method,
         path: &str,
-        token: &str,
     ) -> Result<Proof, AuthError> {
-        let htu = normalize_htu(&format!("{}{path}", self.origin)).unwrap_or_default();
+        let htu = format!("{}{path}", self.origin);
         validate(
             headers,
             &ProofCheck {
                 method,
                 htu: &htu,
-                token,
                 now: self.clock.unix_now(),
                 window: self.window.as_secs(),
                 algorithms: self.algorithms,
             },
+            &self.headers,
         )
     }
 
-    /// The token must be bound (`cnf.jkt`) to the proof's key; then the
-    /// nonce, then the replay store.
+    /// The proof's `ath` must be the hash of `token`, and the token bound
+    /// (`cnf.jkt`) to the proof's key; then the nonce, then the replay
+    /// store.
     pub(crate) async fn check_bound(
         &self,
         ctx: &AuthContext,
         proof: &Proof,
+        token: &[u8],
     ) -> Result<(), AuthError> {
+        // The hash cached with a verified JWT, else computed now.
+        let ath = ctx.dpop_ath().unwrap_or_else(|| ath_of(token));
+        if proof.ath != ath {
+            return Err(AuthError::new(
+                AuthErrorKind::InvalidDpopProof,
+                "the DPoP proof's ath is not the hash of the access token",
+            ));
+        }
         match ctx.dpop_thumbprint() {
             None => {
                 return Err(AuthError::new(

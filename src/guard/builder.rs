@@ -343,6 +343,7 @@ impl GuardBuilder {
                     dpop: DpopVerifier::challenge(&self.dpop),
                 },
                 dpop: DpopVerifier::new(&self.dpop, &resource, &self.clock),
+                dpop_only: self.dpop.mode == DpopMode::Required,
                 required,
                 supported,
                 revocations: Revocations::new(self.retention, self.clock.clone()),

@@ -36,8 +36,9 @@ pin_project! {
         pub(super) rejection: R,
         // The request's `Origin`, for the CORS headers of the answer.
         pub(super) origin: Option<HeaderValue>,
-        // Set for a request with the DPoP scheme.
-        pub(super) dpop: Option<DpopRequest>,
+        // Set for a request with the DPoP scheme (boxed: Bearer requests,
+        // the hot path, carry one pointer).
+        pub(super) dpop: Option<Box<DpopRequest>>,
     }
 }
 
@@ -204,7 +205,7 @@ where
                             break deny(
                                 this.shared,
                                 this.rejection,
-                                this.dpop.as_ref(),
+                                this.dpop.as_deref(),
                                 error,
                                 None,
                                 None,
@@ -217,7 +218,7 @@ where
                             break deny(
                                 this.shared,
                                 this.rejection,
-                                this.dpop.as_ref(),
+                                this.dpop.as_deref(),
                                 error,
                                 Some(&ctx),
                                 scope.as_deref(),
@@ -236,7 +237,7 @@ where
                         break deny(
                             this.shared,
                             this.rejection,
-                            this.dpop.as_ref(),
+                            this.dpop.as_deref(),
                             polled_twice(),
                             None,
                             None,
@@ -246,25 +247,13 @@ where
                     let fut = svc.call(req);
                     this.state.set(State::Inner { fut });
                 }
-                StateProj::Inner { fut } => {
-                    let mut res = ready!(fut.poll(cx))?;
-                    let on_success = this
-                        .shared
-                        .dpop
-                        .as_ref()
-                        .is_some_and(|d| d.nonce_on_success());
-                    if let Some(n) = DpopRequest::nonce(this.dpop.as_ref(), this.shared, on_success)
-                    {
-                        res.headers_mut().insert(DPOP_NONCE, n);
-                    }
-                    break res;
-                }
+                StateProj::Inner { fut } => break ready!(fut.poll(cx))?,
                 StateProj::Reject { error, ctx, scope } => {
                     let error = error.take().unwrap_or_else(polled_twice);
                     break deny(
                         this.shared,
                         this.rejection,
-                        this.dpop.as_ref(),
+                        this.dpop.as_deref(),
                         error,
                         ctx.as_ref(),
                         scope.as_deref(),
@@ -277,6 +266,20 @@ where
         };
         if let Some(origin) = this.origin.as_ref() {
             this.shared.cors.decorate(origin, res.headers_mut());
+        }
+        // A DPoP request's answer carries a fresh nonce when so configured
+        // (a `use_dpop_nonce` refusal already has one).
+        if let Some(dpop) = this.dpop.as_deref() {
+            let on_success = this
+                .shared
+                .dpop
+                .as_ref()
+                .is_some_and(|d| d.nonce_on_success());
+            if !res.headers().contains_key(DPOP_NONCE)
+                && let Some(n) = DpopRequest::nonce(Some(dpop), this.shared, on_success)
+            {
+                res.headers_mut().insert(DPOP_NONCE, n);
+            }
         }
         Poll::Ready(Ok(res))
     }

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) hierarchy: CompiledHierarchy,
     /// `Some` when DPoP is accepted.
     pub(crate) dpop: Option<DpopVerifier>,
+    /// DPoP is required: the Bearer scheme is refused.
+    pub(crate) dpop_only: bool,
 }
 
 /// Put in a request's extensions by a guard in optional mode that let an

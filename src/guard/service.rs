@@ -15,9 +15,8 @@ use crate::audit::{self, Decision};
 use crate::challenge::RejectionBody;
 use crate::config::AuthMode;
 use crate::cors::is_preflight;
-use crate::dpop::DpopMode;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::token::{self, BearerToken, Credentials};
+use crate::token::{self, Credentials};
 
 /// The guard service made by [`GuardLayer`](crate::GuardLayer).
 #[derive(Clone)]
@@ -92,7 +91,7 @@ impl<S, R> Guard<S, R> {
     fn classify<ReqB, ResB>(
         &mut self,
         mut req: Request<ReqB>,
-        dpop: &mut Option<DpopRequest>,
+        dpop: &mut Option<Box<DpopRequest>>,
     ) -> State<S, ReqB>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -109,11 +108,10 @@ impl<S, R> Guard<S, R> {
         let raw = match token::extract(req.headers(), req.uri()) {
             Err(e) => return State::reject(e, None),
             Ok(Credentials::Dpop(raw)) if shared.dpop.is_some() => {
-                *dpop = Some(DpopRequest::default());
-                return match token::validate(raw) {
-                    Ok(token) => self.classify_dpop(req, token, dpop),
-                    Err(error) => State::reject(error, None),
-                };
+                *dpop = Some(Box::default());
+                // Validated (token68) on a cache miss only, as for Bearer.
+                let raw: Box<[u8]> = raw.into();
+                return self.classify_dpop(req, raw, dpop);
             }
             Ok(Credentials::Bearer(raw)) => raw,
             Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_))
@@ -140,11 +138,7 @@ impl<S, R> Guard<S, R> {
                 );
             }
         };
-        if shared
-            .dpop
-            .as_ref()
-            .is_some_and(|d| d.mode == DpopMode::Required)
-        {
+        if shared.dpop_only {
             return State::reject(
                 AuthError::new(
                     AuthErrorKind::InvalidToken,
@@ -213,11 +207,12 @@ impl<S, R> Guard<S, R> {
     /// A request with the DPoP scheme: the proof is checked here, on every
     /// request; the token (from the cache or verified), its binding to the
     /// proof's key, the nonce and the replay store in the future.
+    #[inline(never)]
     fn classify_dpop<ReqB, ResB>(
         &mut self,
         req: Request<ReqB>,
-        token: BearerToken,
-        dpop: &mut Option<DpopRequest>,
+        raw: Box<[u8]>,
+        dpop: &mut Option<Box<DpopRequest>>,
     ) -> State<S, ReqB>
     where
         S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
@@ -229,12 +224,7 @@ impl<S, R> Guard<S, R> {
                 None,
             );
         };
-        let proof = match verifier.check_proof(
-            req.headers(),
-            req.method(),
-            req.uri().path(),
-            token.secret(),
-        ) {
+        let proof = match verifier.check_proof(req.headers(), req.method(), req.uri().path()) {
             Ok(proof) => proof,
             Err(error) => return State::reject(error, None),
         };
@@ -246,7 +236,7 @@ impl<S, R> Guard<S, R> {
         let inner = std::mem::replace(&mut self.inner, clone);
         State::Verify {
             fut: Box::pin(async move {
-                let raw = token.secret().as_bytes();
+                let raw = &raw[..];
                 let cached = shared.token_cache.as_ref().and_then(|c| c.get(raw));
                 let ctx = match cached {
                     Some(ctx) => {
@@ -254,6 +244,7 @@ impl<S, R> Guard<S, R> {
                         ctx
                     }
                     None => {
+                        let token = token::validate(raw).map_err(|e| (e, None))?;
                         let ctx = shared
                             .verifier
                             .verify(&token)
@@ -277,7 +268,7 @@ impl<S, R> Guard<S, R> {
                         None,
                     ));
                 };
-                match verifier.check_bound(&ctx, &proof).await {
+                match verifier.check_bound(&ctx, &proof, raw).await {
                     Ok(()) => Ok(ctx),
                     Err(e) => Err((e, Some(ctx))),
                 }
@@ -288,6 +279,7 @@ impl<S, R> Guard<S, R> {
 }
 
 /// A DPoP-bound token sent with the Bearer scheme is refused (RFC 9449 §7.2).
+#[inline]
 fn not_bound(ctx: &crate::claims::AuthContext) -> Result<(), AuthError> {
     match ctx.dpop_thumbprint() {
         None => Ok(()),

@@ -140,7 +140,7 @@ pub(crate) fn judge(
         ));
     }
     Ok(Verdict::Active(match binding {
-        Some(jkt) => ctx.bound_to(jkt),
+        Some(jkt) => ctx.bound_to(jkt, None),
         None => ctx,
     }))
 }

@@ -272,6 +272,7 @@ impl AuthContext {
             key: None,
             cache_until: None,
             dpop_jkt: None,
+            dpop_ath: None,
         })
     }
 }

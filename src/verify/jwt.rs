@@ -410,7 +410,8 @@ impl TokenVerifier for JwtVerifier {
             let cnf: Cnf = serde_json::from_slice(&parts.payload)
                 .map_err(|_| invalid("the payload is not a JSON object"))?;
             let jkt = super::claims::dpop_binding(&cnf.cnf).map_err(invalid)?;
-            return Ok(ctx.bound_to(jkt));
+            let ath = crate::crypto::sha256(token.as_bytes());
+            return Ok(ctx.bound_to(jkt, Some(ath)));
         }
         Ok(ctx)
     }
