@@ -15,6 +15,8 @@
 //! | `MCP_INTROSPECTION_MODE` | `opaque` (tokens that are not JWTs), `every` (every token of the issuer) or `jwt-then-introspect` | `opaque` |
 //! | `MCP_INTROSPECTION_TTL` | seconds an active introspection result is reused (0: ask every time) | `60` |
 //! | `MCP_INTROSPECTION_JWT` | `1`: ask for RFC 9701 signed introspection responses | unset |
+//! | `MCP_DPOP` | `allowed` (DPoP-bound tokens with the DPoP scheme, others as Bearer) or `required` (DPoP only) | unset: Bearer only |
+//! | `MCP_DPOP_NONCES` | `1`: DPoP proofs need a server nonce (RFC 9449 §9); every DPoP answer carries a fresh one | unset |
 //! | `RUST_LOG` | what is logged (`tracing-subscriber` filter syntax) | `info`: every access decision, with why |
 //! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
 //! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random (from the system's CSPRNG) |
@@ -39,6 +41,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use mcp_resource_guard::dpop::{Dpop, DpopMode};
 use mcp_resource_guard::introspection::{ClientAuth, Introspection, IntrospectionMode};
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
 use mcp_resource_guard::testing::TestIssuer;
@@ -208,6 +211,16 @@ pub fn guard(
     issuer: Issuer,
     typ: TypPolicy,
 ) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
+    guard_with_dpop(resource, issuer, typ, Dpop::default())
+}
+
+/// [`guard`] accepting DPoP-bound tokens as `dpop` says.
+pub fn guard_with_dpop(
+    resource: &str,
+    issuer: Issuer,
+    typ: TypPolicy,
+    dpop: Dpop,
+) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
     GuardLayer::builder(resource)
         .add_issuer(issuer)
         .typ_policy(typ)
@@ -215,7 +228,29 @@ pub fn guard(
         .scope_hierarchy(hierarchy())
         .required_scopes(["todo:read"])
         .resource_name("Todo MCP server")
+        .dpop(dpop)
         .build()
+}
+
+/// `MCP_DPOP`: unset or `off`, `allowed`, `required`; `MCP_DPOP_NONCES=1`
+/// asks proofs for server nonces (a fresh one on every DPoP answer).
+fn dpop_setting() -> Result<Dpop, String> {
+    let mode = match std::env::var("MCP_DPOP").as_deref() {
+        Err(_) | Ok("" | "off") => return Ok(Dpop::default()),
+        Ok("allowed") => DpopMode::Allowed,
+        Ok("required") => DpopMode::Required,
+        Ok(other) => {
+            return Err(format!(
+                "MCP_DPOP={other:?}: use allowed or required, or leave it unset"
+            ));
+        }
+    };
+    let dpop = Dpop::new(mode);
+    if std::env::var("MCP_DPOP_NONCES").as_deref() == Ok("1") {
+        let sealer = mcp_resource_guard::SealedState::new().map_err(|e| e.to_string())?;
+        return Ok(dpop.nonces(sealer, true));
+    }
+    Ok(dpop)
 }
 
 /// The application: the MCP endpoint at `/mcp`, the policy, the guard.
@@ -319,7 +354,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let typ = typ_policy()?;
     let guard = match std::env::var("MCP_ISSUER") {
         Ok(issuer) => {
-            let guard = guard(&resource, real_issuer(issuer)?, typ)?;
+            let guard = guard_with_dpop(&resource, real_issuer(issuer)?, typ, dpop_setting()?)?;
             if let Err(e) = guard.warm_up().await {
                 eprintln!("warning: the issuer's keys are not available yet: {e}");
             }
@@ -338,10 +373,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .add_client("todo-agent", &secret, SCOPES)
                 .start()
                 .await?;
-            let guard = guard(
+            let guard = guard_with_dpop(
                 &resource,
                 Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()),
                 typ,
+                dpop_setting()?,
             )?;
             let url = guard.resource().as_str().to_owned();
             let all = issuer.token("alice", &url, "todo:admin");

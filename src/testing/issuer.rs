@@ -256,6 +256,30 @@ impl TestIssuer {
         self.mint(&json!({ "sub": sub, "client_id": sub, "aud": aud, "scope": scope }))
     }
 
+    /// A DPoP-bound access token (RFC 9449 §6.1: `cnf.jkt` is the
+    /// thumbprint of `key`) for `sub`, for the resource `aud`, with `scope`.
+    /// Send it as `Authorization: DPoP <token>` with a proof from
+    /// [`TestKey::dpop_proof`](crate::testing::TestKey::dpop_proof).
+    ///
+    /// ```
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use mcp_resource_guard::Algorithm;
+    /// use mcp_resource_guard::testing::{TestIssuer, TestKey};
+    ///
+    /// let issuer = TestIssuer::start().await?;
+    /// let client_key = TestKey::generate(Algorithm::ES256).expect("a key");
+    /// let url = "https://mcp.example.com/mcp";
+    /// let token = issuer.dpop_token("alice", url, "todo:read", &client_key);
+    /// let proof = client_key.dpop_proof("POST", url, &token);
+    /// # let _ = proof; Ok(()) }
+    /// ```
+    pub fn dpop_token(&self, sub: &str, aud: &str, scope: &str, key: &TestKey) -> String {
+        self.mint(
+            &json!({ "sub": sub, "client_id": sub, "aud": aud, "scope": scope,
+            "cnf": { "jkt": key.thumbprint() } }),
+        )
+    }
+
     /// A token for `sub`/`aud`/`scope` with one flaw.
     pub fn mint_flawed(&self, sub: &str, aud: &str, scope: &str, flaw: Flaw) -> String {
         let now = unix_now();

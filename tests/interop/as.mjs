@@ -60,6 +60,7 @@ export async function startAuthorizationServer({ port, resource, jwks }) {
       introspection: { enabled: true },
       jwtIntrospection: { enabled: true },
       revocation: { enabled: true },
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => resources[0],

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { ALGS, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
 import { tsFlow } from './ts_client.mjs';
 import { ts2Flow } from './ts2_client.mjs';
+import { dpopFlow } from './dpop_client.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
@@ -135,7 +136,9 @@ try {
   const opaqueResource = `http://127.0.0.1:${opaquePort}/mcp`;
   const signedPort = await freePort();
   const signedResource = `http://127.0.0.1:${signedPort}/mcp`;
-  const resources = [resource, opaqueResource, signedResource];
+  const dpopPort = await freePort();
+  const dpopResource = `http://127.0.0.1:${dpopPort}/mcp`;
+  const resources = [resource, opaqueResource, signedResource, dpopResource];
   let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
@@ -194,6 +197,34 @@ try {
     assert.equal(
       after.www,
       `Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="http://127.0.0.1:${opaquePort}/.well-known/oauth-protected-resource/mcp", scope="todo:read"`,
+    );
+  });
+
+  // DPoP (RFC 9449): a DPoP-bound oidc-provider token with a real DPoP
+  // client (oauth4webapi), the server requiring DPoP and server nonces.
+  await startTodo({
+    MCP_ISSUER: as.issuer, MCP_RESOURCE: dpopResource, MCP_BIND: `127.0.0.1:${dpopPort}`,
+    MCP_DPOP: 'required', MCP_DPOP_NONCES: '1',
+  });
+  await check('oidc-provider DPoP-bound token, oauth4webapi client: nonce flow, whoami, replay and Bearer use refused', async () => {
+    const r = await dpopFlow({ issuer: as.issuer, clientId: clientFor('ES256'), secret: SECRET, resource: dpopResource });
+    assert.equal(r.token_type, 'dpop');
+    assert.ok(r.cnf?.jkt, JSON.stringify(r.cnf));
+    assert.equal(r.nonce_retries, 1, 'the first call was answered use_dpop_nonce, then retried');
+    assert.equal(r.whoami.status, 200);
+    assert.equal(r.whoami.result.client_id, clientFor('ES256'));
+    assert.ok(r.whoami.nonce, 'a fresh nonce on the answer');
+    assert.equal(r.whoami_again.status, 200);
+    const meta = `resource_metadata="http://127.0.0.1:${dpopPort}/.well-known/oauth-protected-resource/mcp", scope="todo:read"`;
+    assert.equal(r.replay.status, 401);
+    assert.equal(
+      r.replay.www,
+      `DPoP error="invalid_dpop_proof", error_description="The DPoP proof is invalid", algs="ES256 ES384 PS256 RS256 EdDSA", ${meta}`,
+    );
+    assert.equal(r.bearer.status, 401);
+    assert.equal(
+      r.bearer.www,
+      `DPoP error="invalid_token", error_description="The access token is invalid", algs="ES256 ES384 PS256 RS256 EdDSA", ${meta}`,
     );
   });
 

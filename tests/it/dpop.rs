@@ -730,3 +730,92 @@ mod nonces {
         assert!(r.headers.get("dpop-nonce").is_none());
     }
 }
+
+/// An opaque token bound by the introspection response's `cnf.jkt`.
+mod introspected {
+    use super::*;
+    use async_trait::async_trait;
+    use http::{HeaderName, HeaderValue};
+    use mcp_resource_guard::introspection::{ClientAuth, Introspection};
+    use mcp_resource_guard::jwks::{HttpFetch, HttpResponse, KeySourceError};
+    use mcp_resource_guard::{Issuer, TokenCacheConfig};
+
+    #[derive(Debug)]
+    struct BoundAs(String);
+
+    #[async_trait]
+    impl HttpFetch for BoundAs {
+        async fn get(&self, _: &str, _: usize) -> Result<HttpResponse, KeySourceError> {
+            Err(KeySourceError::new("unused"))
+        }
+        async fn post_form(
+            &self,
+            _: &str,
+            _: &[(HeaderName, HeaderValue)],
+            _: &[(&str, &str)],
+            _: usize,
+        ) -> Result<HttpResponse, KeySourceError> {
+            let body = json!({"active": true, "iss": ISSUER, "aud": RESOURCE, "sub": "alice",
+                "scope": SCOPE, "exp": now() + 300, "token_type": "DPoP",
+                "cnf": {"jkt": self.0}});
+            Ok(HttpResponse::new(200, body.to_string().into_bytes()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bound_opaque_token_needs_its_proof_every_time() {
+        let key = client_key();
+        let guard = GuardLayer::builder(RESOURCE)
+            .add_issuer(
+                Issuer::new(ISSUER).introspection(
+                    Introspection::new(ClientAuth::client_secret_basic("rs", "s"))
+                        .endpoint("https://as.example.com/introspect")
+                        .http_fetch(BoundAs(key.thumbprint())),
+                ),
+            )
+            .scopes_supported(["todo:read", "todo:write"])
+            .dpop(Dpop::new(DpopMode::Allowed))
+            .token_cache(TokenCacheConfig::default())
+            .build()
+            .unwrap();
+        let app = dpop_app(guard);
+        let opaque = "opaque-bound-token-1";
+        for _ in 0..2 {
+            let proof = key.dpop_proof("GET", URL, opaque);
+            let r = send(&app, req("GET", "DPoP", opaque, &[&proof])).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert_eq!(r.json()["jkt"], key.thumbprint());
+        }
+        // As Bearer, or with another key's proof: refused.
+        let r = send(&app, req("GET", "Bearer", opaque, &[])).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let other = TestKey::generate(Algorithm::ES256).unwrap();
+        let r = send(
+            &app,
+            req(
+                "GET",
+                "DPoP",
+                opaque,
+                &[&other.dpop_proof("GET", URL, opaque)],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenges(&r),
+            [bearer_plain(), dpop_error("invalid_token", INVALID)]
+        );
+        // A proof for another token (wrong ath).
+        let r = send(
+            &app,
+            req(
+                "GET",
+                "DPoP",
+                opaque,
+                &[&key.dpop_proof("GET", URL, "other")],
+            ),
+        )
+        .await;
+        assert_bad_proof(&r, "ath of another token");
+    }
+}
