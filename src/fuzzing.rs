@@ -2,7 +2,7 @@
 //! property tests. **Not a public API**: hidden, behind the `fuzzing`
 //! feature, and free to change in any release.
 
-use http::{HeaderMap, Uri};
+use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::error::AuthErrorKind;
 use crate::token::{self, Credentials};
@@ -73,4 +73,25 @@ pub fn peek_jsonrpc(body: &[u8]) -> Result<Vec<PeekedCall>, i64> {
             }),
         })
         .collect())
+}
+
+/// The DPoP proof checks (RFC 9449 §4.3, all but those that need the token)
+/// on a `DPoP` header value, for `POST https://mcp.example.com/mcp` at
+/// Unix time 1,800,000,000 with a ±300 s window and every algorithm.
+/// Returns the proof key's thumbprint.
+///
+/// # Errors
+///
+/// The kind of the guard's refusal (always `InvalidDpopProof`).
+pub fn check_dpop_proof(value: &[u8]) -> Result<String, AuthErrorKind> {
+    let mut headers = HeaderMap::new();
+    let value = HeaderValue::from_bytes(value).map_err(|_| AuthErrorKind::InvalidDpopProof)?;
+    headers.insert("dpop", value);
+    crate::dpop::fuzz_validate(
+        &headers,
+        &Method::POST,
+        "https://mcp.example.com/mcp",
+        1_800_000_000,
+    )
+    .map_err(|e| e.kind())
 }

@@ -186,3 +186,21 @@ impl Dpop {
         Ok(())
     }
 }
+
+/// The proof checks for the fuzz targets and property tests.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_validate(
+    headers: &http::HeaderMap,
+    method: &http::Method,
+    htu: &str,
+    now: u64,
+) -> Result<String, crate::error::AuthError> {
+    let check = proof::ProofCheck {
+        method,
+        htu,
+        now,
+        window: 300,
+        algorithms: AlgSet::ALL,
+    };
+    proof::validate(headers, &check, &proof::header_cache()).map(|p| p.jkt)
+}

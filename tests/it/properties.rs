@@ -113,6 +113,27 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_dpop_proofs_are_refused(s in "\\PC{0,400}") {
+        prop_assert_eq!(
+            mcp_resource_guard::fuzzing::check_dpop_proof(s.as_bytes()),
+            Err(mcp_resource_guard::AuthErrorKind::InvalidDpopProof)
+        );
+    }
+
+    #[test]
+    fn dpop_proofs_of_arbitrary_json_segments_are_refused(
+        header in json_value(),
+        payload in json_value(),
+        sig in prop::collection::vec(any::<u8>(), 0..80),
+    ) {
+        let p = format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(payload.to_string().as_bytes()), b64(&sig));
+        prop_assert_eq!(
+            mcp_resource_guard::fuzzing::check_dpop_proof(p.as_bytes()),
+            Err(mcp_resource_guard::AuthErrorKind::InvalidDpopProof)
+        );
+    }
+
+    #[test]
     fn arbitrary_json_segments_never_verify(
         header in json_value(),
         payload in json_value(),
@@ -212,4 +233,11 @@ proptest! {
         // -32602 when the junk's params hold a mistyped name or uri.
         prop_assert!(matches!(got, Err(-32600 | -32602)), "{:?}", got);
     }
+}
+
+#[test]
+fn the_dpop_fuzz_seed_is_a_valid_proof() {
+    let seed = std::fs::read("fuzz/seeds/dpop/valid-es256").unwrap();
+    let jkt = mcp_resource_guard::fuzzing::check_dpop_proof(&seed).unwrap();
+    assert_eq!(jkt.len(), 43);
 }
