@@ -819,3 +819,48 @@ mod introspected {
         assert_bad_proof(&r, "ath of another token");
     }
 }
+
+#[tokio::test]
+async fn the_mcp_layer_steps_up_with_the_dpop_scheme() {
+    use axum::body::Bytes;
+    use axum::routing::post;
+    use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule};
+    let guard = dpop_builder(DpopMode::Allowed).build().unwrap();
+    let policy = McpPolicy::builder()
+        .default_rule(Rule::Allow)
+        .tool("add_todo", Rule::require(["todo:write"]))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/mcp", post(|body: Bytes| async move { body }))
+        .layer(McpLayer::new(&guard, policy))
+        .layer(guard);
+    let key = client_key();
+    let token = bound_to(key, json!({"scope": "todo:read", "jti": "mcp-stepup"}));
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add_todo"}});
+    let request = |proof: &str| {
+        Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let r = send(&app, request(&key.dpop_proof("POST", URL, &token))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // The session wire names what the token should hold afterwards.
+    assert_eq!(
+        challenges(&r),
+        [
+            format!(
+                "Bearer resource_metadata=\"{}\", scope=\"todo:write todo:read\"",
+                metadata()
+            ),
+            format!(
+                "DPoP error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", algs=\"{ALGS}\", resource_metadata=\"{}\", scope=\"todo:write todo:read\"",
+                metadata()
+            ),
+        ]
+    );
+}
