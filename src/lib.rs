@@ -120,6 +120,8 @@ mod audit;
 mod cache;
 pub mod challenge;
 mod claims;
+#[cfg(feature = "client")]
+pub mod client;
 mod clock;
 mod config;
 mod cors;

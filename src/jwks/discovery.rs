@@ -33,6 +33,7 @@ struct Metadata {
     issuer: Option<String>,
     jwks_uri: Option<String>,
     introspection_endpoint: Option<String>,
+    token_endpoint: Option<String>,
 }
 
 /// Discovers the `jwks_uri` of `issuer`. The metadata's `issuer` must equal
@@ -45,7 +46,8 @@ pub(crate) async fn discover(
     discover_field(fetcher, issuer, "jwks_uri", max_bytes).await
 }
 
-/// Discovers an endpoint of `issuer` (`jwks_uri`, `introspection_endpoint`)
+/// Discovers an endpoint of `issuer` (`jwks_uri`, `introspection_endpoint`,
+/// `token_endpoint`)
 /// from its metadata, which must name `issuer` exactly (RFC 8414 §3.3).
 /// The endpoint must be `https` (`http` only on a loopback host).
 pub(crate) async fn discover_field(
@@ -78,6 +80,7 @@ pub(crate) async fn discover_field(
         }
         let found = match field {
             "introspection_endpoint" => meta.introspection_endpoint,
+            "token_endpoint" => meta.token_endpoint,
             _ => meta.jwks_uri,
         };
         let found = found.ok_or_else(|| {

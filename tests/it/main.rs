@@ -7,6 +7,7 @@ mod attacks;
 mod audit;
 mod bounded;
 mod challenges;
+mod client;
 mod conformance;
 mod cors;
 mod dpop;

@@ -1,0 +1,365 @@
+//! The client side: ClientCredentials against a real local token endpoint
+//! (counting requests) and TestIssuer, discovery from a 401, the
+//! AuthorizedClient against a guarded axum server.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mcp_resource_guard::client::{
+    AuthorizedClient, ClientCredentials, ClientError, TokenSource, discover,
+};
+use mcp_resource_guard::introspection::ClientAuth;
+use mcp_resource_guard::jwks::ReqwestFetch;
+use mcp_resource_guard::testing::{ManualClock, TestIssuer};
+use mcp_resource_guard::{GuardLayer, Issuer, RequireScopeLayer};
+use serde_json::{Value, json};
+
+/// A token endpoint on 127.0.0.1 that counts requests and answers `reply`
+/// after `delay`.
+async fn token_server(reply: Value, status: u16, delay: Duration) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move |body: String| {
+            let h = h.clone();
+            let reply = reply.clone();
+            async move {
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                assert!(body.contains("grant_type=client_credentials"), "{body}");
+                assert!(
+                    body.contains("resource=https%3A%2F%2Fmcp.example.com%2Fmcp"),
+                    "{body}"
+                );
+                tokio::time::sleep(delay).await;
+                let mut r = reply.clone();
+                if r.get("access_token").is_some() {
+                    r["access_token"] = json!(format!("tok-{n}"));
+                }
+                (http::StatusCode::from_u16(status).unwrap(), axum::Json(r))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits)
+}
+
+fn credentials(base: &str, clock: &ManualClock) -> ClientCredentials {
+    ClientCredentials::builder(base, ClientAuth::client_secret_basic("agent", "s3cret"))
+        .token_endpoint(format!("{base}/token"))
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+const MCP: &str = "https://mcp.example.com/mcp";
+
+fn scopes(s: &[&str]) -> Vec<String> {
+    s.iter().map(|x| (*x).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_make_one_token_request() {
+    let good = json!({"access_token": "x", "token_type": "Bearer", "expires_in": 100});
+    let (base, hits) = token_server(good, 200, Duration::from_millis(100)).await;
+    let clock = ManualClock::new();
+    let source = credentials(&base, &clock);
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let s = source.clone();
+            tokio::spawn(async move { s.token(MCP, &scopes(&["todo:read"])).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().secret(), "tok-0");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Expired: again one request for a thousand callers.
+    clock.advance(Duration::from_secs(101));
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let s = source.clone();
+            tokio::spawn(async move { s.token(MCP, &scopes(&["todo:read"])).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().secret(), "tok-1");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn tokens_are_cached_per_resource_and_scopes_and_refreshed_ahead_of_expiry() {
+    let good = json!({"access_token": "x", "token_type": "bearer", "expires_in": 100, "scope": "todo:read"});
+    let (base, hits) = token_server(good, 200, Duration::ZERO).await;
+    let clock = ManualClock::new();
+    let source = credentials(&base, &clock);
+    let t = source.token(MCP, &scopes(&["todo:read"])).await.unwrap();
+    assert_eq!(t.token_type(), "bearer");
+    assert_eq!(t.scope(), Some("todo:read"));
+    // Same key (scopes in any order, repeated): cached.
+    source
+        .token(MCP, &scopes(&["todo:read", "todo:read"]))
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Other scopes: another key.
+    source
+        .token(MCP, &scopes(&["todo:write", "todo:read"]))
+        .await
+        .unwrap();
+    source
+        .token(MCP, &scopes(&["todo:read", "todo:write"]))
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // Before 70 % of the lifetime: cached; after 80 %: refreshed.
+    clock.advance(Duration::from_secs(69));
+    source.token(MCP, &scopes(&["todo:read"])).await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    clock.advance(Duration::from_secs(12));
+    let fresh = source.token(MCP, &scopes(&["todo:read"])).await.unwrap();
+    assert_eq!(fresh.secret(), "tok-2");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    // Debug never shows a token or the secret.
+    assert!(!format!("{fresh:?}").contains("tok-2"));
+    assert!(!format!("{source:?}").contains("s3cret"));
+}
+
+#[tokio::test]
+async fn failures_back_off_and_bad_responses_are_typed() {
+    let (base, hits) = token_server(json!({"oops": true}), 500, Duration::ZERO).await;
+    let clock = ManualClock::new();
+    let source = credentials(&base, &clock);
+    let e = source.token(MCP, &[]).await.unwrap_err();
+    assert_eq!(
+        e,
+        ClientError::Unavailable("the token endpoint answered 500".into())
+    );
+    // Within the backoff: no request.
+    assert_eq!(
+        source.token(MCP, &[]).await.unwrap_err(),
+        ClientError::BackingOff(Duration::from_secs(2))
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    clock.advance(Duration::from_secs(3));
+    source.token(MCP, &[]).await.unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    let cases = [
+        (
+            json!({"error": "invalid_client", "error_description": "bad secret"}),
+            401,
+            ClientError::Refused {
+                error: "invalid_client".into(),
+                description: "bad secret".into(),
+            },
+        ),
+        (
+            json!({"access_token": "x", "token_type": "mac", "expires_in": 60}),
+            200,
+            ClientError::BadTokenResponse("token_type is neither Bearer nor DPoP"),
+        ),
+        (
+            json!({"access_token": "x", "token_type": "Bearer"}),
+            200,
+            ClientError::BadTokenResponse("no expires_in: the client cannot know when to refresh"),
+        ),
+        (
+            json!({"token_type": "Bearer", "expires_in": 60}),
+            200,
+            ClientError::BadTokenResponse("no access_token"),
+        ),
+        (
+            json!(["not", "an", "object"]),
+            200,
+            ClientError::Unavailable("the token response is not a JSON object".into()),
+        ),
+    ];
+    for (reply, status, want) in cases {
+        let (base, _) = token_server(reply, status, Duration::ZERO).await;
+        let source = credentials(&base, &ManualClock::new());
+        assert_eq!(source.token(MCP, &[]).await.unwrap_err(), want);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_server_times_out() {
+    let good = json!({"access_token": "x", "token_type": "Bearer", "expires_in": 100});
+    let (base, _) = token_server(good, 200, Duration::from_secs(5)).await;
+    let source = ClientCredentials::builder(&base, ClientAuth::client_secret_post("agent", "s"))
+        .token_endpoint(format!("{base}/token"))
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert_eq!(
+        source.token(MCP, &[]).await.unwrap_err(),
+        ClientError::Unavailable("the token request timed out".into())
+    );
+}
+
+#[test]
+fn non_https_authorization_servers_are_refused() {
+    let e = ClientCredentials::builder(
+        "http://as.example.com",
+        ClientAuth::client_secret_basic("a", "b"),
+    )
+    .build()
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        mcp_resource_guard::ConfigError::InvalidIssuer { .. }
+    ));
+}
+
+/// A guarded server on 127.0.0.1: `/mcp` needs todo:read, `/mcp/write`
+/// todo:write; its issuer is `issuer`.
+async fn guarded_server(issuer: &TestIssuer) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let guard = GuardLayer::builder(format!("{base}/mcp"))
+        .add_issuer(Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()))
+        .scopes_supported(["todo:read", "todo:write"])
+        .required_scopes(["todo:read"])
+        .build()
+        .unwrap();
+    let write = RequireScopeLayer::all(&guard, ["todo:write"]).unwrap();
+    let app = Router::new()
+        .route(
+            "/mcp/write",
+            get(|ctx: mcp_resource_guard::AuthContext| async move {
+                ctx.scopes().iter().collect::<Vec<_>>().join(" ")
+            })
+            .layer(write),
+        )
+        .route(
+            "/mcp",
+            get(|ctx: mcp_resource_guard::AuthContext| async move {
+                ctx.client_id().unwrap_or_default().to_owned()
+            }),
+        )
+        .layer(guard);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn the_authorized_client_follows_the_401_and_steps_up_once() {
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.add_client("agent", "s3cret", ["todo:read", "todo:write"]);
+    issuer.add_client("reader", "s3cret", ["todo:read"]);
+    let base = guarded_server(&issuer).await;
+    let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "s3cret")).unwrap();
+    let url = format!("{base}/mcp");
+    let res = client.send(&url, |h| h.get(&url)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "agent");
+    // The token was for todo:read (the challenge's scope); this route needs
+    // todo:write: one step-up to the union.
+    let write = format!("{base}/mcp/write");
+    let res = client.send(&write, |h| h.get(&write)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "todo:read todo:write");
+
+    // A client that may not have todo:write: the authorization server
+    // refuses the step-up, and the call ends with that error.
+    let reader =
+        AuthorizedClient::new(ClientAuth::client_secret_basic("reader", "s3cret")).unwrap();
+    let e = reader.send(&write, |h| h.get(&write)).await.unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { error, .. } if error == "invalid_scope"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn discovery_refuses_what_it_cannot_trust() {
+    let issuer = TestIssuer::start().await.unwrap();
+    let base = guarded_server(&issuer).await;
+    let fetch = ReqwestFetch::new().unwrap();
+    let meta = format!("{base}/.well-known/oauth-protected-resource/mcp");
+    let www = format!("Bearer resource_metadata=\"{meta}\", scope=\"todo:read\"");
+    let d = discover(&fetch, &format!("{base}/mcp"), &www)
+        .await
+        .unwrap();
+    assert_eq!(d.resource, format!("{base}/mcp"));
+    assert_eq!(d.authorization_server, issuer.issuer());
+    assert_eq!(d.scopes, ["todo:read"]);
+    // The document names another resource than the server asked.
+    let e = discover(&fetch, &format!("{base}/other"), &www)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Discovery(m) if m.contains("refusing to get a token for another resource")),
+        "{e:?}"
+    );
+    // No resource_metadata; an http metadata URL off loopback.
+    let e = discover(&fetch, &format!("{base}/mcp"), "Bearer scope=\"x\"")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Discovery(m) if m.contains("no resource_metadata")),
+        "{e:?}"
+    );
+    let e = discover(
+        &fetch,
+        &format!("{base}/mcp"),
+        "Bearer resource_metadata=\"http://evil.example.com/m\"",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Discovery(m) if m.contains("not an https URL")),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_never_sent_to_another_origin() {
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.add_client("agent", "s3cret", ["todo:read"]);
+    let base = guarded_server(&issuer).await;
+    // A server that records the Authorization header it gets, and one that
+    // redirects there.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let other = Router::new().route(
+        "/echo",
+        get(move |h: http::HeaderMap| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(
+                    h.get("authorization")
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default(),
+                );
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, other).await.unwrap() });
+
+    let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "s3cret")).unwrap();
+    let url = format!("{base}/mcp");
+    assert_eq!(
+        client.send(&url, |h| h.get(&url)).await.unwrap().status(),
+        200
+    );
+    let echo = format!("{other_base}/echo");
+    assert_eq!(
+        client.send(&echo, |h| h.get(&echo)).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [String::new()],
+        "no token went to another origin"
+    );
+}
