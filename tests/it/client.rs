@@ -229,7 +229,23 @@ async fn guarded_server(issuer: &TestIssuer) -> String {
         .build()
         .unwrap();
     let write = RequireScopeLayer::all(&guard, ["todo:write"]).unwrap();
+    let never = format!(
+        "Bearer error=\"insufficient_scope\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"todo:read\""
+    );
     let app = Router::new()
+        .route(
+            "/mcp/never",
+            get(move || {
+                let never = never.clone();
+                async move {
+                    (
+                        http::StatusCode::FORBIDDEN,
+                        [(http::header::WWW_AUTHENTICATE, never)],
+                        "never enough",
+                    )
+                }
+            }),
+        )
         .route(
             "/mcp/write",
             get(|ctx: mcp_resource_guard::AuthContext| async move {
@@ -265,6 +281,18 @@ async fn the_authorized_client_follows_the_401_and_steps_up_once() {
     let res = client.send(&write, |h| h.get(&write)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "todo:read todo:write");
+
+    // A server that refuses whatever the token holds: one step-up, then a
+    // typed error (no loop).
+    let never = format!("{base}/mcp/never");
+    let e = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.send(&never, |h| h.get(&never)),
+    )
+    .await
+    .expect("no retry loop")
+    .unwrap_err();
+    assert_eq!(e, ClientError::InsufficientScope("todo:read".into()));
 
     // A client that may not have todo:write: the authorization server
     // refuses the step-up, and the call ends with that error.
