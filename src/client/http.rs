@@ -161,6 +161,35 @@ impl AuthorizedClient {
             .await
     }
 
+    /// After a 403 `insufficient_scope` from `url` (its `WWW-Authenticate`
+    /// value `www`), a token for the union of the held and the challenged
+    /// scopes: what an MCP client library reports, fed back here (see
+    /// `examples/agent.rs`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Self::send).
+    pub async fn step_up(&self, url: &str, www: &str) -> Result<super::AccessToken, ClientError> {
+        let mut union = self
+            .session_for(url)
+            .map(|s| s.scopes.clone())
+            .unwrap_or_default();
+        for (k, v) in challenge_params(www, "Bearer") {
+            if k == "scope" {
+                for s in v.split(' ').filter(|s| !s.is_empty()) {
+                    if !union.iter().any(|u| u == s) {
+                        union.push(s.to_owned());
+                    }
+                }
+            }
+        }
+        let session = self.authorize(url, www, &union).await?;
+        session
+            .source
+            .token(&session.discovered.resource, &session.scopes)
+            .await
+    }
+
     /// Sends the request `build` makes (called again for each retry),
     /// authorizing as the server's challenges say.
     ///

@@ -13,6 +13,7 @@ import { ts2Flow } from './ts2_client.mjs';
 import { dpopFlow } from './dpop_client.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
+const AGENT = process.env.AGENT_BIN;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
 const run = promisify(execFile);
 const results = [];
@@ -161,6 +162,18 @@ try {
       assertFlow(await pyFlow(resource, clientFor(alg), SECRET, as.issuer), clientFor(alg), { stepUp: true });
     });
   }
+
+  await check('examples/agent (rmcp client, client credentials): discovery from the 401, add_todo after a step-up to todo:write', async () => {
+    const { stdout } = await run(AGENT, [resource, 'add_todo', '{"title":"from the agent"}'], {
+      timeout: 60_000,
+      env: { ...process.env, AGENT_CLIENT_ID: clientFor('ES256'), AGENT_CLIENT_SECRET: SECRET },
+    });
+    const result = JSON.parse(stdout);
+    assert.equal(result.isError, false);
+    const todo = JSON.parse(result.content[0].text);
+    assert.equal(todo.title, 'from the agent');
+    assert.equal(todo.owner, clientFor('ES256'));
+  });
 
   // Opaque tokens: the todo server introspects them at oidc-provider (RFC
   // 7662), with JSON responses on one server and RFC 9701 signed ones on

@@ -23,5 +23,6 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-(cd ../.. && cargo build --quiet --example todo_server)
-TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" node run.mjs
+(cd ../.. && cargo build --quiet --example todo_server --example agent)
+TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" \
+AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" node run.mjs
