@@ -233,6 +233,59 @@ fn dpop(c: &mut Criterion) {
     g.finish();
 }
 
+/// A cached client-credentials token (the client side): the lookup an
+/// agent pays per call once it holds a token.
+fn client_token(c: &mut Criterion) {
+    use mcp_resource_guard::client::{ClientCredentials, TokenSource};
+    use mcp_resource_guard::introspection::ClientAuth;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let source = ClientCredentials::builder(ISSUER, ClientAuth::client_secret_basic("a", "s"))
+        .token_endpoint(format!("{ISSUER}/token"))
+        .http_fetch(TokenAs)
+        .build()
+        .unwrap();
+    let scopes = vec!["todo:read".to_owned(), "todo:write".to_owned()];
+    rt.block_on(source.token(RESOURCE, &scopes)).unwrap();
+    let mut g = c.benchmark_group("client");
+    g.bench_function("cached_token", |b| {
+        b.iter(|| now(source.token(black_box(RESOURCE), black_box(&scopes))).unwrap())
+    });
+    g.finish();
+}
+
+/// A token endpoint that answers at once.
+#[derive(Debug)]
+struct TokenAs;
+
+#[async_trait::async_trait]
+impl mcp_resource_guard::jwks::HttpFetch for TokenAs {
+    async fn get(
+        &self,
+        _: &str,
+        _: usize,
+    ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
+    {
+        Err(mcp_resource_guard::jwks::KeySourceError::new("unused"))
+    }
+    async fn post_form(
+        &self,
+        _: &str,
+        _: &[(http::HeaderName, http::HeaderValue)],
+        _: &[(&str, &str)],
+        _: usize,
+    ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
+    {
+        let body = serde_json::json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600});
+        Ok(mcp_resource_guard::jwks::HttpResponse::new(
+            200,
+            body.to_string().into_bytes(),
+        ))
+    }
+}
+
 fn two_threads(c: &mut Criterion) {
     let key = TestKey::generate(Algorithm::ES256).unwrap();
     let tokens: Vec<String> = (0..1000).map(|i| key.sign(&claims(i))).collect();
@@ -268,6 +321,6 @@ fn two_threads(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = crate::common::config();
-    targets = cold_verification, cache_hit, introspected, dpop, two_threads
+    targets = cold_verification, cache_hit, introspected, dpop, client_token, two_threads
 }
 criterion_main!(benches);
