@@ -135,7 +135,7 @@ impl ClientCredentialsBuilder {
 
     /// Read time from a manual clock (feature `testing`).
     #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::testing::ManualClock) -> Self {
+    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
         self.clock = clock.clock();
         self
     }

@@ -165,6 +165,17 @@ impl Dpop {
         self
     }
 
+    /// `dpop_signing_alg_values_supported`: empty when DPoP is off.
+    pub(crate) fn advertised_algorithms(&self) -> Vec<String> {
+        if !self.enabled() {
+            return Vec::new();
+        }
+        self.algorithms
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect()
+    }
+
     pub(crate) fn enabled(&self) -> bool {
         self.mode != DpopMode::Disabled
     }

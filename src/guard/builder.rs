@@ -236,7 +236,6 @@ impl GuardBuilder {
     }
 
     /// Accept DPoP-bound tokens (RFC 9449); see [`dpop`](crate::dpop).
-    /// Defaults to [`DpopMode::Disabled`](crate::dpop::DpopMode::Disabled).
     pub fn dpop(mut self, dpop: Dpop) -> Self {
         self.dpop = dpop;
         self
@@ -248,7 +247,7 @@ impl GuardBuilder {
     /// all move when it is advanced. A [`RemoteJwks`] you build yourself
     /// takes the clock through its own builder.
     #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::testing::ManualClock) -> Self {
+    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
         self.clock = clock.clock();
         self
     }
@@ -318,16 +317,7 @@ impl GuardBuilder {
             &resource,
             self.dpop.enabled(),
         )?;
-        let verifier: Arc<dyn TokenVerifier> = if introspectors.is_empty() {
-            local
-        } else {
-            Arc::new(RoutingVerifier {
-                local,
-                jwt,
-                introspectors,
-                max_token_length: self.max_token_length,
-            })
-        };
+        let verifier = RoutingVerifier::wrap(local, jwt, introspectors, self.max_token_length);
         Ok(GuardLayer {
             shared: Arc::new(Shared {
                 token_cache,
@@ -405,15 +395,7 @@ impl GuardBuilder {
             )?,
             resource_policy_uri: check_url("resource_policy_uri", &self.resource_policy_uri)?,
             resource_tos_uri: check_url("resource_tos_uri", &self.resource_tos_uri)?,
-            dpop_signing_alg_values_supported: if self.dpop.enabled() {
-                self.dpop
-                    .algorithms
-                    .iter()
-                    .map(|a| a.as_str().to_owned())
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            dpop_signing_alg_values_supported: self.dpop.advertised_algorithms(),
             dpop_bound_access_tokens_required: self.dpop.mode == DpopMode::Required,
         })
     }

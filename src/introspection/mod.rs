@@ -71,7 +71,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use client_auth::{ClientAssertionKey, ClientAuth, ClientSecret};
-pub(crate) use introspector::{Introspector, Settings};
+pub(crate) use introspector::{Introspector, build_all};
 pub(crate) use routing::RoutingVerifier;
 
 use crate::error::ConfigError;
@@ -289,42 +289,4 @@ impl Introspection {
             }),
         }
     }
-}
-
-/// Each issuer's introspection (issuer, settings, scope claim), checked; at
-/// most one issuer takes opaque tokens.
-pub(crate) fn build_all<'a>(
-    issuers: impl Iterator<Item = (&'a str, &'a Introspection, &'a crate::config::ScopeClaim)>,
-    clock: &crate::clock::Clock,
-    leeway: u64,
-    resource: &crate::resource::ResourceUrl,
-    dpop: bool,
-) -> Result<Vec<Arc<Introspector>>, ConfigError> {
-    let mut out = Vec::new();
-    let mut opaque = false;
-    for (issuer, config, scope_claim) in issuers {
-        let fetcher = config.check(issuer)?;
-        if config.mode != IntrospectionMode::JwtThenIntrospect {
-            if opaque {
-                return Err(ConfigError::InvalidIntrospection {
-                    issuer: issuer.to_owned(),
-                    reason: "only one issuer may take opaque tokens (an opaque token does not say who issued it, and sending it to another server would leak it): use IntrospectionMode::JwtThenIntrospect for the others",
-                });
-            }
-            opaque = true;
-        }
-        out.push(Arc::new(Introspector::new(
-            config,
-            Settings {
-                issuer: issuer.to_owned(),
-                fetcher,
-                clock: clock.clone(),
-                leeway,
-                scope_claim: scope_claim.clone(),
-                resource: resource.as_str().to_owned(),
-                dpop,
-            },
-        )));
-    }
-    Ok(out)
 }

@@ -52,6 +52,24 @@ fn jws_issuer(token: &str) -> Option<String> {
 }
 
 impl RoutingVerifier {
+    /// `local` alone when no issuer introspects; else the routing verifier.
+    pub(crate) fn wrap(
+        local: Arc<dyn TokenVerifier>,
+        jwt: Option<Arc<JwtVerifier>>,
+        introspectors: Vec<Arc<Introspector>>,
+        max_token_length: usize,
+    ) -> Arc<dyn TokenVerifier> {
+        if introspectors.is_empty() {
+            return local;
+        }
+        Arc::new(Self {
+            local,
+            jwt,
+            introspectors,
+            max_token_length,
+        })
+    }
+
     fn find(&self, issuer: &str, mode: IntrospectionMode) -> Option<&Introspector> {
         self.introspectors
             .iter()

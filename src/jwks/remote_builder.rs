@@ -151,7 +151,7 @@ impl RemoteJwksBuilder {
 
     /// Use a manual clock (tests only; feature `testing`).
     #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::testing::ManualClock) -> Self {
+    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
         self.clock = clock.clock();
         self
     }
