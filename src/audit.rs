@@ -91,6 +91,29 @@ fn clean(s: &str) -> ::tracing::field::DisplayValue<Clean<'_>> {
     ::tracing::field::display(Clean(s))
 }
 
+/// The RFC 8693 `act` chain of an optional context: the actors' `sub`s,
+/// the current one first, separated by ` < ` (empty without `act`).
+struct ActChain<'a>(Option<&'a AuthContext>);
+
+impl fmt::Display for ActChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut next = self.0.and_then(AuthContext::actor);
+        let mut first = true;
+        while let Some(a) = next {
+            if !first {
+                f.write_str(" < ")?;
+            }
+            first = false;
+            write_clean(
+                f,
+                a.sub.as_deref().or(a.client_id.as_deref()).unwrap_or("?"),
+            )?;
+            next = a.actor.map(|b| *b);
+        }
+        Ok(())
+    }
+}
+
 /// The granted scopes of an optional context.
 struct Granted<'a>(Option<&'a AuthContext>);
 
@@ -130,6 +153,7 @@ pub(crate) fn record(d: &Decision<'_>) {
                     sub = d.ctx.and_then(AuthContext::subject).map(clean),
                     client_id = d.ctx.and_then(AuthContext::client_id).map(clean),
                     jti = d.ctx.and_then(AuthContext::jti).map(clean),
+                    act = %ActChain(d.ctx),
                     scopes_granted = %Granted(d.ctx),
                     scopes_required = %Joined(d.scopes_required.iter().map(String::as_str), " "),
                     mcp_method = %Opt(d.mcp_methods),

@@ -129,6 +129,39 @@ impl fmt::Display for Scopes {
 #[derive(Clone)]
 pub struct AuthContext(Arc<Inner>);
 
+/// One link of an RFC 8693 `act` chain (see [`AuthContext::actor`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The actor's `sub`.
+    pub sub: Option<String>,
+    /// The actor's `client_id`, when the server names it.
+    pub client_id: Option<String>,
+    /// Whom this actor acts for in turn (the previous link), if anyone.
+    pub actor: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// At most this many links are read (a chain is short in practice).
+    const MAX_DEPTH: usize = 8;
+
+    fn from_value(v: &Value, depth: usize) -> Option<Self> {
+        let o = v.as_object()?;
+        let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_owned);
+        Some(Self {
+            sub: s("sub"),
+            client_id: s("client_id"),
+            actor: if depth + 1 < Self::MAX_DEPTH {
+                o.get("act")
+                    .and_then(|a| Self::from_value(a, depth + 1))
+                    .map(Box::new)
+            } else {
+                None
+            },
+        })
+    }
+}
+
 /// What a verifier found in a token; [`AuthContext::new`] wraps it.
 pub(crate) struct Inner {
     pub(crate) issuer: String,
@@ -307,6 +340,23 @@ impl AuthContext {
     /// `jti`: the token's unique identifier, if present.
     pub fn jti(&self) -> Option<&str> {
         self.0.jti.as_deref()
+    }
+
+    /// The RFC 8693 §4.1 `act` chain of a delegated token: the party acting
+    /// for the subject (its `sub`, `client_id`), and who it acts for in
+    /// turn. `None` when the token has no `act` (or it is not an object).
+    ///
+    /// ```
+    /// # use mcp_resource_guard::AuthContext;
+    /// let claims = serde_json::json!({"iss": "https://as", "sub": "alice",
+    ///     "act": {"sub": "gateway", "act": {"sub": "agent"}}});
+    /// let ctx = AuthContext::from_claims(claims.as_object().unwrap().clone(), &Default::default()).unwrap();
+    /// let actor = ctx.actor().unwrap();
+    /// assert_eq!(actor.sub.as_deref(), Some("gateway"));
+    /// assert_eq!(actor.actor.unwrap().sub.as_deref(), Some("agent"));
+    /// ```
+    pub fn actor(&self) -> Option<Actor> {
+        Actor::from_value(self.claims().get("act")?, 0)
     }
 
     /// Every claim of the token.

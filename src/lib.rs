@@ -152,7 +152,7 @@ mod token;
 mod verify;
 
 pub use cache::TokenCacheConfig;
-pub use claims::{AuthContext, Scopes};
+pub use claims::{Actor, AuthContext, Scopes};
 pub use config::{Algorithm, AuthMode, ChallengeMode, ScopeClaim, TypPolicy};
 pub use cors::CorsPolicy;
 pub use error::{AuthError, AuthErrorKind, BoxError, ConfigError};

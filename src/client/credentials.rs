@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
@@ -264,24 +265,17 @@ impl ClientCredentials {
             .map(String::as_str)
     }
 
-    /// One token request: the token and its lifetime in seconds.
-    async fn request(
+    /// One token request with `form` (the grant's parameters; client
+    /// authentication is added here): the token and its lifetime in seconds.
+    pub(super) async fn post(
         &self,
-        resource: &str,
-        scope: &str,
+        mut form: Vec<(&'static str, String)>,
     ) -> Result<(AccessToken, u64), ClientError> {
         let endpoint = self.endpoint().await?;
         let mut headers = vec![(
             http::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         )];
-        let mut form: Vec<(&'static str, String)> = vec![
-            ("grant_type", "client_credentials".to_owned()),
-            ("resource", resource.to_owned()),
-        ];
-        if !scope.is_empty() {
-            form.push(("scope", scope.to_owned()));
-        }
         self.inner
             .auth
             .apply(
@@ -353,17 +347,29 @@ impl ClientCredentials {
     }
 }
 
-#[async_trait]
-impl TokenSource for ClientCredentials {
-    async fn token(&self, resource: &str, scopes: &[String]) -> Result<AccessToken, ClientError> {
-        let mut sorted: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let scope = sorted.join(" ");
-        let now = self.inner.clock.unix_now();
-        let slot = self.slot((resource.to_owned(), scope.clone()), now);
-        // Single flight: one caller per key asks; the others wait for it
-        // and take its token.
+/// `scopes` sorted, deduplicated, space-separated: one cache key per set.
+pub(super) fn scope_key(scopes: &[String]) -> String {
+    let mut sorted: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted.join(" ")
+}
+
+impl ClientCredentials {
+    /// The token cached under `key`, or the one `fetch` gets (one caller
+    /// per key asks; the others wait and take its token). A fetched token
+    /// is kept no later than `cap` (Unix seconds).
+    pub(super) async fn cached<F, Fut>(
+        &self,
+        key: (String, String),
+        cap: u64,
+        fetch: F,
+    ) -> Result<AccessToken, ClientError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(AccessToken, u64), ClientError>>,
+    {
+        let slot = self.slot(key, self.inner.clock.unix_now());
         let mut s = slot.lock().await;
         let now = self.inner.clock.unix_now();
         s.last_used = now;
@@ -378,8 +384,9 @@ impl TokenSource for ClientCredentials {
                 s.backoff_until - now,
             )));
         }
-        match self.request(resource, &scope).await {
+        match fetch().await {
             Ok((token, lifetime)) => {
+                let lifetime = lifetime.min(cap.saturating_sub(now));
                 // Refresh at 80 % of the lifetime, minus up to 10 % jitter
                 // so a fleet does not refresh in step.
                 let jitter = self.inner.jitter.hash_one(now) % (lifetime / 10 + 1);
@@ -398,5 +405,21 @@ impl TokenSource for ClientCredentials {
                 still_valid(&s).ok_or(e)
             }
         }
+    }
+}
+
+#[async_trait]
+impl TokenSource for ClientCredentials {
+    async fn token(&self, resource: &str, scopes: &[String]) -> Result<AccessToken, ClientError> {
+        let scope = scope_key(scopes);
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("resource", resource.to_owned()),
+        ];
+        if !scope.is_empty() {
+            form.push(("scope", scope.clone()));
+        }
+        self.cached((resource.to_owned(), scope), u64::MAX, || self.post(form))
+            .await
     }
 }

@@ -23,6 +23,12 @@
 //!   redirects are not followed (they would carry it elsewhere).
 //! - [`StaticCredential`]: an API key the application already holds,
 //!   redacted everywhere.
+//! - [`ClientCredentials::exchange`]: downstream calls on behalf of the
+//!   caller, the right way: RFC 8693 token exchange of the verified incoming
+//!   token for one scoped to the downstream resource (optionally with this
+//!   server's own `actor_token`), cached per subject token and never
+//!   outliving it. [`forward_same_audience`] says when cascading the
+//!   caller's own token is allowed: only within one of its audiences.
 //!
 //! Tokens and secrets are redacted in `Debug` and never logged. A server
 //! must never pass the token it received on to another API (the MCP
@@ -31,12 +37,14 @@
 
 mod credentials;
 mod discovery;
+mod exchange;
 #[cfg(feature = "reqwest")]
 mod http;
 mod token;
 
 pub use credentials::{ClientCredentials, ClientCredentialsBuilder};
 pub use discovery::{Discovered, challenge_params, discover};
+pub use exchange::forward_same_audience;
 #[cfg(feature = "reqwest")]
 pub use http::AuthorizedClient;
 pub use token::{AccessToken, ClientError, StaticCredential, TokenSource};

@@ -308,3 +308,24 @@ async fn token_claims_cannot_forge_log_lines_either() {
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(!out.contains('\u{1b}'));
 }
+
+#[tokio::test]
+async fn a_delegated_token_is_audited_with_its_act_chain() {
+    let (capture, _buf, _guard) = record_events();
+    let t = token(&claims_with(
+        json!({"act": {"sub": "gateway", "act": {"client_id": "agent-7"}}}),
+    ));
+    let r = send(&app(), call_tool(Some(&t), "list_todos")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let events = audit_events(&capture);
+    assert!(!events.is_empty());
+    for (_, f) in &events {
+        assert_eq!(field(f, "act"), "gateway < agent-7", "{f:?}");
+    }
+    // Without act: an empty chain.
+    let (capture, _buf, _guard2) = record_events();
+    send(&app(), call_tool(Some(&token(&claims())), "list_todos")).await;
+    for (_, f) in &audit_events(&capture) {
+        assert_eq!(field(f, "act"), "", "{f:?}");
+    }
+}

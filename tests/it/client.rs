@@ -391,3 +391,171 @@ async fn a_token_is_never_sent_to_another_origin() {
         "no token went to another origin"
     );
 }
+
+/// A token endpoint implementing RFC 8693 token exchange on 127.0.0.1:
+/// counts requests and echoes what it got in the token.
+async fn exchange_server() -> (String, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (h, b) = (hits.clone(), bodies.clone());
+    let app = Router::new().route(
+        "/token",
+        post(move |body: String| {
+            let (h, b) = (h.clone(), b.clone());
+            async move {
+                let n = h.fetch_add(1, Ordering::SeqCst);
+                b.lock().unwrap().push(body.clone());
+                let ok = body.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange")
+                    && body.contains("subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token");
+                if !ok {
+                    return (http::StatusCode::BAD_REQUEST, axum::Json(json!({"error": "unsupported_grant_type"})));
+                }
+                (
+                    http::StatusCode::OK,
+                    axum::Json(json!({"access_token": format!("exchanged-{n}"), "token_type": "Bearer",
+                        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "expires_in": 3600})),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits, bodies)
+}
+
+fn ctx(claims: Value) -> mcp_resource_guard::AuthContext {
+    mcp_resource_guard::AuthContext::from_claims(
+        claims.as_object().unwrap().clone(),
+        &Default::default(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn token_exchange_is_cached_per_subject_and_never_outlives_it() {
+    let (base, hits, bodies) = exchange_server().await;
+    let clock = ManualClock::new();
+    let cc = credentials(&base, &clock);
+    let now = mcp_resource_guard_now();
+    let alice = ctx(json!({"iss": "https://as", "sub": "alice", "aud": MCP, "exp": now + 100}));
+    let api = "https://api.example.com/";
+    let read = scopes(&["read"]);
+    let t = cc
+        .exchange("alice-token", &alice, api, &read, None)
+        .await
+        .unwrap();
+    assert_eq!(t.secret(), "exchanged-0");
+    let body = bodies.lock().unwrap()[0].clone();
+    assert!(body.contains("subject_token=alice-token"), "{body}");
+    assert!(
+        body.contains("resource=https%3A%2F%2Fapi.example.com%2F"),
+        "{body}"
+    );
+    assert!(body.contains("scope=read"), "{body}");
+    assert!(!body.contains("actor_token"), "{body}");
+    // Cached for this subject token; another subject token is its own key.
+    cc.exchange("alice-token", &alice, api, &read, None)
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    cc.exchange("bob-token", &alice, api, &read, None)
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // The exchanged token (3600 s) is kept no longer than the subject
+    // token (100 s): refreshed by 81 s.
+    clock.advance(Duration::from_secs(81));
+    assert_eq!(
+        cc.exchange("alice-token", &alice, api, &read, None)
+            .await
+            .unwrap()
+            .secret(),
+        "exchanged-2"
+    );
+    // With this server's own actor token.
+    cc.exchange("alice-token", &alice, api, &read, Some("my-own-token"))
+        .await
+        .unwrap();
+    let body = bodies.lock().unwrap().last().unwrap().clone();
+    assert!(body.contains("actor_token=my-own-token"), "{body}");
+    assert!(
+        body.contains("actor_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"),
+        "{body}"
+    );
+    // A subject token without exp is exchanged every time.
+    let no_exp = ctx(json!({"iss": "https://as", "sub": "carol", "aud": MCP}));
+    let before = hits.load(Ordering::SeqCst);
+    cc.exchange("carol-token", &no_exp, api, &read, None)
+        .await
+        .unwrap();
+    cc.exchange("carol-token", &no_exp, api, &read, None)
+        .await
+        .unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), before + 2);
+}
+
+fn mcp_resource_guard_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn cascading_is_allowed_only_within_the_token_audience() {
+    use mcp_resource_guard::client::forward_same_audience;
+    let c = ctx(json!({"iss": "https://as", "aud": [MCP, "https://other.example.com/"]}));
+    assert_eq!(
+        forward_same_audience(&c, "https://mcp.example.com/mcp"),
+        Ok(())
+    );
+    assert_eq!(
+        forward_same_audience(&c, "https://mcp.example.com/mcp/sub"),
+        Ok(())
+    );
+    assert_eq!(
+        forward_same_audience(&c, "https://other.example.com/anything"),
+        Ok(())
+    );
+    assert_eq!(
+        forward_same_audience(&c, "https://api.example.com/"),
+        Err(ClientError::WrongAudience {
+            resource: format!("{MCP} https://other.example.com/"),
+            url: "https://api.example.com/".into()
+        })
+    );
+    assert!(forward_same_audience(&c, "https://mcp.example.com/mcpx").is_err());
+    assert!(forward_same_audience(&c, "http://mcp.example.com/mcp").is_err());
+}
+
+#[test]
+fn the_act_chain_is_exposed() {
+    let c = ctx(json!({"iss": "https://as", "sub": "alice",
+        "act": {"sub": "gateway", "client_id": "gw", "act": {"sub": "agent"}}}));
+    let a = c.actor().unwrap();
+    assert_eq!(
+        (a.sub.as_deref(), a.client_id.as_deref()),
+        (Some("gateway"), Some("gw"))
+    );
+    let b = a.actor.unwrap();
+    assert_eq!(b.sub.as_deref(), Some("agent"));
+    assert!(b.actor.is_none());
+    assert!(
+        ctx(json!({"iss": "https://as", "act": "not an object"}))
+            .actor()
+            .is_none()
+    );
+    // A deep chain is cut at 8 links.
+    let mut act = json!({"sub": "a0"});
+    for i in 1..20 {
+        act = json!({"sub": format!("a{i}"), "act": act});
+    }
+    let mut link = ctx(json!({"iss": "https://as", "act": act})).actor();
+    let mut n = 0;
+    while let Some(l) = link {
+        n += 1;
+        link = l.actor.map(|b| *b);
+    }
+    assert_eq!(n, 8);
+}
