@@ -1,5 +1,5 @@
 //! The test issuer's HTTP side: its state, RFC 8414 metadata, JWKS and the
-//! `client_credentials` token endpoint.
+//! token endpoint (`client_credentials` and RFC 8693 token exchange).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -70,7 +70,7 @@ impl IssuerState {
             "authorization_endpoint": format!("{i}/authorize"),
             "token_endpoint": format!("{i}/token"),
             "jwks_uri": format!("{i}/jwks"),
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
@@ -119,18 +119,22 @@ impl IssuerState {
                 params.get("client_secret").cloned().ok_or(bad_client)?,
             ),
         };
-        if params.get("grant_type").map(String::as_str) != Some("client_credentials") {
-            return Err((
-                400,
-                "unsupported_grant_type",
-                "only client_credentials is supported",
-            ));
-        }
         let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
         let client = clients
             .get(&id)
             .filter(|c| c.secret == secret)
             .ok_or(bad_client)?;
+        match params.get("grant_type").map(String::as_str) {
+            Some("client_credentials") => {}
+            Some(TOKEN_EXCHANGE) => return self.exchange(&id, &params),
+            _ => {
+                return Err((
+                    400,
+                    "unsupported_grant_type",
+                    "only client_credentials and token exchange are supported",
+                ));
+            }
+        }
         let scope: Vec<String> = match params.get("scope") {
             Some(s) => {
                 let asked: Vec<String> = s
@@ -159,6 +163,93 @@ impl IssuerState {
         }));
         Ok(json!({
             "access_token": token, "token_type": "Bearer", "expires_in": self.ttl, "scope": scope.join(" "),
+        }))
+    }
+}
+
+/// RFC 8693's grant type and token type.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+type GrantError = (u16, &'static str, &'static str);
+
+impl IssuerState {
+    /// The claims of `token` if this issuer signed it and it has not expired.
+    fn verified(&self, token: &str) -> Option<serde_json::Map<String, Value>> {
+        let parts: crate::verify::jwt::Parts<'_> = crate::verify::jwt::split(token).ok()?;
+        let set = crate::jwks::KeySet::from_json(self.jwks().to_string().as_bytes()).ok()?;
+        let alg = crate::config::Algorithm::from_name(&parts.header.alg)?;
+        let signed = set.candidates(parts.header.kid.as_deref()).any(|k| {
+            k.key
+                .verify(alg, parts.signing_input.as_bytes(), &parts.signature)
+        });
+        let claims: serde_json::Map<String, Value> = serde_json::from_slice(&parts.payload).ok()?;
+        let fresh = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .is_some_and(|e| e > unix_now());
+        let ours = claims.get("iss").and_then(Value::as_str) == Some(self.issuer.as_str());
+        (signed && fresh && ours).then_some(claims)
+    }
+
+    /// RFC 8693 token exchange: a token this issuer signed, for `resource`,
+    /// with at most its scopes, recording `client` as the actor.
+    fn exchange(
+        &self,
+        client: &str,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Value, GrantError> {
+        let invalid = |d| (400, "invalid_request", d);
+        if params.get("subject_token_type").map(String::as_str) != Some(ACCESS_TOKEN_TYPE) {
+            return Err(invalid("subject_token_type must be an access token"));
+        }
+        let subject = params
+            .get("subject_token")
+            .and_then(|t| self.verified(t))
+            .ok_or((400, "invalid_grant", "the subject token is not valid here"))?;
+        let resource = params
+            .get("resource")
+            .ok_or(invalid("the resource parameter is required"))?;
+        let held: Vec<&str> = subject
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let scope = match params.get("scope") {
+            Some(asked) => {
+                if asked
+                    .split(' ')
+                    .any(|s| !s.is_empty() && !held.contains(&s))
+                {
+                    return Err((
+                        400,
+                        "invalid_scope",
+                        "a scope the subject token does not hold",
+                    ));
+                }
+                asked.clone()
+            }
+            None => held.join(" "),
+        };
+        let mut act = json!({ "sub": client });
+        if let Some(previous) = subject.get("act") {
+            act["act"] = previous.clone();
+        }
+        let now = unix_now();
+        let exp = subject
+            .get("exp")
+            .and_then(Value::as_u64)
+            .unwrap_or(now)
+            .min(now.saturating_add(self.ttl));
+        let token = self.mint(&json!({
+            "sub": subject.get("sub"), "client_id": subject.get("client_id"),
+            "aud": resource, "scope": scope, "act": act, "exp": exp,
+        }));
+        Ok(json!({
+            "access_token": token, "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": "Bearer", "expires_in": exp.saturating_sub(now), "scope": scope,
         }))
     }
 }

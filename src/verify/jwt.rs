@@ -71,8 +71,8 @@ pub struct JwtVerifier {
 
 #[derive(Deserialize)]
 pub(crate) struct Header {
-    alg: String,
-    kid: Option<String>,
+    pub(crate) alg: String,
+    pub(crate) kid: Option<String>,
     typ: Option<String>,
     cty: Option<String>,
     crit: Option<IgnoredAny>,

@@ -559,3 +559,78 @@ fn the_act_chain_is_exposed() {
     }
     assert_eq!(n, 8);
 }
+
+#[tokio::test]
+async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.add_client("gateway", "gw-secret", ["todo:read"]);
+    let gateway_url = "https://gateway.example.com/mcp";
+    let downstream_url = "https://todo.example.com/mcp";
+    let verifier_for = |resource: &str| {
+        GuardLayer::builder(resource)
+            .add_issuer(Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()))
+            .build()
+            .unwrap()
+            .verifier()
+    };
+    let incoming = issuer.token("alice", gateway_url, "todo:read todo:write");
+    let subject = verifier_for(gateway_url)
+        .verify(&mcp_resource_guard::BearerToken::new(incoming.clone()))
+        .await
+        .unwrap();
+    let cc = ClientCredentials::builder(
+        issuer.issuer(),
+        ClientAuth::client_secret_basic("gateway", "gw-secret"),
+    )
+    .build()
+    .unwrap();
+    let exchanged = cc
+        .exchange(
+            &incoming,
+            &subject,
+            downstream_url,
+            &scopes(&["todo:read"]),
+            None,
+        )
+        .await
+        .unwrap();
+    let down = verifier_for(downstream_url)
+        .verify(&mcp_resource_guard::BearerToken::new(exchanged.secret()))
+        .await
+        .unwrap();
+    assert_eq!(down.subject(), Some("alice"));
+    assert_eq!(down.audiences(), [downstream_url]);
+    assert_eq!(down.scopes().iter().collect::<Vec<_>>(), ["todo:read"]);
+    assert_eq!(down.actor().unwrap().sub.as_deref(), Some("gateway"));
+    assert!(down.expires_at_unix() <= subject.expires_at_unix());
+    // Not a scope the subject token holds; not a token of this issuer.
+    let e = cc
+        .exchange(
+            &incoming,
+            &subject,
+            downstream_url,
+            &scopes(&["todo:delete"]),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { error, .. } if error == "invalid_scope"),
+        "{e:?}"
+    );
+    let forged = format!("{incoming}x");
+    let e = cc
+        .exchange(
+            &forged,
+            &subject,
+            downstream_url,
+            &scopes(&["todo:read"]),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { error, .. } if error == "invalid_grant"),
+        "{e:?}"
+    );
+}
