@@ -14,6 +14,7 @@ import { dpopFlow } from './dpop_client.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
 const AGENT = process.env.AGENT_BIN;
+const GATEWAY = process.env.GATEWAY_BIN;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
 const run = promisify(execFile);
 const results = [];
@@ -42,9 +43,9 @@ function freePort() {
 }
 
 /** Starts the todo server; resolves with its stdout once it listens. */
-function startTodo(env) {
+function startTodo(env, bin = BIN) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
     const timer = setTimeout(() => reject(new Error(`todo_server did not start:\n${out}`)), 30_000);
@@ -295,6 +296,30 @@ try {
     const body = JSON.parse(stdout);
     assert.equal(body.token_type, 'Bearer');
     assert.equal(body.scope, 'todo:read');
+  });
+
+  // 3. The gateway example, with no setup: an MCP server calling the todo
+  // server downstream, on the caller's behalf (token exchange) and as itself.
+  const gwPort = await freePort();
+  const gwUrl = `http://127.0.0.1:${gwPort}/mcp`;
+  const gw = await startTodo({ MCP_BIND: `127.0.0.1:${gwPort}`, MCP_DEV_CLIENT_SECRET: 'gw-dev-secret', RUST_LOG: 'info' }, GATEWAY);
+  const agentOn = async (tool) => {
+    const { stdout } = await run(AGENT, [gwUrl, tool], {
+      timeout: 60_000,
+      env: { ...process.env, AGENT_CLIENT_ID: 'todo-agent', AGENT_CLIENT_SECRET: 'gw-dev-secret' },
+    });
+    return JSON.parse(stdout);
+  };
+  await check('examples/gateway: a tool calls the todo server with an exchanged token (act recorded downstream)', async () => {
+    const r = await agentOn('todos_for_me');
+    assert.equal(r.isError, false);
+    assert.deepEqual(JSON.parse(r.content[0].text), []);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.match(gw.out().replace(/\x1b\[[0-9;]*m/g, ''), /act=todo-gateway/);
+  });
+  await check('examples/gateway: a tool calls the todo server with its own client credentials', async () => {
+    const r = await agentOn('whoami_downstream_as_gateway');
+    assert.deepEqual(JSON.parse(r.content[0].text), { client_id: 'todo-gateway', scopes: ['todo:read'], sub: 'todo-gateway' });
   });
 } catch (e) {
   results.push(false);

@@ -23,6 +23,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-(cd ../.. && cargo build --quiet --example todo_server --example agent)
+(cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway)
 TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" \
-AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" node run.mjs
+AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" \
+GATEWAY_BIN="$(cd ../.. && pwd)/target/debug/examples/gateway" node run.mjs
