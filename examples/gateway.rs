@@ -19,6 +19,11 @@
 //!
 //! Both downstream calls use rmcp's client; tokens go in through its
 //! `auth_header` setting.
+//!
+//! With a real authorization server instead: `MCP_ISSUER`, `MCP_RESOURCE`
+//! (this gateway's URL), `GATEWAY_CLIENT_ID` / `GATEWAY_CLIENT_SECRET` (a
+//! client allowed `client_credentials` and the RFC 8693 token-exchange
+//! grant) and `DOWNSTREAM_URL` (an MCP server trusting the same server).
 
 #[allow(dead_code)]
 #[path = "todo_server.rs"]
@@ -180,10 +185,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3001".to_owned());
-    let gateway_url = format!("http://{bind}/mcp");
-    let secret = std::env::var("MCP_DEV_CLIENT_SECRET").unwrap_or_else(|_| "dev-secret".to_owned());
+    let gateway_url =
+        std::env::var("MCP_RESOURCE").unwrap_or_else(|_| format!("http://{bind}/mcp"));
 
-    // The development issuer: the caller's client and the gateway's.
+    // With a real authorization server: MCP_ISSUER, the gateway's client
+    // (GATEWAY_CLIENT_ID / GATEWAY_CLIENT_SECRET; it needs the
+    // client_credentials and token-exchange grants) and DOWNSTREAM_URL.
+    if let Ok(issuer) = std::env::var("MCP_ISSUER") {
+        let id = std::env::var("GATEWAY_CLIENT_ID").map_err(|_| "set GATEWAY_CLIENT_ID")?;
+        let secret =
+            std::env::var("GATEWAY_CLIENT_SECRET").map_err(|_| "set GATEWAY_CLIENT_SECRET")?;
+        let downstream = std::env::var("DOWNSTREAM_URL").map_err(|_| "set DOWNSTREAM_URL")?;
+        let credentials =
+            ClientCredentials::builder(&issuer, ClientAuth::client_secret_basic(id, secret))
+                .build()?;
+        let guard = GuardLayer::builder(&gateway_url)
+            .add_issuer(Issuer::new(issuer))
+            .scopes_supported(["todo:read", "todo:write", "todo:delete"])
+            .required_scopes(["todo:read"])
+            .build()?;
+        let app = gateway_app(guard, Gateway::new(credentials, &downstream));
+        let listener = tokio::net::TcpListener::bind(&bind).await?;
+        println!("gateway:     {gateway_url}");
+        println!("downstream:  {downstream}");
+        println!("listening on http://{bind}");
+        axum::serve(listener, app).await?;
+        return Ok(());
+    }
+
+    // Development mode: an embedded issuer with the caller's client and
+    // the gateway's.
+    let secret = std::env::var("MCP_DEV_CLIENT_SECRET").unwrap_or_else(|_| "dev-secret".to_owned());
     let issuer = TestIssuer::builder()
         .add_client("todo-agent", &secret, todo::SCOPES)
         .add_client(GATEWAY_CLIENT, &secret, todo::SCOPES)

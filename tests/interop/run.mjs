@@ -7,7 +7,7 @@ import { spawn, execFile } from 'node:child_process';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
-import { ALGS, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
+import { ALGS, GATEWAY_CLIENT, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
 import { tsFlow } from './ts_client.mjs';
 import { ts2Flow } from './ts2_client.mjs';
 import { dpopFlow } from './dpop_client.mjs';
@@ -140,7 +140,9 @@ try {
   const signedResource = `http://127.0.0.1:${signedPort}/mcp`;
   const dpopPort = await freePort();
   const dpopResource = `http://127.0.0.1:${dpopPort}/mcp`;
-  const resources = [resource, opaqueResource, signedResource, dpopResource];
+  const gatewayPort = await freePort();
+  const gatewayResource = `http://127.0.0.1:${gatewayPort}/mcp`;
+  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource];
   let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
@@ -174,6 +176,29 @@ try {
     const todo = JSON.parse(result.content[0].text);
     assert.equal(todo.title, 'from the agent');
     assert.equal(todo.owner, clientFor('ES256'));
+  });
+
+  // The gateway example with oidc-provider: the agent calls the gateway,
+  // whose tool exchanges the caller's token (RFC 8693, a grant registered in
+  // oidc-provider) for one for the todo server.
+  await startTodo({
+    MCP_ISSUER: as.issuer, MCP_RESOURCE: gatewayResource, MCP_BIND: `127.0.0.1:${gatewayPort}`,
+    GATEWAY_CLIENT_ID: GATEWAY_CLIENT, GATEWAY_CLIENT_SECRET: SECRET, DOWNSTREAM_URL: resource,
+  }, GATEWAY);
+  await check('examples/gateway with oidc-provider: token exchange for the downstream todo server, and the gateway\'s own token', async () => {
+    const agent = async (tool) => {
+      const { stdout } = await run(AGENT, [gatewayResource, tool], {
+        timeout: 60_000,
+        env: { ...process.env, AGENT_CLIENT_ID: clientFor('ES256'), AGENT_CLIENT_SECRET: SECRET },
+      });
+      return JSON.parse(stdout);
+    };
+    const mine = await agent('todos_for_me');
+    assert.equal(mine.isError, false, JSON.stringify(mine));
+    const todos = JSON.parse(mine.content[0].text);
+    assert.ok(Array.isArray(todos), mine.content[0].text);
+    const own = await agent('whoami_downstream_as_gateway');
+    assert.equal(JSON.parse(own.content[0].text).client_id, GATEWAY_CLIENT);
   });
 
   // Opaque tokens: the todo server introspects them at oidc-provider (RFC
