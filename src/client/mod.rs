@@ -21,6 +21,9 @@
 //!   [`ClientError::InsufficientScope`]. A token is only ever sent to the
 //!   origin and path prefix of the resource it was issued for, and
 //!   redirects are not followed (they would carry it elsewhere).
+//! - [`AuthorizeLayer`]: a tower layer for HTTP clients that adds a token
+//!   from any [`TokenSource`] to requests within one resource, and refuses
+//!   requests to anywhere else.
 //! - [`StaticCredential`]: an API key the application already holds,
 //!   redacted everywhere.
 //! - [`ClientCredentials::exchange`]: downstream calls on behalf of the
@@ -40,6 +43,7 @@ mod discovery;
 mod exchange;
 #[cfg(feature = "reqwest")]
 mod http;
+mod layer;
 mod token;
 
 pub use credentials::{ClientCredentials, ClientCredentialsBuilder};
@@ -47,4 +51,5 @@ pub use discovery::{Discovered, challenge_params, discover};
 pub use exchange::forward_same_audience;
 #[cfg(feature = "reqwest")]
 pub use http::AuthorizedClient;
+pub use layer::{Authorize, AuthorizeFuture, AuthorizeLayer};
 pub use token::{AccessToken, ClientError, StaticCredential, TokenSource};

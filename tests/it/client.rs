@@ -634,3 +634,116 @@ async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn the_tower_layer_adds_tokens_within_its_resource_only() {
+    use mcp_resource_guard::client::{AuthorizeLayer, StaticCredential};
+    use tower::{Layer, ServiceExt, service_fn};
+    let sent = Arc::new(AtomicUsize::new(0));
+    let s = sent.clone();
+    let send = service_fn(move |req: http::Request<()>| {
+        let s = s.clone();
+        async move {
+            s.fetch_add(1, Ordering::SeqCst);
+            let auth = req.headers().get("authorization").cloned().unwrap();
+            assert!(auth.is_sensitive());
+            Ok::<_, std::convert::Infallible>(auth)
+        }
+    });
+    let layer = AuthorizeLayer::new(
+        StaticCredential::new("k-1"),
+        "https://api.example.com/v1",
+        ["read"],
+    );
+    let svc = layer.layer(send);
+    let ok = http::Request::get("https://api.example.com/v1/items?x=1")
+        .body(())
+        .unwrap();
+    assert_eq!(svc.clone().oneshot(ok).await.unwrap(), "Bearer k-1");
+    for elsewhere in [
+        "https://evil.example.com/v1/items",
+        "https://api.example.com/v2/items",
+        "http://api.example.com/v1/items",
+    ] {
+        let req = http::Request::get(elsewhere).body(()).unwrap();
+        let e = svc.clone().oneshot(req).await.unwrap_err();
+        let e = e.downcast_ref::<ClientError>().unwrap();
+        assert!(matches!(e, ClientError::WrongAudience { .. }), "{e:?}");
+    }
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "nothing was sent elsewhere");
+    // A token source that fails: the request is not sent either.
+    let layer = AuthorizeLayer::new(
+        ClientCredentials::builder(
+            "http://127.0.0.1:9",
+            ClientAuth::client_secret_basic("a", "b"),
+        )
+        .token_endpoint("http://127.0.0.1:9/token")
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap(),
+        "https://api.example.com/v1",
+        ["read"],
+    );
+    let req = http::Request::get("https://api.example.com/v1/items")
+        .body(())
+        .unwrap();
+    let e = layer
+        .layer(service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(())
+        }))
+        .oneshot(req)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e.downcast_ref::<ClientError>(),
+            Some(ClientError::Unavailable(_))
+        ),
+        "an authorization server that is down: {e:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_with_a_token() {
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.add_client("agent", "s3cret", ["todo:read"]);
+    let base = guarded_server(&issuer).await;
+    // A route of the guarded server that redirects to another origin.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let other = Router::new().route(
+        "/",
+        get(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+            async { "other" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, other).await.unwrap() });
+    let redirector = Router::new().route(
+        "/mcp/go",
+        get(move || {
+            let to = format!("{other_base}/");
+            async move { (http::StatusCode::FOUND, [(http::header::LOCATION, to)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+    let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "s3cret")).unwrap();
+    // Authorized at the guarded server first.
+    let url = format!("{base}/mcp");
+    assert_eq!(
+        client.send(&url, |h| h.get(&url)).await.unwrap().status(),
+        200
+    );
+    let go = format!("{redirect_base}/mcp/go");
+    let res = client.send(&go, |h| h.get(&go)).await.unwrap();
+    assert_eq!(res.status(), 302);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+}
