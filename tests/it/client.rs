@@ -747,3 +747,31 @@ async fn redirects_are_not_followed_with_a_token() {
         "the redirect was not followed"
     );
 }
+
+#[tokio::test]
+async fn discovery_refuses_an_authorization_server_over_plain_http() {
+    // A metadata document naming an http (not loopback) authorization server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let resource = format!("{base}/mcp");
+    let doc = json!({"resource": resource, "authorization_servers": ["http://as.example.com"]});
+    let app = Router::new().route(
+        "/.well-known/oauth-protected-resource/mcp",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json(doc) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let www =
+        format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"");
+    let e = discover(&ReqwestFetch::new().unwrap(), &resource, &www)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ClientError::Discovery(
+            "the authorization server \"http://as.example.com\" is not an https URL".into()
+        )
+    );
+}
