@@ -15,7 +15,13 @@
 //! - [`RequireScopeLayer`] guards single routes by scope, and
 //!   [`mcp::McpLayer`] judges each MCP call (tool, resource, prompt, method)
 //!   from a bounded peek at the JSON-RPC body, refusing what it cannot judge;
-//!   both are built from the guard, so they share its configuration.
+//!   both are built from the guard, so they share its configuration;
+//! - [`introspection`] judges opaque tokens (RFC 7662) and checks JWTs for
+//!   real-time revocation, cached and bounded; [`dpop`] accepts
+//!   sender-constrained tokens (RFC 9449), checking a proof on every request;
+//! - `client` (feature `client`) is the other side: agents with client
+//!   credentials that discover everything from a 401, token exchange
+//!   (RFC 8693) for downstream calls, a tower layer for HTTP clients.
 //!
 //! ## Quick start
 //!
@@ -52,8 +58,9 @@
 //! | `aws-lc-rs` | signature verification with aws-lc-rs | yes |
 //! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
-//! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys` (never a token) | no |
-//! | `reqwest` | fetch keys and discovery documents with reqwest (rustls) | yes |
+//! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys`, failed introspection calls on `mcp_resource_guard::introspection` (never a token) | no |
+//! | `reqwest` | fetch keys and discovery documents, and introspect, with reqwest (rustls) | yes |
+//! | `client` | the client side: `ClientCredentials`, discovery from a 401, `AuthorizedClient` (with `reqwest`), `AuthorizeLayer`, token exchange | no |
 //! | `testing` | [`testing`]: key generation, token minting, a test issuer, a manual clock, the conformance kit | no |
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
@@ -84,6 +91,7 @@
 //! | `detail` | a fixed sentence saying which check failed (never token content) |
 //! | `cached` | the token was found in the verified-token cache |
 //! | `issuer`, `sub`, `client_id`, `jti` | from the verified token (control characters escaped) |
+//! | `act` | the RFC 8693 `act` chain of a delegated token, the current actor first (`gateway < agent`), empty without one |
 //! | `scopes_granted` | the token's scopes, space-separated |
 //! | `scopes_required` | the scopes the check asked for, space-separated |
 //! | `mcp_method`, `mcp_tool` | the JSON-RPC methods and tool/prompt names (resource URIs) of the body, comma-separated, control characters escaped |
