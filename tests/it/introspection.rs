@@ -421,7 +421,8 @@ async fn ten_thousand_concurrent_requests_with_one_new_token_make_one_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distinct_garbage_tokens_are_bounded_by_max_in_flight() {
-    let fake = FakeAs::new().delayed(Duration::from_millis(500));
+    // The two admitted calls take far longer than the others may wait.
+    let fake = FakeAs::new().delayed(Duration::from_secs(2));
     let guard = builder_with(introspection(&fake).max_in_flight(2, Duration::from_millis(50)))
         .build()
         .unwrap();
