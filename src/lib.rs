@@ -154,6 +154,8 @@ mod scope;
 mod scope_hierarchy;
 #[cfg(feature = "aws-lc-rs")]
 mod sealed_state;
+#[cfg(any(feature = "aws-lc-rs", feature = "testing"))]
+mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;

@@ -111,7 +111,7 @@ impl AuthorizedClient {
                 s.source.clone()
             }
             _ => ClientCredentials::builder(&discovered.authorization_server, self.auth.clone())
-                .http_fetch(FetchRef(self.fetcher.clone()))
+                .http_fetch(self.fetcher.clone())
                 .build()
                 .map_err(|e| ClientError::Discovery(e.to_string()))?,
         };
@@ -269,31 +269,6 @@ fn www_authenticate(res: &reqwest::Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .collect();
     (!all.is_empty()).then(|| all.join(", "))
-}
-
-/// An `HttpFetch` shared by reference count.
-#[derive(Debug)]
-struct FetchRef(Arc<dyn HttpFetch>);
-
-#[async_trait::async_trait]
-impl HttpFetch for FetchRef {
-    async fn get(
-        &self,
-        url: &str,
-        max_bytes: usize,
-    ) -> Result<crate::jwks::HttpResponse, crate::jwks::KeySourceError> {
-        self.0.get(url, max_bytes).await
-    }
-
-    async fn post_form(
-        &self,
-        url: &str,
-        headers: &[(http::HeaderName, http::HeaderValue)],
-        form: &[(&str, &str)],
-        max_bytes: usize,
-    ) -> Result<crate::jwks::HttpResponse, crate::jwks::KeySourceError> {
-        self.0.post_form(url, headers, form, max_bytes).await
-    }
 }
 
 #[cfg(test)]

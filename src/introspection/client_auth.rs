@@ -193,11 +193,7 @@ mod key {
     use crate::config::Algorithm;
     use crate::error::{AuthError, ConfigError};
 
-    enum Pair {
-        Rsa(aws_lc_rs::rsa::KeyPair),
-        Ec(EcdsaKeyPair),
-        Ed(Ed25519KeyPair),
-    }
+    use crate::signing::SigningPair as Pair;
 
     /// The private key a `private_key_jwt` client signs its assertions
     /// with (feature `aws-lc-rs`). Its `Debug` shows the algorithm and
@@ -326,23 +322,7 @@ mod key {
         }
 
         fn sign(&self, rng: &SystemRandom, message: &[u8]) -> Result<Vec<u8>, ()> {
-            match &self.pair {
-                Pair::Rsa(k) => {
-                    let padding: &'static dyn signature::RsaEncoding = match self.alg {
-                        Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
-                        Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
-                        Algorithm::PS256 => &signature::RSA_PSS_SHA256,
-                        Algorithm::PS384 => &signature::RSA_PSS_SHA384,
-                        Algorithm::PS512 => &signature::RSA_PSS_SHA512,
-                        _ => &signature::RSA_PKCS1_SHA256,
-                    };
-                    let mut sig = vec![0; k.public_modulus_len()];
-                    k.sign(padding, rng, message, &mut sig).map_err(|_| ())?;
-                    Ok(sig)
-                }
-                Pair::Ec(k) => Ok(k.sign(rng, message).map_err(|_| ())?.as_ref().to_vec()),
-                Pair::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
-            }
+            self.pair.sign(self.alg, rng, message)
         }
     }
 }

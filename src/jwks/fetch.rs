@@ -122,6 +122,25 @@ pub trait HttpFetch: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// A shared fetcher is a fetcher (one client for keys, introspection and
+/// token requests).
+#[async_trait]
+impl<T: HttpFetch + ?Sized> HttpFetch for std::sync::Arc<T> {
+    async fn get(&self, url: &str, max_bytes: usize) -> Result<HttpResponse, KeySourceError> {
+        (**self).get(url, max_bytes).await
+    }
+
+    async fn post_form(
+        &self,
+        url: &str,
+        headers: &[(http::HeaderName, http::HeaderValue)],
+        form: &[(&str, &str)],
+        max_bytes: usize,
+    ) -> Result<HttpResponse, KeySourceError> {
+        (**self).post_form(url, headers, form, max_bytes).await
+    }
+}
+
 /// [`HttpFetch`] on reqwest (feature `reqwest`, on by default).
 #[cfg(feature = "reqwest")]
 #[derive(Debug, Clone)]
@@ -151,23 +170,20 @@ impl ReqwestFetch {
                 Err(why) => attempt.error(why),
             }
         });
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .redirect(redirects)
-            .build()
-            .map_err(|e| crate::ConfigError::HttpClient {
-                reason: e.to_string(),
-            })?;
-        let poster = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| crate::ConfigError::HttpClient {
-                reason: e.to_string(),
-            })?;
-        Ok(Self { client, poster })
+        let build = |policy| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(10))
+                .redirect(policy)
+                .build()
+                .map_err(|e| crate::ConfigError::HttpClient {
+                    reason: e.to_string(),
+                })
+        };
+        Ok(Self {
+            client: build(redirects)?,
+            poster: build(reqwest::redirect::Policy::none())?,
+        })
     }
 
     /// Uses your own client (a proxy, a private CA). Configure its timeouts

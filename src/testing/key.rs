@@ -15,11 +15,7 @@ use crate::config::Algorithm;
 #[error("test key operation failed")]
 pub struct TestKeyError;
 
-enum Pair {
-    Rsa(aws_lc_rs::rsa::KeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-}
+use crate::signing::SigningPair as Pair;
 
 /// A signing key pair for tests, with a `kid`.
 pub struct TestKey {
@@ -213,28 +209,8 @@ impl TestKey {
     ///
     /// When signing fails (the system RNG, in practice).
     pub fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, TestKeyError> {
-        let rng = SystemRandom::new();
-        match &self.pair {
-            Pair::Rsa(k) => {
-                let padding: &'static dyn signature::RsaEncoding = match self.alg {
-                    Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
-                    Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
-                    Algorithm::PS256 => &signature::RSA_PSS_SHA256,
-                    Algorithm::PS384 => &signature::RSA_PSS_SHA384,
-                    Algorithm::PS512 => &signature::RSA_PSS_SHA512,
-                    _ => &signature::RSA_PKCS1_SHA256,
-                };
-                let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(padding, &rng, message, &mut sig)
-                    .map_err(|_| TestKeyError)?;
-                Ok(sig)
-            }
-            Pair::Ec(k) => Ok(k
-                .sign(&rng, message)
-                .map_err(|_| TestKeyError)?
-                .as_ref()
-                .to_vec()),
-            Pair::Ed(k) => Ok(k.sign(message).as_ref().to_vec()),
-        }
+        self.pair
+            .sign(self.alg, &SystemRandom::new(), message)
+            .map_err(|()| TestKeyError)
     }
 }
