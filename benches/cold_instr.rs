@@ -139,10 +139,14 @@ fn main() {
             let url = crate::common::RESOURCE;
             let warm = key.dpop_proof("POST", url, &bound);
             assert_eq!(
-                crate::common::now(svc.call(request(&warm))).unwrap().status(),
+                crate::common::now(svc.call(request(&warm)))
+                    .unwrap()
+                    .status(),
                 200
             );
-            let proofs: Vec<String> = (0..n).map(|_| key.dpop_proof("POST", url, &bound)).collect();
+            let proofs: Vec<String> = (0..n)
+                .map(|_| key.dpop_proof("POST", url, &bound))
+                .collect();
             if mode == "dpop-raw" {
                 let parsed = crate::common::raw_key(&key);
                 let split: Vec<(String, Vec<u8>)> = proofs

@@ -89,12 +89,12 @@ fn cache_hit(c: &mut Criterion) {
     g.finish();
 }
 
-/// An authorization server that calls every token active, at once.
+/// An authorization server that answers every POST with `body`, at once.
 #[derive(Debug)]
-struct ActiveAs;
+struct FixedAs(serde_json::Value);
 
 #[async_trait::async_trait]
-impl mcp_resource_guard::jwks::HttpFetch for ActiveAs {
+impl mcp_resource_guard::jwks::HttpFetch for FixedAs {
     async fn get(
         &self,
         _: &str,
@@ -111,12 +111,9 @@ impl mcp_resource_guard::jwks::HttpFetch for ActiveAs {
         _: usize,
     ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
     {
-        let body = serde_json::json!({"active": true, "iss": ISSUER, "aud": RESOURCE,
-            "scope": "todo:read todo:write", "client_id": "agent-7f3a9c",
-            "exp": crate::common::unix() + 3600});
         Ok(mcp_resource_guard::jwks::HttpResponse::new(
             200,
-            body.to_string().into_bytes(),
+            self.0.to_string().into_bytes(),
         ))
     }
 }
@@ -131,7 +128,9 @@ fn introspected(c: &mut Criterion) {
                 Issuer::new(ISSUER).introspection(
                     Introspection::new(ClientAuth::client_secret_basic("rs", "s"))
                         .endpoint("https://as.example.com/introspect")
-                        .http_fetch(ActiveAs),
+                        .http_fetch(FixedAs(serde_json::json!({"active": true,
+                            "iss": ISSUER, "aud": RESOURCE, "scope": "todo:read todo:write",
+                            "client_id": "agent-7f3a9c", "exp": crate::common::unix() + 3600}))),
                 ),
             )
             .scopes_supported(["todo:read", "todo:write", "todo:delete"])
@@ -189,10 +188,9 @@ fn dpop(c: &mut Criterion) {
         let mut svc = guard.layer(inner());
         let dpop_request = |proof: String| {
             let (mut parts, ()) = request(&token).into_parts();
-            parts.headers.insert(
-                "authorization",
-                format!("DPoP {token}").parse().unwrap(),
-            );
+            parts
+                .headers
+                .insert("authorization", format!("DPoP {token}").parse().unwrap());
             parts.headers.insert("dpop", proof.parse().unwrap());
             http::Request::from_parts(parts, ())
         };
@@ -219,16 +217,20 @@ fn dpop(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        g.bench_with_input(BenchmarkId::new("service_cached_token", alg), &(), |b, _| {
-            b.iter_batched(
-                || dpop_request(client.dpop_proof("POST", &url, &token)),
-                |req| {
-                    let res = now(svc.call(req)).unwrap();
-                    assert_eq!(res.status(), 200);
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        g.bench_with_input(
+            BenchmarkId::new("service_cached_token", alg),
+            &(),
+            |b, _| {
+                b.iter_batched(
+                    || dpop_request(client.dpop_proof("POST", &url, &token)),
+                    |req| {
+                        let res = now(svc.call(req)).unwrap();
+                        assert_eq!(res.status(), 200);
+                    },
+                    BatchSize::SmallInput,
+                )
+            },
+        );
     }
     g.finish();
 }
@@ -244,7 +246,9 @@ fn client_token(c: &mut Criterion) {
         .unwrap();
     let source = ClientCredentials::builder(ISSUER, ClientAuth::client_secret_basic("a", "s"))
         .token_endpoint(format!("{ISSUER}/token"))
-        .http_fetch(TokenAs)
+        .http_fetch(FixedAs(serde_json::json!(
+            {"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600}
+        )))
         .build()
         .unwrap();
     let scopes = vec!["todo:read".to_owned(), "todo:write".to_owned()];
@@ -254,36 +258,6 @@ fn client_token(c: &mut Criterion) {
         b.iter(|| now(source.token(black_box(RESOURCE), black_box(&scopes))).unwrap())
     });
     g.finish();
-}
-
-/// A token endpoint that answers at once.
-#[derive(Debug)]
-struct TokenAs;
-
-#[async_trait::async_trait]
-impl mcp_resource_guard::jwks::HttpFetch for TokenAs {
-    async fn get(
-        &self,
-        _: &str,
-        _: usize,
-    ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
-    {
-        Err(mcp_resource_guard::jwks::KeySourceError::new("unused"))
-    }
-    async fn post_form(
-        &self,
-        _: &str,
-        _: &[(http::HeaderName, http::HeaderValue)],
-        _: &[(&str, &str)],
-        _: usize,
-    ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
-    {
-        let body = serde_json::json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600});
-        Ok(mcp_resource_guard::jwks::HttpResponse::new(
-            200,
-            body.to_string().into_bytes(),
-        ))
-    }
 }
 
 fn two_threads(c: &mut Criterion) {

@@ -412,14 +412,18 @@ impl ClientCredentials {
 impl TokenSource for ClientCredentials {
     async fn token(&self, resource: &str, scopes: &[String]) -> Result<AccessToken, ClientError> {
         let scope = scope_key(scopes);
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_owned()),
-            ("resource", resource.to_owned()),
-        ];
-        if !scope.is_empty() {
-            form.push(("scope", scope.clone()));
-        }
-        self.cached((resource.to_owned(), scope), u64::MAX, || self.post(form))
+        // The form is built only when a request is needed.
+        let fetch = || {
+            let mut form = vec![
+                ("grant_type", "client_credentials".to_owned()),
+                ("resource", resource.to_owned()),
+            ];
+            if !scope.is_empty() {
+                form.push(("scope", scope.clone()));
+            }
+            self.post(form)
+        };
+        self.cached((resource.to_owned(), scope.clone()), u64::MAX, fetch)
             .await
     }
 }

@@ -48,28 +48,33 @@ impl ClientCredentials {
         });
         // Never outlives the subject token.
         let cap = subject.expires_at_unix().unwrap_or(0);
-        let mut form = vec![
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
-            ),
-            ("subject_token", subject_token.to_owned()),
-            ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-            ("requested_token_type", ACCESS_TOKEN_TYPE.to_owned()),
-            ("resource", resource.to_owned()),
-        ];
-        if !scope.is_empty() {
-            form.push(("scope", scope.clone()));
-        }
-        if let Some(a) = actor_token {
-            form.push(("actor_token", a.to_owned()));
-            form.push(("actor_token_type", ACCESS_TOKEN_TYPE.to_owned()));
-        }
         let key = (
             resource.to_owned(),
             format!("{scope}\u{0}exchange:{subject_key}:{actor_key}"),
         );
-        self.cached(key, cap, || self.post(form)).await
+        // The form (with the subject token) is built only when a request
+        // is needed.
+        let fetch = || {
+            let mut form = vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange".to_owned(),
+                ),
+                ("subject_token", subject_token.to_owned()),
+                ("subject_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+                ("requested_token_type", ACCESS_TOKEN_TYPE.to_owned()),
+                ("resource", resource.to_owned()),
+            ];
+            if !scope.is_empty() {
+                form.push(("scope", scope.clone()));
+            }
+            if let Some(a) = actor_token {
+                form.push(("actor_token", a.to_owned()));
+                form.push(("actor_token_type", ACCESS_TOKEN_TYPE.to_owned()));
+            }
+            self.post(form)
+        };
+        self.cached(key, cap, fetch).await
     }
 }
 

@@ -13,10 +13,11 @@ use super::future::{DpopRequest, GuardFuture, State};
 use super::policy::{Anonymous, Shared};
 use crate::audit::{self, Decision};
 use crate::challenge::RejectionBody;
+use crate::claims::AuthContext;
 use crate::config::AuthMode;
 use crate::cors::is_preflight;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::token::{self, Credentials};
+use crate::token::{self, BearerToken, Credentials};
 
 /// The guard service made by [`GuardLayer`](crate::GuardLayer).
 #[derive(Clone)]
@@ -176,32 +177,24 @@ impl<S, R> Guard<S, R> {
             Err(error) => return State::reject(error, None),
         };
         let shared = shared.clone();
-        // Use the service that was made ready; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = self.take_ready();
         State::Verify {
             fut: Box::pin(async move {
-                let ctx = shared
-                    .verifier
-                    .verify(&token)
-                    .await
-                    .map_err(|e| (e, None))?;
-                if let Err(e) = shared
-                    .not_revoked(token.secret().as_bytes(), &ctx)
-                    .and_then(|()| shared.authorize(&ctx))
-                {
-                    return Err((e, Some(ctx)));
-                }
-                // Only authorized tokens are cached: a hit needs no re-check
-                // of the (immutable) issuer, audience and required scopes.
-                if let Some(cache) = &shared.token_cache {
-                    cache.insert(token.secret(), &ctx);
-                }
+                let ctx = verify_and_authorize(&shared, &token).await?;
                 not_bound(&ctx).map_err(|e| (e, Some(ctx.clone())))?;
                 Ok(ctx)
             }),
             pending: Some(Box::new((inner, req))),
         }
+    }
+
+    /// The service that was made ready; a fresh clone stays behind.
+    fn take_ready(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
     }
 
     /// A request with the DPoP scheme: the proof is checked here, on every
@@ -232,8 +225,7 @@ impl<S, R> Guard<S, R> {
             d.jkt = Some(proof.jkt.clone().into_boxed_str());
         }
         let shared = shared.clone();
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = self.take_ready();
         State::Verify {
             fut: Box::pin(async move {
                 let raw = &raw[..];
@@ -245,21 +237,7 @@ impl<S, R> Guard<S, R> {
                     }
                     None => {
                         let token = token::validate(raw).map_err(|e| (e, None))?;
-                        let ctx = shared
-                            .verifier
-                            .verify(&token)
-                            .await
-                            .map_err(|e| (e, None))?;
-                        if let Err(e) = shared
-                            .not_revoked(raw, &ctx)
-                            .and_then(|()| shared.authorize(&ctx))
-                        {
-                            return Err((e, Some(ctx)));
-                        }
-                        if let Some(cache) = &shared.token_cache {
-                            cache.insert(token.secret(), &ctx);
-                        }
-                        ctx
+                        verify_and_authorize(&shared, &token).await?
                     }
                 };
                 let Some(verifier) = &shared.dpop else {
@@ -278,9 +256,29 @@ impl<S, R> Guard<S, R> {
     }
 }
 
+/// A cache miss: verification, revocation and the guard's own checks;
+/// only a token that passes them all is cached, so a hit needs no re-check
+/// of the (immutable) issuer, audience and required scopes.
+async fn verify_and_authorize(
+    shared: &Shared,
+    token: &BearerToken,
+) -> Result<AuthContext, (AuthError, Option<AuthContext>)> {
+    let ctx = shared.verifier.verify(token).await.map_err(|e| (e, None))?;
+    if let Err(e) = shared
+        .not_revoked(token.secret().as_bytes(), &ctx)
+        .and_then(|()| shared.authorize(&ctx))
+    {
+        return Err((e, Some(ctx)));
+    }
+    if let Some(cache) = &shared.token_cache {
+        cache.insert(token.secret(), &ctx);
+    }
+    Ok(ctx)
+}
+
 /// A DPoP-bound token sent with the Bearer scheme is refused (RFC 9449 §7.2).
 #[inline]
-fn not_bound(ctx: &crate::claims::AuthContext) -> Result<(), AuthError> {
+fn not_bound(ctx: &AuthContext) -> Result<(), AuthError> {
     match ctx.dpop_thumbprint() {
         None => Ok(()),
         Some(_) => Err(AuthError::new(
