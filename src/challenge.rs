@@ -207,7 +207,7 @@ impl Rejection {
                 None,
                 AuthErrorKind::KeysUnavailable
                 | AuthErrorKind::IntrospectionUnavailable
-                | AuthErrorKind::ReplayStoreUnavailable,
+                | AuthErrorKind::StoreUnavailable,
             ) => "temporarily_unavailable",
             (None, AuthErrorKind::AccessDenied) => "access_denied",
             (None, AuthErrorKind::BodyTooLarge) => "request_too_large",

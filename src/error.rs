@@ -152,6 +152,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A URL (of a shared store, say) could not be used.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given (without its password).
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A CORS origin could not be used.
     #[error("invalid CORS origin {origin:?}: {reason}")]
     InvalidOrigin {
@@ -160,6 +168,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A shared store could not be set up (see [`store`](crate::store)).
+    #[error("the shared store: {0}")]
+    Store(String),
     /// The HTTP client for fetching keys could not be built.
     #[error("the HTTP client for fetching keys could not be built: {reason}")]
     HttpClient {
@@ -201,9 +212,11 @@ pub enum AuthErrorKind {
     /// flight. 503 with `Retry-After`: the token may well be valid, so
     /// clients must not start a new authorization.
     IntrospectionUnavailable,
-    /// The DPoP replay store (a shared store) could not answer. 503 with
-    /// `Retry-After`: the proof is not let through unchecked.
-    ReplayStoreUnavailable,
+    /// The shared store (see [`store`](crate::store)) could not answer a
+    /// check that cannot be skipped: a DPoP proof's replay check, whether a
+    /// token was revoked on another replica, who owns a session. 503 with
+    /// `Retry-After`: nothing is let through unchecked.
+    StoreUnavailable,
     /// The DPoP proof (RFC 9449) is missing, malformed, badly signed, for
     /// another request or key, stale or replayed. 401 `invalid_dpop_proof`.
     InvalidDpopProof,
@@ -248,9 +261,9 @@ impl AuthErrorKind {
             Self::InsufficientScope | Self::AccessDenied | Self::SessionMismatch => {
                 StatusCode::FORBIDDEN
             }
-            Self::KeysUnavailable
-            | Self::IntrospectionUnavailable
-            | Self::ReplayStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::IntrospectionUnavailable | Self::StoreUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnknownSession => StatusCode::NOT_FOUND,
             Self::UnfilterableResponse => StatusCode::BAD_GATEWAY,
@@ -281,7 +294,7 @@ impl AuthErrorKind {
             Self::UnknownKey => "unknown_key",
             Self::KeysUnavailable => "keys_unavailable",
             Self::IntrospectionUnavailable => "introspection_unavailable",
-            Self::ReplayStoreUnavailable => "replay_store_unavailable",
+            Self::StoreUnavailable => "store_unavailable",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::InsufficientScope => "insufficient_scope",
@@ -313,7 +326,7 @@ impl AuthErrorKind {
             Self::IntrospectionUnavailable => {
                 "The authorization server cannot check the access token right now"
             }
-            Self::ReplayStoreUnavailable => "The server cannot check DPoP proofs right now",
+            Self::StoreUnavailable => "The server cannot check the request right now",
             Self::InvalidDpopProof => "The DPoP proof is invalid",
             Self::UseDpopNonce => "A DPoP proof with a fresh server nonce is required",
             Self::InsufficientScope => "The access token lacks a scope this request needs",

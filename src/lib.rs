@@ -123,6 +123,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod log;
+mod metrics;
 
 mod audit;
 mod cache;
@@ -156,6 +157,7 @@ mod scope_hierarchy;
 mod sealed_state;
 #[cfg(any(feature = "aws-lc-rs", feature = "testing"))]
 mod signing;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod token;

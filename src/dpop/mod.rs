@@ -26,8 +26,9 @@
 //! `cnf` with only `x5t#S256` (mutual TLS) is refused.
 //!
 //! Replay: the `iat` window, plus each proof's `jti` remembered for the
-//! window in a [`ReplayStore`] (in memory and bounded by default; plug in a
-//! shared one for several replicas). Optional server nonces
+//! window in a [`Store`](crate::store::Store) (in memory and bounded by
+//! default; the guard's [shared store](crate::GuardBuilder::shared_store)
+//! for several replicas). Optional server nonces
 //! ([`Dpop::nonces`], feature `aws-lc-rs`) need no shared state: a nonce is
 //! an AEAD-sealed expiry bound to the proof's key; a proof without a valid
 //! one is answered `401 error="use_dpop_nonce"` with a fresh `DPoP-Nonce`.
@@ -45,15 +46,12 @@
 //! ```
 
 mod proof;
-mod replay;
 mod verifier;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "testing")]
 pub(crate) use proof::thumbprint;
-pub use replay::{MemoryReplayStore, ReplayStore, ReplayStoreError};
 pub(crate) use verifier::DpopVerifier;
 
 use crate::config::{AlgSet, Algorithm};
@@ -79,7 +77,6 @@ pub struct Dpop {
     pub(crate) mode: DpopMode,
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) iat_window: Duration,
-    pub(crate) replay: Option<Arc<dyn ReplayStore>>,
     #[cfg(feature = "aws-lc-rs")]
     pub(crate) nonces: Option<crate::SealedState>,
     pub(crate) nonce_on_success: bool,
@@ -90,8 +87,7 @@ impl std::fmt::Debug for Dpop {
         let mut d = f.debug_struct("Dpop");
         d.field("mode", &self.mode)
             .field("algorithms", &self.algorithms)
-            .field("iat_window", &self.iat_window)
-            .field("replay", &self.replay);
+            .field("iat_window", &self.iat_window);
         #[cfg(feature = "aws-lc-rs")]
         d.field("nonces", &self.nonces.is_some());
         d.finish_non_exhaustive()
@@ -110,7 +106,9 @@ pub(crate) const MAX_IAT_WINDOW: Duration = Duration::from_secs(3600);
 impl Dpop {
     /// DPoP in this mode, with the default settings: proofs signed with
     /// ES256, ES384, PS256, RS256 or EdDSA; an `iat` window of ±5 minutes;
-    /// an in-memory replay store; no server nonces.
+    /// no server nonces. Proofs' `jti`s go to the guard's
+    /// [shared store](crate::GuardBuilder::shared_store) when it has one,
+    /// else to a bounded store in this process.
     pub fn new(mode: DpopMode) -> Self {
         Self {
             mode,
@@ -122,7 +120,6 @@ impl Dpop {
                 Algorithm::EdDSA,
             ],
             iat_window: Duration::from_secs(300),
-            replay: None,
             #[cfg(feature = "aws-lc-rs")]
             nonces: None,
             nonce_on_success: false,
@@ -142,14 +139,6 @@ impl Dpop {
     /// long.
     pub fn iat_window(mut self, window: Duration) -> Self {
         self.iat_window = window;
-        self
-    }
-
-    /// Where proofs' `jti`s are remembered. Defaults to a
-    /// [`MemoryReplayStore`] (per process). Give every replica the same
-    /// shared store, or a proof replayed against another replica passes.
-    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
-        self.replay = Some(Arc::new(store));
         self
     }
 

@@ -130,8 +130,8 @@ pub(crate) struct ProofCheck<'a> {
 pub(crate) struct Proof {
     /// The RFC 7638 thumbprint of the proof's key (base64url SHA-256).
     pub(crate) jkt: String,
-    /// SHA-256 of the thumbprint and the `jti`: the replay-store key.
-    pub(crate) replay_key: [u8; 32],
+    /// The replay-store key: a digest of the thumbprint and the `jti`.
+    pub(crate) replay_key: crate::store::StoreKey,
     /// `ath`, decoded: checked against the token once it is known.
     pub(crate) ath: [u8; 32],
     /// The server nonce the proof carries, if any.
@@ -263,7 +263,10 @@ pub(crate) fn validate(
         .and_then(|a| <[u8; 32]>::try_from(a).ok())
         .ok_or_else(|| bad("the DPoP proof's ath is not the hash of the access token"))?;
     let jkt = &header.jkt;
-    let replay_key = crate::crypto::sha256(format!("{jkt}.{jti}").as_bytes());
+    let replay_key = crate::store::StoreKey::new(
+        crate::store::KeyKind::DpopProof,
+        &[jkt.as_bytes(), jti.as_bytes()],
+    );
     Ok(Proof {
         jkt: jkt.clone(),
         replay_key,

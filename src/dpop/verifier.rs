@@ -2,14 +2,12 @@
 //! (every request), the token's binding to the proof's key, the server
 //! nonce and the replay store.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::HeaderValue;
 use http::{HeaderMap, Method};
 
 use super::proof::{Proof, ProofCheck, ProofHeaders, ath_of, header_cache, validate};
-use super::replay::{MemoryReplayStore, ReplayStore};
 use super::{Dpop, DpopMode};
 use crate::challenge::DpopChallenge;
 use crate::claims::AuthContext;
@@ -17,16 +15,17 @@ use crate::clock::Clock;
 use crate::config::AlgSet;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::resource::ResourceUrl;
+use crate::store::{MemoryStore, ReplayWhenDown, SharedStore};
 
-/// The default replay store's capacity.
-const REPLAY_CAPACITY: u64 = 1_000_000;
+/// The default replay store's size: about a million proofs.
+const REPLAY_BYTES: u64 = 128 * 1024 * 1024;
 
 /// The guard's DPoP checks, built from its [`Dpop`] settings.
 #[derive(Debug)]
 pub(crate) struct DpopVerifier {
     algorithms: AlgSet,
     window: Duration,
-    replay: Arc<dyn ReplayStore>,
+    replay: SharedStore,
     #[cfg(feature = "aws-lc-rs")]
     nonces: Option<crate::SealedState>,
     nonce_on_success: bool,
@@ -39,7 +38,12 @@ pub(crate) struct DpopVerifier {
 
 impl DpopVerifier {
     /// `None` when DPoP is disabled.
-    pub(crate) fn new(dpop: &Dpop, resource: &ResourceUrl, clock: &Clock) -> Option<Self> {
+    pub(crate) fn new(
+        dpop: &Dpop,
+        resource: &ResourceUrl,
+        clock: &Clock,
+        store: Option<&SharedStore>,
+    ) -> Option<Self> {
         if !dpop.enabled() {
             return None;
         }
@@ -51,10 +55,9 @@ impl DpopVerifier {
         Some(Self {
             algorithms: dpop.alg_set(),
             window: dpop.iat_window,
-            replay: dpop
-                .replay
-                .clone()
-                .unwrap_or_else(|| Arc::new(MemoryReplayStore::new(REPLAY_CAPACITY))),
+            replay: store
+                .cloned()
+                .unwrap_or_else(|| SharedStore::new(MemoryStore::new(REPLAY_BYTES))),
             #[cfg(feature = "aws-lc-rs")]
             nonces: dpop.nonces.clone(),
             nonce_on_success: dpop.nonce_on_success,
@@ -134,21 +137,38 @@ impl DpopVerifier {
         self.check_nonce(proof)?;
         // After every other check: only proofs that would be accepted are
         // remembered.
-        match self
-            .replay
-            .insert_if_absent(proof.replay_key, self.window.saturating_mul(2))
+        let shared = &self.replay;
+        let store = shared.store.name();
+        let outage = &shared.uses.replay;
+        match shared
+            .store
+            .insert_if_absent(&proof.replay_key, b"", self.window.saturating_mul(2))
             .await
         {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(AuthError::new(
-                AuthErrorKind::InvalidDpopProof,
-                "the DPoP proof was already used (its jti was seen before)",
-            )),
-            Err(e) => Err(AuthError::with_source(
-                AuthErrorKind::ReplayStoreUnavailable,
-                "the DPoP replay store could not be reached",
-                e,
-            )),
+            Ok(true) => {
+                outage.succeeded(store);
+                Ok(())
+            }
+            Ok(false) => {
+                outage.succeeded(store);
+                crate::metrics::dpop_replay();
+                Err(AuthError::new(
+                    AuthErrorKind::InvalidDpopProof,
+                    "the DPoP proof was already used (its jti was seen before)",
+                ))
+            }
+            Err(e) => {
+                outage.failed(store, &e, "DPoP proofs are refused");
+                let kind = match shared.replay_when_down {
+                    ReplayWhenDown::Unauthorized => AuthErrorKind::InvalidDpopProof,
+                    _ => AuthErrorKind::StoreUnavailable,
+                };
+                Err(AuthError::with_source(
+                    kind,
+                    "the DPoP replay store could not be reached",
+                    e,
+                ))
+            }
         }
     }
 
@@ -182,6 +202,7 @@ impl DpopVerifier {
     pub(crate) fn fresh_nonce(&self, jkt: &str) -> Option<HeaderValue> {
         let sealer = self.nonces.as_ref()?;
         let nonce = sealer.seal_for(NONCE_CALLER, jkt.as_bytes(), b"").ok()?;
+        crate::metrics::dpop_nonce_refresh();
         HeaderValue::from_str(&nonce).ok()
     }
 

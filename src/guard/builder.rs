@@ -20,6 +20,7 @@ use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::resource::{ResourceUrl, check_issuer, check_web_url};
 use crate::revocation::Revocations;
 use crate::scope_hierarchy::ScopeHierarchy;
+use crate::store::SharedStore;
 use crate::verify::jwt::TrustedIssuer;
 use crate::verify::{JwtVerifier, TokenVerifier};
 
@@ -56,6 +57,7 @@ pub struct GuardBuilder {
     clock: Clock,
     allow_insecure_http: bool,
     dpop: Dpop,
+    shared_store: Option<SharedStore>,
 }
 
 impl GuardLayer {
@@ -86,6 +88,7 @@ impl GuardLayer {
             clock: Clock::default(),
             allow_insecure_http: false,
             dpop: Dpop::default(),
+            shared_store: None,
         }
     }
 }
@@ -241,6 +244,14 @@ impl GuardBuilder {
         self
     }
 
+    /// Share state with the other replicas of this server: DPoP proofs
+    /// seen, revocations, introspection answers, and (through the MCP layer
+    /// built from this guard) session owners. See [`store`](crate::store).
+    pub fn shared_store(mut self, store: SharedStore) -> Self {
+        self.shared_store = Some(store);
+        self
+    }
+
     /// Read time from a manual clock (feature `testing`): token `exp`,
     /// `nbf` and `iat`, the token cache, the revocation list and the key
     /// caches this builder creates (from [`Issuer::jwks_uri`] or discovery)
@@ -316,6 +327,7 @@ impl GuardBuilder {
             self.leeway.as_secs(),
             &resource,
             self.dpop.enabled(),
+            self.shared_store.as_ref(),
         )?;
         let verifier = RoutingVerifier::wrap(local, jwt, introspectors, self.max_token_length);
         Ok(GuardLayer {
@@ -332,11 +344,21 @@ impl GuardBuilder {
                     mode: self.challenge_mode,
                     dpop: DpopVerifier::challenge(&self.dpop),
                 },
-                dpop: DpopVerifier::new(&self.dpop, &resource, &self.clock),
+                dpop: DpopVerifier::new(
+                    &self.dpop,
+                    &resource,
+                    &self.clock,
+                    self.shared_store.as_ref(),
+                ),
                 dpop_only: self.dpop.mode == DpopMode::Required,
                 required,
                 supported,
-                revocations: Revocations::new(self.retention, self.clock.clone()),
+                revocations: Revocations::new(
+                    self.retention,
+                    self.clock.clone(),
+                    self.shared_store.clone(),
+                ),
+                store: self.shared_store,
                 cors: self.cors,
                 hierarchy,
                 resource,

@@ -13,6 +13,7 @@ use crate::config::AuthMode;
 use crate::jwks::{KeyHealth, KeySourceError};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::resource::{ResourceUrl, WELL_KNOWN_PATH};
+use crate::store::StoreError;
 use crate::token::BearerToken;
 use crate::verify::TokenVerifier;
 
@@ -158,26 +159,56 @@ impl<R> GuardLayer<R> {
 
     /// Refuses `token` at this guard from now on (401 `invalid_token`),
     /// for the [revocation retention](crate::GuardBuilder::revocation_retention).
+    /// With a [shared store](crate::GuardBuilder::shared_store) every
+    /// replica refuses it within the
+    /// [recheck interval](crate::store::SharedStore::revocation_recheck).
     /// Revoke it at the authorization server too: other resources still
     /// accept it until it expires.
-    pub fn revoke_token(&self, token: &BearerToken) {
+    ///
+    /// # Errors
+    ///
+    /// When the shared store cannot be written: this guard refuses the
+    /// token anyway; the other replicas may not (retry).
+    pub async fn revoke_token(&self, token: &BearerToken) -> Result<(), StoreError> {
         let raw = token.secret().as_bytes();
-        self.shared.revocations.revoke_token(raw);
+        let shared = self.shared.revocations.revoke_token(raw).await;
         if let Some(c) = &self.shared.token_cache {
             c.remove(raw);
         }
         self.shared.verifier.forget(token);
+        shared
+    }
+
+    /// Refuses the token of `issuer` whose `jti` is `jti` (as the audit
+    /// trail shows it), like [`revoke_token`](Self::revoke_token) when the
+    /// token itself is not at hand.
+    ///
+    /// # Errors
+    ///
+    /// As for [`revoke_token`](Self::revoke_token).
+    pub async fn revoke_jti(&self, issuer: &str, jti: &str) -> Result<(), StoreError> {
+        self.shared.revocations.revoke_jti(issuer, jti).await
     }
 
     /// Refuses every token of `subject` from `issuer` issued up to now (by
     /// `iat`; tokens without `iat` too), for the
     /// [revocation retention](crate::GuardBuilder::revocation_retention).
     /// Tokens issued later are accepted, so the subject can sign in again.
-    pub fn revoke_subject(&self, issuer: &str, subject: &str) {
-        self.shared.revocations.revoke_subject(issuer, subject);
+    ///
+    /// # Errors
+    ///
+    /// As for [`revoke_token`](Self::revoke_token).
+    pub async fn revoke_subject(&self, issuer: &str, subject: &str) -> Result<(), StoreError> {
+        self.shared
+            .revocations
+            .revoke_subject(issuer, subject)
+            .await
     }
 
-    /// The freshness of every issuer's keys, for a readiness probe.
+    /// The freshness of every issuer's keys, for a readiness probe. With
+    /// the `metrics` feature it also sets the `mcp_resource_guard_key_health`
+    /// and `mcp_resource_guard_key_age_seconds` gauges (call it from the
+    /// probe or the scrape handler).
     ///
     /// ```
     /// # fn demo(guard: mcp_resource_guard::GuardLayer) {
@@ -193,6 +224,13 @@ impl<R> GuardLayer<R> {
                 .iter()
                 .map(|p| {
                     let h = p.keys.as_ref().map_or(KeyHealth::Fresh, |k| k.health());
+                    let level = match h {
+                        KeyHealth::Fresh => 2,
+                        KeyHealth::Stale => 1,
+                        KeyHealth::Absent => 0,
+                    };
+                    let age = p.keys.as_ref().and_then(|k| k.age());
+                    crate::metrics::key_state(&p.issuer, level, age);
                     (p.issuer.clone(), h)
                 })
                 .collect(),

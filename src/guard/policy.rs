@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) dpop: Option<DpopVerifier>,
     /// DPoP is required: the Bearer scheme is refused.
     pub(crate) dpop_only: bool,
+    /// Where replicas share state (the MCP layer's sessions read it here).
+    pub(crate) store: Option<crate::store::SharedStore>,
 }
 
 /// Put in a request's extensions by a guard in optional mode that let an

@@ -149,6 +149,7 @@ impl<S, R> Guard<S, R> {
             );
         }
         if let Some(ctx) = shared.token_cache.as_ref().and_then(|c| c.get(raw)) {
+            crate::metrics::token_cache(true);
             // Hot path: this exact token was verified and authorized before
             // (only such tokens are cached, and the guard's policy never
             // changes) and is still within its validity window; no boxing,
@@ -263,15 +264,50 @@ async fn verify_and_authorize(
     shared: &Shared,
     token: &BearerToken,
 ) -> Result<AuthContext, (AuthError, Option<AuthContext>)> {
-    let ctx = shared.verifier.verify(token).await.map_err(|e| (e, None))?;
+    crate::metrics::token_cache(false);
+    let mut ctx = shared.verifier.verify(token).await.map_err(|e| (e, None))?;
+    let raw = token.secret().as_bytes();
     if let Err(e) = shared
-        .not_revoked(token.secret().as_bytes(), &ctx)
+        .not_revoked(raw, &ctx)
         .and_then(|()| shared.authorize(&ctx))
     {
         return Err((e, Some(ctx)));
     }
-    if let Some(cache) = &shared.token_cache {
+    let revocations = &shared.revocations;
+    match revocations.is_revoked_elsewhere(raw, &ctx).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let e = AuthError::new(
+                AuthErrorKind::Revoked,
+                "the token or its subject was revoked (on another replica)",
+            );
+            return Err((e, Some(ctx)));
+        }
+        Err(source) => {
+            let e = AuthError::with_source(
+                AuthErrorKind::StoreUnavailable,
+                "the shared store could not say whether the token was revoked",
+                source,
+            );
+            return Err((e, Some(ctx)));
+        }
+    }
+    let cache = match (&shared.token_cache, revocations.recheck()) {
+        (Some(_), Some(every)) if every.is_zero() => None,
+        (Some(cache), Some(every)) => {
+            // Asked again once the recheck interval is over.
+            let until = revocations
+                .unix_now()
+                .saturating_add(every.as_secs().max(1));
+            ctx = ctx.limit_caching(until);
+            Some(cache)
+        }
+        (cache, _) => cache.as_ref(),
+    };
+    if let Some(cache) = cache {
         cache.insert(token.secret(), &ctx);
+        #[cfg(feature = "metrics")]
+        crate::metrics::token_cache_entries(cache.len());
     }
     Ok(ctx)
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 
 use super::response::{self, Expect, Verdict};
+use super::shared_answers;
 use super::{ClientAuth, Introspection, IntrospectionMode};
 use crate::claims::AuthContext;
 use crate::clock::Clock;
@@ -17,6 +18,7 @@ use crate::config::ScopeClaim;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::HttpFetch;
 use crate::log::event;
+use crate::store::{KeyKind, SharedStore, StoreKey};
 use crate::token::BearerToken;
 use crate::verify::JwtVerifier;
 
@@ -88,6 +90,8 @@ pub(crate) struct Introspector {
     resource: String,
     jwt_response: bool,
     dpop: bool,
+    /// Where the replicas share answers, if anywhere.
+    shared: Option<SharedStore>,
 }
 
 impl fmt::Debug for Introspector {
@@ -117,6 +121,7 @@ pub(crate) struct Settings {
     pub(crate) resource: String,
     /// DPoP is accepted: keep `cnf.jkt` bindings.
     pub(crate) dpop: bool,
+    pub(crate) shared: Option<SharedStore>,
 }
 
 impl Introspector {
@@ -154,6 +159,7 @@ impl Introspector {
             resource: settings.resource,
             jwt_response: config.jwt_response,
             dpop: settings.dpop,
+            shared: settings.shared,
             issuer: settings.issuer,
         }
     }
@@ -219,11 +225,57 @@ impl Introspector {
         token: &BearerToken,
         signed: Option<&JwtVerifier>,
     ) -> Result<Outcome, AuthError> {
+        let shared_key = self.shared.as_ref().map(|_| {
+            StoreKey::new(
+                KeyKind::Introspection,
+                &[self.issuer.as_bytes(), token.secret().as_bytes()],
+            )
+        });
+        if let (Some(shared), Some(key)) = (&self.shared, &shared_key)
+            && let Some(answer) = shared_answers::get(shared, key, self.clock.unix_now()).await
+        {
+            crate::metrics::introspection_shared_hit(&self.issuer);
+            return self
+                .judge(&answer.body, answer.is_jwt, signed, answer.until)
+                .await;
+        }
         let _permit = tokio::time::timeout(self.max_wait, self.limiter.acquire())
             .await
             .ok()
             .and_then(Result::ok)
             .ok_or_else(|| unavailable("too many introspection calls are in flight"))?;
+        let started = std::time::Instant::now();
+        crate::metrics::introspection_in_flight(&self.issuer, 1.0);
+        let result = self.fetch(token).await;
+        crate::metrics::introspection_in_flight(&self.issuer, -1.0);
+        let (body, is_jwt) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                crate::metrics::introspection_call(&self.issuer, "error", started.elapsed());
+                return Err(e);
+            }
+        };
+        let outcome = self.judge(&body, is_jwt, signed, u64::MAX).await;
+        let label = match &outcome {
+            Ok(Outcome::Active(..)) => "active",
+            Ok(_) => "refused",
+            Err(_) => "error",
+        };
+        crate::metrics::introspection_call(&self.issuer, label, started.elapsed());
+        if let (Some(shared), Some(key), Ok(o)) = (&self.shared, &shared_key, &outcome) {
+            let answer = shared_answers::Answer {
+                is_jwt,
+                until: o.until(),
+                body,
+            };
+            shared_answers::put(shared, key, &answer, self.clock.unix_now()).await;
+        }
+        outcome
+    }
+
+    /// Asks the introspection endpoint: the answer's body, and whether it
+    /// is an RFC 9701 signed answer.
+    async fn fetch(&self, token: &BearerToken) -> Result<(Vec<u8>, bool), AuthError> {
         let endpoint = self.endpoint().await?;
         let accept = if self.jwt_response {
             JWT_RESPONSE
@@ -259,6 +311,23 @@ impl Introspector {
                 "the introspection endpoint answered with an error status",
             ));
         }
+        let is_jwt = resp.content_type.as_deref().is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with(JWT_RESPONSE)
+        });
+        Ok((resp.body, is_jwt))
+    }
+
+    /// Judges an answer (fresh from the endpoint, or from the shared
+    /// store), holding at most until `cap`.
+    async fn judge(
+        &self,
+        body: &[u8],
+        is_jwt: bool,
+        signed: Option<&JwtVerifier>,
+        cap: u64,
+    ) -> Result<Outcome, AuthError> {
         let now = self.clock.unix_now();
         let expect = Expect {
             issuer: &self.issuer,
@@ -268,11 +337,6 @@ impl Introspector {
             now,
             dpop: self.dpop,
         };
-        let is_jwt = resp.content_type.as_deref().is_some_and(|t| {
-            t.trim_start()
-                .to_ascii_lowercase()
-                .starts_with(JWT_RESPONSE)
-        });
         let verdict = if is_jwt {
             let Some(verifier) = signed else {
                 return Err(unavailable(
@@ -283,27 +347,28 @@ impl Introspector {
                 .verify_introspection_jwt(
                     &self.issuer,
                     &[self.auth.client_id(), &self.resource],
-                    &resp.body,
+                    body,
                 )
                 .await?;
             response::judge(map, &expect)?
         } else {
-            response::judge_json(&resp.body, &expect)?
+            response::judge_json(body, &expect)?
         };
         Ok(match verdict {
             Verdict::Active(ctx) => {
                 let until = ctx
                     .expires_at_unix()
                     .map_or(u64::MAX, |e| e.saturating_add(self.leeway))
-                    .min(now.saturating_add(self.positive_ttl));
-                // The context holds about the response's bytes, twice (the
-                // claim map and its parsed fields).
-                let weight = u32::try_from(2 * resp.body.len())
+                    .min(now.saturating_add(self.positive_ttl))
+                    .min(cap);
+                let weight = u32::try_from(2 * body.len())
                     .unwrap_or(u32::MAX)
                     .saturating_add(ENTRY_OVERHEAD);
                 Outcome::Active(ctx.limit_caching(until), until, weight)
             }
-            Verdict::Refused(e) => Outcome::Refused(e, now.saturating_add(self.negative_ttl)),
+            Verdict::Refused(e) => {
+                Outcome::Refused(e, now.saturating_add(self.negative_ttl).min(cap))
+            }
         })
     }
 
@@ -352,6 +417,7 @@ pub(crate) fn build_all<'a>(
     leeway: u64,
     resource: &crate::resource::ResourceUrl,
     dpop: bool,
+    shared: Option<&SharedStore>,
 ) -> Result<Vec<Arc<Introspector>>, crate::error::ConfigError> {
     let mut out = Vec::new();
     let mut opaque = false;
@@ -376,6 +442,7 @@ pub(crate) fn build_all<'a>(
                 scope_claim: scope_claim.clone(),
                 resource: resource.as_str().to_owned(),
                 dpop,
+                shared: shared.cloned(),
             },
         )));
     }
@@ -422,6 +489,7 @@ mod tests {
                 scope_claim: ScopeClaim::default(),
                 resource: "https://mcp.example.com/mcp".into(),
                 dpop: false,
+                shared: None,
             },
         );
         for n in 0..5_000 {

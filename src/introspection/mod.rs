@@ -66,6 +66,7 @@ mod client_auth;
 mod introspector;
 mod response;
 mod routing;
+mod shared_answers;
 
 use std::sync::Arc;
 use std::time::Duration;

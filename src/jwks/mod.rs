@@ -153,6 +153,12 @@ pub trait KeySource: fmt::Debug + Send + Sync + 'static {
         KeyHealth::Fresh
     }
 
+    /// How long ago the held keys were fetched (`None`: not known, or
+    /// nothing fetched). For metrics.
+    fn age(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Obtains keys now (an eager fetch at startup). Defaults to calling
     /// [`keys`](KeySource::keys).
     ///

@@ -24,6 +24,7 @@ const NEGATIVE_CAPACITY: u64 = 10_000;
 #[derive(Debug)]
 struct Snapshot {
     keys: Arc<KeySet>,
+    fetched_at: Instant,
     refresh_at: Instant,
     expires_at: Instant,
     stale_until: Instant,
@@ -34,6 +35,17 @@ struct Snapshot {
 pub(super) enum Target {
     JwksUri(Arc<String>),
     Discover(String),
+}
+
+impl Target {
+    /// The issuer or JWKS URL, for metrics.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn label(&self) -> &str {
+        match self {
+            Self::JwksUri(u) => u,
+            Self::Discover(i) => i,
+        }
+    }
 }
 
 /// The cache's settings, checked by the builder.
@@ -245,12 +257,14 @@ impl Inner {
                 let expires_at = now + ttl;
                 self.snapshot.store(Some(Arc::new(Snapshot {
                     keys: keys.clone(),
+                    fetched_at: now,
                     refresh_at: now + ttl.mul_f64(0.75) + jitter(ttl.mul_f64(0.15)),
                     expires_at,
                     stale_until: expires_at + self.settings.stale_window,
                 })));
                 *failures = 0;
                 self.next_retry.store(0, Ordering::Release);
+                crate::metrics::key_fetch(self.target.label(), true);
                 event!(
                     debug,
                     KEYS,
@@ -267,6 +281,7 @@ impl Inner {
                     .min(BACKOFF_MAX);
                 self.next_retry
                     .store(self.ms(self.clock.now() + delay), Ordering::Release);
+                crate::metrics::key_fetch(self.target.label(), false);
                 let stale = self.snapshot.load().is_some();
                 event!(warn, KEYS, error = %e, failures = *failures, retry_in_ms = delay.as_millis() as u64, serving_stale_keys = stale, "fetching the issuer's keys failed");
                 let _ = stale;
@@ -369,6 +384,16 @@ impl KeySource for RemoteJwks {
             self.inner.spawn_refresh(s.keys.clone(), now);
         }
         s.keys.contains(key)
+    }
+
+    fn age(&self) -> Option<std::time::Duration> {
+        let s = self.inner.snapshot.load_full()?;
+        Some(
+            self.inner
+                .clock
+                .now()
+                .saturating_duration_since(s.fetched_at),
+        )
     }
 
     fn health(&self) -> KeyHealth {

@@ -255,8 +255,9 @@ where
             Err(e) => return Ok(judging.deny(e, None, &[])),
         },
     };
+    let store = config.shared.store.as_ref();
     if let (Some(binding), Some(id)) = (&config.sessions, &session)
-        && let Err(e) = binding.check(id, &principal())
+        && let Err(e) = binding.check(id, &principal(), store).await
     {
         return Ok(judging.deny(e, None, &[]));
     }
@@ -332,11 +333,14 @@ where
                     .headers()
                     .get(MCP_SESSION_ID)
                     .and_then(|v| v.to_str().ok())
+                    && let Err(e) = binding.bind(id, principal(), store).await
                 {
-                    binding.bind(id, principal());
+                    return Ok(judging.deny(e, None, &[]));
                 }
             }
-            Some(id) if method == Method::DELETE && res.status().is_success() => binding.end(id),
+            Some(id) if method == Method::DELETE && res.status().is_success() => {
+                binding.end(id, store).await;
+            }
             Some(_) => {}
         }
     }

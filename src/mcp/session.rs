@@ -9,6 +9,7 @@ use http::HeaderMap;
 
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
+use crate::store::{KeyKind, SharedStore, StoreKey};
 
 pub(crate) const MCP_SESSION_ID: &str = "mcp-session-id";
 
@@ -61,6 +62,44 @@ impl Principal {
         }
     }
 
+    /// The principal as stored: a tag, then length-prefixed strings.
+    fn encode(&self) -> Vec<u8> {
+        let (tag, a, b) = match self {
+            Self::Subject { issuer, sub } => (b's', &**issuer, &**sub),
+            Self::Client { issuer, client_id } => (b'c', &**issuer, &**client_id),
+            Self::Anonymous => (b'a', "", ""),
+        };
+        let mut v = Vec::with_capacity(9 + a.len() + b.len());
+        v.push(tag);
+        v.extend_from_slice(&(a.len() as u32).to_be_bytes());
+        v.extend_from_slice(a.as_bytes());
+        v.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        v.extend_from_slice(b.as_bytes());
+        v
+    }
+
+    /// `None` for bytes [`encode`](Self::encode) did not write.
+    fn decode(v: &[u8]) -> Option<Self> {
+        let (&tag, rest) = v.split_first()?;
+        let (a, rest) = take_str(rest)?;
+        let (b, rest) = take_str(rest)?;
+        if !rest.is_empty() {
+            return None;
+        }
+        match tag {
+            b's' => Some(Self::Subject {
+                issuer: a.into(),
+                sub: b.into(),
+            }),
+            b'c' => Some(Self::Client {
+                issuer: a.into(),
+                client_id: b.into(),
+            }),
+            b'a' if a.is_empty() && b.is_empty() => Some(Self::Anonymous),
+            _ => None,
+        }
+    }
+
     fn bytes(&self) -> usize {
         match self {
             Self::Subject { issuer, sub } => issuer.len() + sub.len(),
@@ -68,6 +107,13 @@ impl Principal {
             Self::Anonymous => 0,
         }
     }
+}
+
+/// A length-prefixed UTF-8 string, and what follows it.
+fn take_str(v: &[u8]) -> Option<(&str, &[u8])> {
+    let len = u32::from_be_bytes(v.get(..4)?.try_into().ok()?) as usize;
+    let s = std::str::from_utf8(v.get(4..4 + len)?).ok()?;
+    Some((s, v.get(4 + len..)?))
 }
 
 /// Remembers which principal owns each `Mcp-Session-Id` (the `2025-11-25`
@@ -83,11 +129,19 @@ impl Principal {
 /// - A `DELETE` the server accepts ends the binding.
 /// - Bounded in bytes (ids and principals, 16 MiB by default) and by idle
 ///   time (24 hours by default).
+/// - With the guard's [shared store](crate::GuardBuilder::shared_store),
+///   bindings are also written there (keyed by a digest of the id; the
+///   idle time as TTL, counted from the binding), so a session issued
+///   through one replica is owned there on every replica. A session not
+///   known locally while the store is down gets 503; a binding that
+///   cannot be written turns the issuing response into a 503 (the client
+///   never learns an id the other replicas would not know).
 ///
 /// A session id never stands in for a token: every request is verified.
 #[derive(Clone)]
 pub struct SessionBinding {
     owners: moka::sync::Cache<Box<str>, Arc<Principal>>,
+    idle: Duration,
 }
 
 impl fmt::Debug for SessionBinding {
@@ -143,12 +197,24 @@ impl SessionBinding {
                 })
                 .time_to_idle(idle)
                 .build(),
+            idle,
         }
     }
 
-    /// Checks that `principal` may use session `id`.
-    pub(crate) fn check(&self, id: &str, principal: &Principal) -> Result<(), AuthError> {
-        match self.owners.get(id) {
+    /// Checks that `principal` may use session `id`: from this process's
+    /// bindings, else from the shared store (and remembered here).
+    pub(crate) async fn check(
+        &self,
+        id: &str,
+        principal: &Principal,
+        shared: Option<&SharedStore>,
+    ) -> Result<(), AuthError> {
+        let owner = match (self.owners.get(id), shared) {
+            (Some(owner), _) => Some(owner),
+            (None, None) => None,
+            (None, Some(shared)) => self.fetch(id, shared).await?,
+        };
+        match owner {
             None => Err(AuthError::new(
                 AuthErrorKind::UnknownSession,
                 "the session id was not issued through this layer, or was forgotten",
@@ -161,18 +227,89 @@ impl SessionBinding {
         }
     }
 
-    /// Binds a session the server just issued, unless it is bound already.
-    pub(crate) fn bind(&self, id: &str, principal: Principal) {
-        if valid_id(id) {
-            self.owners
-                .entry(id.into())
-                .or_insert_with(|| Arc::new(principal));
+    /// The owner the shared store holds for `id`, remembered here.
+    async fn fetch(
+        &self,
+        id: &str,
+        shared: &SharedStore,
+    ) -> Result<Option<Arc<Principal>>, AuthError> {
+        let store = shared.store.name();
+        let outage = &shared.uses.sessions;
+        match shared.store.get(&key(id)).await {
+            Ok(value) => {
+                outage.succeeded(store);
+                // A value this layer did not write owns nothing.
+                let Some(owner) = value.as_deref().and_then(Principal::decode) else {
+                    return Ok(None);
+                };
+                let owner = Arc::new(owner);
+                self.owners.insert(id.into(), owner.clone());
+                Ok(Some(owner))
+            }
+            Err(e) => {
+                outage.failed(store, &e, "sessions not known locally get 503");
+                Err(AuthError::with_source(
+                    AuthErrorKind::StoreUnavailable,
+                    "the shared store could not say who owns the session",
+                    e,
+                ))
+            }
         }
     }
 
+    /// Binds a session the server just issued, unless it is bound already.
+    pub(crate) async fn bind(
+        &self,
+        id: &str,
+        principal: Principal,
+        shared: Option<&SharedStore>,
+    ) -> Result<(), AuthError> {
+        if !valid_id(id) {
+            return Ok(());
+        }
+        if let Some(shared) = shared {
+            let store = shared.store.name();
+            let outage = &shared.uses.sessions;
+            match shared
+                .store
+                .insert_if_absent(&key(id), &principal.encode(), self.idle)
+                .await
+            {
+                Ok(true) => outage.succeeded(store),
+                // Bound already (by another replica): its owner stands.
+                Ok(false) => {
+                    outage.succeeded(store);
+                    return Ok(());
+                }
+                Err(e) => {
+                    outage.failed(store, &e, "new sessions get 503");
+                    return Err(AuthError::with_source(
+                        AuthErrorKind::StoreUnavailable,
+                        "the session could not be bound in the shared store",
+                        e,
+                    ));
+                }
+            }
+        }
+        self.owners
+            .entry(id.into())
+            .or_insert_with(|| Arc::new(principal));
+        Ok(())
+    }
+
     /// Forgets a session the server ended.
-    pub(crate) fn end(&self, id: &str) {
+    pub(crate) async fn end(&self, id: &str, shared: Option<&SharedStore>) {
         self.owners.invalidate(id);
+        if let Some(shared) = shared
+            && let Err(e) = shared.store.remove(&key(id)).await
+        {
+            // The binding expires with its TTL; its owner is unchanged.
+            shared.uses.sessions.failed(
+                shared.store.name(),
+                &e,
+                "ended sessions expire with their TTL",
+            );
+        }
     }
 
     /// The number of bound sessions (after pending evictions). For tests
@@ -192,6 +329,11 @@ impl SessionBinding {
         self.owners.run_pending_tasks();
         self.owners.weighted_size()
     }
+}
+
+/// The store key of session `id`.
+fn key(id: &str) -> StoreKey {
+    StoreKey::new(KeyKind::Session, &[id.as_bytes()])
 }
 
 /// 1 to 128 visible ASCII characters (0x21–0x7E).
@@ -228,54 +370,111 @@ mod tests {
         }
     }
 
-    #[test]
-    fn bound_only_by_issuing() {
+    #[tokio::test]
+    async fn bound_only_by_issuing() {
         let b = SessionBinding::new();
         assert_eq!(
-            b.check("s1", &p("alice")).unwrap_err().kind(),
+            b.check("s1", &p("alice"), None).await.unwrap_err().kind(),
             AuthErrorKind::UnknownSession
         );
-        b.bind("s1", p("alice"));
-        assert!(b.check("s1", &p("alice")).is_ok());
+        b.bind("s1", p("alice"), None).await.unwrap();
+        assert!(b.check("s1", &p("alice"), None).await.is_ok());
         assert_eq!(
-            b.check("s1", &p("bob")).unwrap_err().kind(),
+            b.check("s1", &p("bob"), None).await.unwrap_err().kind(),
             AuthErrorKind::SessionMismatch
         );
         assert_eq!(
-            b.check("s1", &Principal::Anonymous).unwrap_err().kind(),
+            b.check("s1", &Principal::Anonymous, None)
+                .await
+                .unwrap_err()
+                .kind(),
             AuthErrorKind::SessionMismatch
         );
         // Rebinding never changes the owner.
-        b.bind("s1", p("bob"));
-        assert!(b.check("s1", &p("alice")).is_ok());
+        b.bind("s1", p("bob"), None).await.unwrap();
+        assert!(b.check("s1", &p("alice"), None).await.is_ok());
         // A client whose id equals someone's sub is not that someone.
         let client = Principal::Client {
             issuer: "i".into(),
             client_id: "alice".into(),
         };
         assert_ne!(client, p("alice"));
-        b.end("s1");
+        b.end("s1", None).await;
         assert_eq!(
-            b.check("s1", &p("alice")).unwrap_err().kind(),
+            b.check("s1", &p("alice"), None).await.unwrap_err().kind(),
             AuthErrorKind::UnknownSession
         );
-        b.bind(&"x".repeat(129), p("alice"));
-        b.bind("bad id", p("alice"));
+        b.bind(&"x".repeat(129), p("alice"), None).await.unwrap();
+        b.bind("bad id", p("alice"), None).await.unwrap();
         assert!(b.is_empty());
     }
 
-    #[test]
-    fn bounded_in_bytes() {
+    #[tokio::test]
+    async fn bounded_in_bytes() {
         let b = SessionBinding::with_limits(64 * 1024, Duration::from_secs(60)).unwrap();
         let long = "s".repeat(8 * 1024);
         for i in 0..10_000 {
-            b.bind(&format!("{i:0128}"), p(&long));
+            b.bind(&format!("{i:0128}"), p(&long), None).await.unwrap();
         }
         assert!(b.weighted_size() <= 64 * 1024, "{}", b.weighted_size());
         // Each entry holds over 8 KiB: at most 8 fit, whatever the weigher says.
         assert!(b.len() <= 8, "{} sessions in 64 KiB", b.len());
         assert!(SessionBinding::with_limits(1, Duration::from_secs(1)).is_err());
         assert!(SessionBinding::with_limits(1 << 20, Duration::MAX).is_err());
+    }
+
+    #[test]
+    fn principals_round_trip_and_garbage_owns_nothing() {
+        let all = [
+            p("alice"),
+            Principal::Client {
+                issuer: "i".into(),
+                client_id: "c".into(),
+            },
+            Principal::Anonymous,
+        ];
+        for x in all {
+            assert_eq!(Principal::decode(&x.encode()), Some(x));
+        }
+        for bad in [&b""[..], b"s", b"x\0\0\0\0\0\0\0\0", b"s\0\0\0\x05ab"] {
+            assert_eq!(Principal::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn shared_by_two_layers_through_the_store() {
+        let shared = SharedStore::new(crate::store::MemoryStore::new(1 << 20));
+        let (a, b) = (SessionBinding::new(), SessionBinding::new());
+        a.bind("s1", p("alice"), Some(&shared)).await.unwrap();
+        assert!(b.check("s1", &p("alice"), Some(&shared)).await.is_ok());
+        assert_eq!(
+            b.check("s1", &p("bob"), Some(&shared))
+                .await
+                .unwrap_err()
+                .kind(),
+            AuthErrorKind::SessionMismatch
+        );
+        // Another replica binding the same id never changes its owner.
+        b.bind("s1", p("bob"), Some(&shared)).await.unwrap();
+        assert!(a.check("s1", &p("alice"), Some(&shared)).await.is_ok());
+        // Without the store, the other layer does not know the session.
+        assert_eq!(
+            SessionBinding::new()
+                .check("s1", &p("alice"), None)
+                .await
+                .unwrap_err()
+                .kind(),
+            AuthErrorKind::UnknownSession
+        );
+        a.end("s1", Some(&shared)).await;
+        assert_eq!(
+            SessionBinding::new()
+                .check("s1", &p("alice"), Some(&shared))
+                .await
+                .unwrap_err()
+                .kind(),
+            AuthErrorKind::UnknownSession
+        );
     }
 
     #[test]

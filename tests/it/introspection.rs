@@ -456,7 +456,7 @@ async fn revoke_token_refuses_a_cached_introspected_token_at_once() {
     fake.activate(OPAQUE, json!({}));
     let guard = builder_with(introspection(&fake)).build().unwrap();
     assert_eq!(get(&guard, OPAQUE).await.status, StatusCode::OK);
-    guard.revoke_token(&BearerToken::new(OPAQUE));
+    guard.revoke_token(&BearerToken::new(OPAQUE)).await.unwrap();
     let r = get(&guard, OPAQUE).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.www(), invalid_token("The access token has been revoked"));
@@ -474,7 +474,7 @@ async fn revoke_token_evicts_the_cached_result() {
         .build()
         .unwrap();
     assert_eq!(get(&guard, OPAQUE).await.status, StatusCode::OK);
-    guard.revoke_token(&BearerToken::new(OPAQUE));
+    guard.revoke_token(&BearerToken::new(OPAQUE)).await.unwrap();
     clock.advance(Duration::from_secs(2));
     // The local revocation has lapsed; the server is asked again, not the
     // result cached before the revocation.

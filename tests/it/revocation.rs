@@ -24,7 +24,10 @@ async fn a_revoked_token_is_refused_even_from_the_cache() {
         StatusCode::OK
     );
     assert_eq!(guard.token_cache_entries(), 1);
-    guard.revoke_token(&BearerToken::new(t.clone()));
+    guard
+        .revoke_token(&BearerToken::new(t.clone()))
+        .await
+        .unwrap();
     for _ in 0..2 {
         assert_invalid(&send(&app, request("/mcp", Some(&t))).await, REVOKED);
     }
@@ -45,7 +48,7 @@ async fn a_revoked_subject_signs_in_again_with_a_later_token() {
         send(&app, request("/mcp", Some(&old))).await.status,
         StatusCode::OK
     );
-    guard.revoke_subject(ISSUER, "alice");
+    guard.revoke_subject(ISSUER, "alice").await.unwrap();
     // Refused from the cache, and when verified afresh.
     assert_invalid(&send(&app, request("/mcp", Some(&old))).await, REVOKED);
     let unseen = token(&claims_with(json!({"jti": "unseen"})));
@@ -55,7 +58,7 @@ async fn a_revoked_subject_signs_in_again_with_a_later_token() {
         send(&app, request("/mcp", Some(&bob))).await.status,
         StatusCode::OK
     );
-    guard.revoke_subject(OTHER_ISSUER, "bob");
+    guard.revoke_subject(OTHER_ISSUER, "bob").await.unwrap();
     assert_eq!(
         send(&app, request("/mcp", Some(&bob))).await.status,
         StatusCode::OK

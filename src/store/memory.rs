@@ -1,0 +1,185 @@
+//! [`MemoryStore`]: a [`Store`] in this process, bounded in bytes.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{Store, StoreError, StoreKey, check_value};
+
+/// What an entry costs besides its value (key, TTL, moka's node).
+const ENTRY_OVERHEAD: usize = 112;
+
+#[derive(Clone)]
+struct Entry {
+    value: Box<[u8]>,
+    ttl: Duration,
+}
+
+/// Each entry expires after its own TTL.
+struct PerEntryTtl;
+
+impl moka::Expiry<StoreKey, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _: &StoreKey, e: &Entry, _: Instant) -> Option<Duration> {
+        Some(e.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &StoreKey,
+        e: &Entry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(e.ttl)
+    }
+}
+
+/// A [`Store`] in this process: the default of a guard without a shared
+/// store, and a way to test several guards in one process.
+///
+/// Bounded in bytes (values plus about 112 bytes per entry); when full, the
+/// least useful entries go first, so size it above what one window brings
+/// (a DPoP proof costs about 112 bytes).
+#[derive(Clone)]
+pub struct MemoryStore {
+    entries: moka::sync::Cache<StoreKey, Entry>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// A store of at most `max_bytes` (at least 64 KiB).
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(max_bytes.max(64 * 1024))
+                .weigher(|_: &StoreKey, e: &Entry| {
+                    u32::try_from(e.value.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .expire_after(PerEntryTtl)
+                .build(),
+        }
+    }
+
+    /// The entries held (after pending evictions).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    /// `true` when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes held (after pending evictions).
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_if_absent(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        check_value(value)?;
+        let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
+            value: value.into(),
+            ttl,
+        });
+        Ok(entry.is_fresh())
+    }
+
+    async fn set(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        check_value(value)?;
+        self.entries.insert(
+            key.clone(),
+            Entry {
+                value: value.into(),
+                ttl,
+            },
+        );
+        Ok(())
+    }
+
+    async fn get_many(&self, keys: &[StoreKey]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        Ok(keys
+            .iter()
+            .map(|k| self.entries.get(k).map(|e| e.value.to_vec()))
+            .collect())
+    }
+
+    async fn remove(&self, key: &StoreKey) -> Result<(), StoreError> {
+        self.entries.invalidate(key);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{KeyKind, MAX_VALUE_BYTES};
+    use super::*;
+
+    fn key(i: u32) -> StoreKey {
+        StoreKey::new(KeyKind::Session, &[&i.to_be_bytes()])
+    }
+
+    #[tokio::test]
+    async fn insert_if_absent_set_get_remove() {
+        let s = MemoryStore::new(1 << 20);
+        let ttl = Duration::from_secs(60);
+        assert!(s.insert_if_absent(&key(1), b"a", ttl).await.unwrap());
+        assert!(!s.insert_if_absent(&key(1), b"b", ttl).await.unwrap());
+        s.set(&key(2), b"c", ttl).await.unwrap();
+        let got = s.get_many(&[key(1), key(2), key(3)]).await.unwrap();
+        assert_eq!(got, vec![Some(b"a".to_vec()), Some(b"c".to_vec()), None]);
+        s.remove(&key(1)).await.unwrap();
+        assert_eq!(s.get_many(&[key(1)]).await.unwrap(), vec![None]);
+        let big = vec![0u8; MAX_VALUE_BYTES + 1];
+        assert!(s.set(&key(4), &big, ttl).await.is_err());
+        assert!(s.insert_if_absent(&key(4), &big, ttl).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn entries_expire_after_their_own_ttl() {
+        let s = MemoryStore::new(1 << 20);
+        s.set(&key(1), b"short", Duration::from_millis(50))
+            .await
+            .unwrap();
+        s.set(&key(2), b"long", Duration::from_secs(60))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let got = s.get_many(&[key(1), key(2)]).await.unwrap();
+        assert_eq!(got, vec![None, Some(b"long".to_vec())]);
+    }
+
+    #[tokio::test]
+    async fn bounded_in_bytes() {
+        let s = MemoryStore::new(64 * 1024);
+        let value = vec![7u8; 1024];
+        for i in 0..10_000 {
+            s.set(&key(i), &value, Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        assert!(s.weighted_size() <= 64 * 1024, "{}", s.weighted_size());
+        assert!(s.len() <= 64, "{}", s.len());
+    }
+}

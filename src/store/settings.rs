@@ -1,0 +1,112 @@
+//! [`SharedStore`]: a [`Store`] and how the guard uses it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Outage, Store};
+
+/// What a DPoP request gets when the replay store cannot answer. Either
+/// way the proof is refused: a replay check that cannot be made is never
+/// skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ReplayWhenDown {
+    /// 503 with `Retry-After` (the default): the client retries later.
+    #[default]
+    ServiceUnavailable,
+    /// 401 `invalid_dpop_proof`.
+    Unauthorized,
+}
+
+/// The uses of a store, each with its own outage state.
+#[derive(Debug)]
+pub(crate) struct Uses {
+    pub(crate) replay: Outage,
+    pub(crate) introspection: Outage,
+    pub(crate) revocation: Outage,
+    pub(crate) sessions: Outage,
+}
+
+/// A [`Store`] shared by the replicas of one deployment, and the guard's
+/// settings for it; give it to
+/// [`GuardBuilder::shared_store`](crate::GuardBuilder::shared_store). The
+/// MCP layer built from that guard keeps its session bindings there too.
+///
+/// Cheap to clone (clones share the store).
+#[derive(Clone)]
+pub struct SharedStore {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) recheck: Duration,
+    pub(crate) replay_when_down: ReplayWhenDown,
+    pub(crate) uses: Arc<Uses>,
+}
+
+impl fmt::Debug for SharedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedStore")
+            .field("store", &self.store)
+            .field("revocation_recheck", &self.recheck)
+            .field("replay_when_down", &self.replay_when_down)
+            .finish()
+    }
+}
+
+impl SharedStore {
+    /// `store`, with revocations rechecked every second and a 503 when the
+    /// replay store is down.
+    pub fn new(store: impl Store) -> Self {
+        Self::from_arc(Arc::new(store))
+    }
+
+    /// As [`new`](Self::new), for a store already shared.
+    pub fn from_arc(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            recheck: Duration::from_secs(1),
+            replay_when_down: ReplayWhenDown::default(),
+            uses: Arc::new(Uses {
+                replay: Outage::new("replay"),
+                introspection: Outage::new("introspection"),
+                revocation: Outage::new("revocation"),
+                sessions: Outage::new("sessions"),
+            }),
+        }
+    }
+
+    /// How long a replica may serve a token from its own verified-token
+    /// cache before it asks the store again whether the token, its `jti` or
+    /// its subject was revoked elsewhere: a revocation made on one replica
+    /// is enforced by all within this interval. Default 1 second;
+    /// `Duration::ZERO` asks on every request (the token cache is then not
+    /// used: each request pays a signature check and a store round trip).
+    /// At most 5 minutes.
+    pub fn revocation_recheck(mut self, every: Duration) -> Self {
+        self.recheck = every.min(Duration::from_secs(300));
+        self
+    }
+
+    /// What a DPoP request gets when the replay store is down (503 by
+    /// default).
+    pub fn replay_when_down(mut self, answer: ReplayWhenDown) -> Self {
+        self.replay_when_down = answer;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// How many outages of the store each use has seen (each is logged
+    /// once, when it begins): replay, introspection, revocation, sessions.
+    pub fn outages(&self) -> [u64; 4] {
+        let u = &self.uses;
+        [
+            u.replay.count(),
+            u.introspection.count(),
+            u.revocation.count(),
+            u.sessions.count(),
+        ]
+    }
+}
