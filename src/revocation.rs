@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::claims::AuthContext;
 use crate::clock::Clock;
-use crate::store::{KeyKind, SharedStore, StoreError, StoreKey};
+use crate::store::{KeyKind, RevocationsWhenDown, SharedStore, StoreError, StoreKey};
 
 const MAX_TOKENS: u64 = 100_000;
 const MAX_SUBJECT_BYTES: u64 = 16 * 1024 * 1024;
@@ -133,7 +133,7 @@ impl Revocations {
             Err(e) => shared.uses.revocation.failed(
                 shared.store.name(),
                 e,
-                "revocations are not shared; tokens verified in full get 503",
+                "this revocation is not shared with the other replicas",
             ),
         }
         result
@@ -175,10 +175,12 @@ impl Revocations {
         let values = match shared.store.get_many(&keys).await {
             Ok(v) => v,
             Err(e) => {
-                shared
-                    .uses
-                    .revocation
-                    .failed(store, &e, "tokens verified in full get 503");
+                let outage = &shared.uses.revocation;
+                if shared.revocations_when_down == RevocationsWhenDown::LocalListOnly {
+                    outage.failed(store, &e, "only this replica's revocations are checked");
+                    return Ok(false);
+                }
+                outage.failed(store, &e, "tokens verified in full get 503");
                 return Err(e);
             }
         };

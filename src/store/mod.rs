@@ -8,7 +8,7 @@
 //! |---|---|---|---|---|
 //! | DPoP proof `jti`s (replay) | proof key thumbprint + `jti` | empty | 2 × the `iat` window | refused: 503 (or 401, [`SharedStore::replay_when_down`]) |
 //! | introspection results | the token | the AS's answer | its cache window | the AS is asked directly, within the introspection bounds |
-//! | revoked tokens, `jti`s, subjects | the token / issuer + `jti` / issuer + `sub` | revoked at | the revocation retention | a token not verified in the last [recheck](SharedStore::revocation_recheck) interval: 503 |
+//! | revoked tokens, `jti`s, subjects | the token / issuer + `jti` / issuer + `sub` | revoked at | the revocation retention | a token not verified in the last [recheck](SharedStore::revocation_recheck) interval: 503 (or this replica's own list only, [`SharedStore::revocations_when_down`]) |
 //! | `2025-11-25` session owners | the `Mcp-Session-Id` | the principal | the binding's idle time | a session not known locally: 503 |
 //!
 //! Keys are SHA-256 digests with a kind prefix ([`StoreKey`]): no token,
@@ -59,7 +59,7 @@ pub use memory::MemoryStore;
 pub(crate) use outage::Outage;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
-pub use settings::{ReplayWhenDown, SharedStore};
+pub use settings::{ReplayWhenDown, RevocationsWhenDown, SharedStore};
 
 /// The largest value the guard writes (an introspection answer is capped
 /// at 64 KiB, plus a small header). Stores refuse larger ones.

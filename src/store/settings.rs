@@ -19,6 +19,24 @@ pub enum ReplayWhenDown {
     Unauthorized,
 }
 
+/// What a token that must be checked against the shared revocation list
+/// gets when the store cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RevocationsWhenDown {
+    /// 503 with `Retry-After` (the default): a token is not let through
+    /// without the check. Tokens verified within the recheck interval are
+    /// still served from the cache; a Redis outage longer than that stops
+    /// every caller.
+    #[default]
+    ServiceUnavailable,
+    /// Only this replica's own revocation list is checked until the store
+    /// is back: revocations made on other replicas during the outage (or
+    /// before, and not seen here) are not enforced. Availability over
+    /// revocation; the outage is logged once.
+    LocalListOnly,
+}
+
 /// The uses of a store, each with its own outage state.
 #[derive(Debug)]
 pub(crate) struct Uses {
@@ -39,6 +57,7 @@ pub struct SharedStore {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) recheck: Duration,
     pub(crate) replay_when_down: ReplayWhenDown,
+    pub(crate) revocations_when_down: RevocationsWhenDown,
     pub(crate) uses: Arc<Uses>,
 }
 
@@ -48,13 +67,14 @@ impl fmt::Debug for SharedStore {
             .field("store", &self.store)
             .field("revocation_recheck", &self.recheck)
             .field("replay_when_down", &self.replay_when_down)
+            .field("revocations_when_down", &self.revocations_when_down)
             .finish()
     }
 }
 
 impl SharedStore {
-    /// `store`, with revocations rechecked every second and a 503 when the
-    /// replay store is down.
+    /// `store`, with revocations rechecked every second, and a 503 when the
+    /// store is down for a replay check or a revocation check.
     pub fn new(store: impl Store) -> Self {
         Self::from_arc(Arc::new(store))
     }
@@ -65,6 +85,7 @@ impl SharedStore {
             store,
             recheck: Duration::from_secs(1),
             replay_when_down: ReplayWhenDown::default(),
+            revocations_when_down: RevocationsWhenDown::default(),
             uses: Arc::new(Uses {
                 replay: Outage::new("replay"),
                 introspection: Outage::new("introspection"),
@@ -90,6 +111,13 @@ impl SharedStore {
     /// default).
     pub fn replay_when_down(mut self, answer: ReplayWhenDown) -> Self {
         self.replay_when_down = answer;
+        self
+    }
+
+    /// What a token gets when the shared revocation list cannot be read
+    /// (503 by default).
+    pub fn revocations_when_down(mut self, answer: RevocationsWhenDown) -> Self {
+        self.revocations_when_down = answer;
         self
     }
 

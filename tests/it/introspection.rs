@@ -732,3 +732,52 @@ mod wire {
         assert_eq!(server.hits("/big"), 1);
     }
 }
+
+#[tokio::test]
+async fn replicas_sharing_a_store_introspect_a_token_once_and_fall_back_to_the_as_when_it_is_down()
+{
+    use mcp_resource_guard::store::{RevocationsWhenDown, SharedStore};
+    let fake = FakeAs::new();
+    fake.activate(OPAQUE, json!({}));
+    let switch = crate::shared_store::Switchable::new();
+    // Availability over cross-replica revocation while the store is down
+    // (the default would answer 503: see shared_store.rs).
+    let store =
+        SharedStore::new(switch.clone()).revocations_when_down(RevocationsWhenDown::LocalListOnly);
+    let replicas: Vec<GuardLayer> = (0..3)
+        .map(|_| {
+            builder_with(introspection(&fake))
+                .shared_store(store.clone())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for round in 0..3 {
+        for g in &replicas {
+            let r = get(g, OPAQUE).await;
+            assert_eq!(r.status, StatusCode::OK, "round {round}: {}", r.body);
+        }
+    }
+    // One call for the whole fleet (later requests: each replica's own
+    // caches, or the shared answer).
+    assert_eq!(fake.calls(), 1);
+    // An inactive answer is shared too.
+    for g in &replicas {
+        assert_401(
+            &get(g, "unknown-token").await,
+            "The access token is invalid",
+        );
+    }
+    assert_eq!(fake.calls(), 2);
+
+    // The store down: each replica asks the AS itself (within its bounds),
+    // the outage counted once.
+    switch.set_down(true);
+    fake.activate("second-token", json!({}));
+    for g in &replicas {
+        assert_eq!(get(g, "second-token").await.status, StatusCode::OK);
+    }
+    assert_eq!(fake.calls(), 5);
+    assert_eq!(store.outages(), [0, 1, 1, 0]);
+    switch.set_down(false);
+}

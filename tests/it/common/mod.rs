@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fault_server;
+pub mod redis_server;
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
