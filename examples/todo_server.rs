@@ -17,6 +17,10 @@
 //! | `MCP_INTROSPECTION_JWT` | `1`: ask for RFC 9701 signed introspection responses | unset |
 //! | `MCP_DPOP` | `allowed` (DPoP-bound tokens with the DPoP scheme, others as Bearer) or `required` (DPoP only) | unset: Bearer only |
 //! | `MCP_DPOP_NONCES` | `1`: DPoP proofs need a server nonce (RFC 9449 §9); every DPoP answer carries a fresh one | unset |
+//! | `MCP_REDIS_URL` | share state with the other replicas through this Redis (`redis://host:6379/`): DPoP proofs, revocations, introspection answers, session owners | unset: this process only |
+//! | `MCP_REDIS_PREFIX` | the prefix of this deployment's Redis keys | `mcp-resource-guard` |
+//! | `MCP_REVOCATION_RECHECK_MS` | with `MCP_REDIS_URL`: how long a replica serves a cached verification before it asks Redis whether the token was revoked elsewhere | `1000` |
+//! | `MCP_METRICS_BIND` | serve Prometheus metrics, `/live`, `/ready` and an operator's `POST /revoke` on this address (keep it private) | unset: none |
 //! | `RUST_LOG` | what is logged (`tracing-subscriber` filter syntax) | `info`: every access decision, with why |
 //! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
 //! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random (from the system's CSPRNG) |
@@ -40,10 +44,14 @@
 
 use std::sync::{Arc, Mutex};
 
+#[path = "support/operations.rs"]
+mod operations;
+
 use axum::Router;
 use mcp_resource_guard::dpop::{Dpop, DpopMode};
 use mcp_resource_guard::introspection::{ClientAuth, Introspection, IntrospectionMode};
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
+use mcp_resource_guard::store::SharedStore;
 use mcp_resource_guard::testing::TestIssuer;
 use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, ScopeHierarchy, TypPolicy};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -211,17 +219,23 @@ pub fn guard(
     issuer: Issuer,
     typ: TypPolicy,
 ) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
-    guard_with_dpop(resource, issuer, typ, Dpop::default())
+    guard_with_dpop(resource, issuer, typ, Dpop::default(), None)
 }
 
-/// [`guard`] accepting DPoP-bound tokens as `dpop` says.
+/// [`guard`] accepting DPoP-bound tokens as `dpop` says, sharing state
+/// with the other replicas through `shared` when given.
 pub fn guard_with_dpop(
     resource: &str,
     issuer: Issuer,
     typ: TypPolicy,
     dpop: Dpop,
+    shared: Option<SharedStore>,
 ) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
-    GuardLayer::builder(resource)
+    let builder = match shared {
+        Some(s) => GuardLayer::builder(resource).shared_store(s),
+        None => GuardLayer::builder(resource),
+    };
+    builder
         .add_issuer(issuer)
         .typ_policy(typ)
         .scopes_supported(SCOPES)
@@ -348,13 +362,21 @@ fn init_logging() {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_logging();
+    let metrics = operations::metrics_from_env()?;
     let resource =
         std::env::var("MCP_RESOURCE").unwrap_or_else(|_| "http://127.0.0.1:3000/mcp".to_owned());
     let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let typ = typ_policy()?;
+    let shared = operations::shared_store_from_env().await?;
     let guard = match std::env::var("MCP_ISSUER") {
         Ok(issuer) => {
-            let guard = guard_with_dpop(&resource, real_issuer(issuer)?, typ, dpop_setting()?)?;
+            let guard = guard_with_dpop(
+                &resource,
+                real_issuer(issuer)?,
+                typ,
+                dpop_setting()?,
+                shared,
+            )?;
             if let Err(e) = guard.warm_up().await {
                 eprintln!("warning: the issuer's keys are not available yet: {e}");
             }
@@ -378,7 +400,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()),
                 typ,
                 dpop_setting()?,
+                shared,
             )?;
+            operations::serve_from_env(&guard, metrics.clone()).await?;
             let url = guard.resource().as_str().to_owned();
             let all = issuer.token("alice", &url, "todo:admin");
             let ro = issuer.token("bob", &url, "todo:read");
@@ -426,6 +450,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Ok(());
         }
     };
+    operations::serve_from_env(&guard, metrics.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("listening on http://{bind}");
     axum::serve(listener, app(guard, Store::default())).await?;

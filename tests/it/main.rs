@@ -13,6 +13,7 @@ mod cors;
 mod dpop;
 mod example_axum_basic;
 mod example_hyper_basic;
+mod fleet;
 mod introspection;
 mod jwks_cache;
 mod mcp_fail_closed;

@@ -427,7 +427,7 @@ fn example_binary() -> std::path::PathBuf {
 
 /// Starts the example against `issuer` with `env`; its stderr lines arrive
 /// on the returned channel.
-async fn spawn_example(
+pub(crate) async fn spawn_example(
     issuer: &str,
     env: &[(&str, &str)],
 ) -> (

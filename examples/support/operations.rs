@@ -1,0 +1,141 @@
+//! The todo server's operations side, for running many replicas: shared
+//! state on Redis (`MCP_REDIS_URL`), and on a separate port
+//! (`MCP_METRICS_BIND`) Prometheus metrics, liveness and readiness probes
+//! and an operator's revocation hook.
+//!
+//! | route (operations port) | answer |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text (`mcp_resource_guard_*`, see the crate's metrics docs) |
+//! | `GET /live` | 200 while the process serves |
+//! | `GET /ready` | 200 when every issuer's keys are usable, else 503 (`GuardLayer::readiness`) |
+//! | `POST /revoke` | form `token=…`, or `issuer=…&jti=…`, or `issuer=…&sub=…`: 204, on every replica within the recheck interval; 400 for a form that names nothing; 503 when the shared store cannot be written |
+//!
+//! The operations port has no authentication: bind it to loopback or a
+//! private network only (as Kubernetes probes and Prometheus expect).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use mcp_resource_guard::store::{RedisStore, SharedStore};
+use mcp_resource_guard::{BearerToken, GuardLayer};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// `MCP_REDIS_URL` (and `MCP_REDIS_PREFIX`, `MCP_REVOCATION_RECHECK_MS`):
+/// the replicas' shared store, or `None` for a single process.
+pub async fn shared_store_from_env() -> Result<Option<SharedStore>, Box<dyn std::error::Error>> {
+    let Ok(url) = std::env::var("MCP_REDIS_URL") else {
+        return Ok(None);
+    };
+    let mut builder = RedisStore::builder(url);
+    if let Ok(prefix) = std::env::var("MCP_REDIS_PREFIX") {
+        builder = builder.prefix(prefix);
+    }
+    let mut shared = SharedStore::new(builder.connect().await?);
+    if let Ok(ms) = std::env::var("MCP_REVOCATION_RECHECK_MS") {
+        let ms: u64 = ms
+            .parse()
+            .map_err(|_| format!("MCP_REVOCATION_RECHECK_MS={ms:?}: a number of milliseconds"))?;
+        shared = shared.revocation_recheck(Duration::from_millis(ms));
+    }
+    Ok(Some(shared))
+}
+
+#[derive(Clone)]
+struct Ops {
+    guard: GuardLayer,
+    metrics: PrometheusHandle,
+}
+
+/// With `MCP_METRICS_BIND` set: installs the Prometheus recorder (first
+/// thing, so the startup's key fetch is counted).
+pub fn metrics_from_env() -> Result<Option<PrometheusHandle>, Box<dyn std::error::Error>> {
+    if std::env::var("MCP_METRICS_BIND").is_err() {
+        return Ok(None);
+    }
+    Ok(Some(PrometheusBuilder::new().install_recorder()?))
+}
+
+/// With `MCP_METRICS_BIND` set: serves the operations port in the
+/// background.
+pub async fn serve_from_env(
+    guard: &GuardLayer,
+    metrics: Option<PrometheusHandle>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (Ok(bind), Some(metrics)) = (std::env::var("MCP_METRICS_BIND"), metrics) else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    println!("operations (metrics, probes, revoke) on http://{bind}");
+    let ops = Ops {
+        guard: guard.clone(),
+        metrics,
+    };
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .route("/live", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/revoke", post(revoke))
+        .with_state(ops);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("the operations port stopped: {e}");
+        }
+    });
+    Ok(())
+}
+
+async fn render(State(ops): State<Ops>) -> impl IntoResponse {
+    // Refreshes the key health and age gauges.
+    let _ = ops.guard.readiness();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ops.metrics.render(),
+    )
+}
+
+async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
+    let r = ops.guard.readiness();
+    let issuers: Vec<_> = r
+        .issuers()
+        .iter()
+        .map(|(i, h)| serde_json::json!({"issuer": i, "keys": format!("{h:?}")}))
+        .collect();
+    let status = if r.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"ready": r.is_ready(), "issuers": issuers});
+    (status, axum::Json(body))
+}
+
+#[derive(serde::Deserialize)]
+struct RevokeForm {
+    token: Option<String>,
+    issuer: Option<String>,
+    jti: Option<String>,
+    sub: Option<String>,
+}
+
+async fn revoke(State(ops): State<Ops>, Form(f): Form<RevokeForm>) -> impl IntoResponse {
+    let result = match (f.token, f.issuer, f.jti, f.sub) {
+        (Some(token), None, None, None) => ops.guard.revoke_token(&BearerToken::new(token)).await,
+        (None, Some(issuer), Some(jti), None) => ops.guard.revoke_jti(&issuer, &jti).await,
+        (None, Some(issuer), None, Some(sub)) => ops.guard.revoke_subject(&issuer, &sub).await,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "give token=, or issuer= and jti=, or issuer= and sub=".to_owned(),
+            );
+        }
+    };
+    match result {
+        Ok(()) => (StatusCode::NO_CONTENT, String::new()),
+        // Revoked on this replica; the others may not know.
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
