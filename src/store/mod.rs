@@ -162,6 +162,7 @@ pub(crate) fn check_value(value: &[u8]) -> Result<(), StoreError> {
 
 /// A TTL in whole milliseconds, at least 1 (a zero TTL would mean "never
 /// expires" to some stores).
+#[cfg(feature = "redis")]
 pub(crate) fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
