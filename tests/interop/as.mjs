@@ -32,6 +32,10 @@ export function generateKeys() {
   return { keys: ALGS.map(make) };
 }
 
+/** Calls to the introspection endpoint so far (the fleet case counts them). */
+let introspectionCalls = 0;
+export const introspectionCallCount = () => introspectionCalls;
+
 /** Starts oidc-provider on 127.0.0.1:port; resolves to the node http server. */
 /** `resource` is one resource URL or a list of them. */
 export async function startAuthorizationServer({ port, resource, jwks }) {
@@ -95,6 +99,10 @@ export async function startAuthorizationServer({ port, resource, jwks }) {
     },
   });
   registerTokenExchange(provider, { issuer, resources, jwks });
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === '/token/introspection') introspectionCalls += 1;
+    await next();
+  });
   provider.proxy = false;
   const server = provider.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -7,7 +7,7 @@ import { spawn, execFile } from 'node:child_process';
 import net from 'node:net';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
-import { ALGS, GATEWAY_CLIENT, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, startAuthorizationServer } from './as.mjs';
+import { ALGS, GATEWAY_CLIENT, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, introspectionCallCount, startAuthorizationServer } from './as.mjs';
 import { tsFlow } from './ts_client.mjs';
 import { ts2Flow } from './ts2_client.mjs';
 import { dpopFlow } from './dpop_client.mjs';
@@ -91,6 +91,41 @@ async function whoamiRaw(url, token) {
   return { status: res.status, www: res.headers.get('www-authenticate'), body: await res.text() };
 }
 
+/** A client-credentials token from oidc-provider for `resource`. */
+async function clientCredentialsToken(issuer, client, resource, scope) {
+  const res = await fetch(`${issuer}/token`, {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${client}:${SECRET}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource, scope }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body.access_token;
+}
+
+/** Starts a real redis-server (Debian's; scripts/test.sh installs it) on `port`. */
+function startRedis(port) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.env.REDIS_SERVER ?? 'redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 10_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('error', (e) => reject(new Error(`redis-server: ${e.message} (install it: apt-get install redis-server)`)));
+  });
+}
+
 /** Revokes a token at oidc-provider as the client it was issued to. */
 async function revokeAt(issuer, client, token) {
   const res = await fetch(`${issuer}/token/revocation`, {
@@ -142,7 +177,9 @@ try {
   const dpopResource = `http://127.0.0.1:${dpopPort}/mcp`;
   const gatewayPort = await freePort();
   const gatewayResource = `http://127.0.0.1:${gatewayPort}/mcp`;
-  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource];
+  // The fleet's canonical URL (a load balancer's); the replicas listen elsewhere.
+  const fleetResource = `http://127.0.0.1:${await freePort()}/mcp`;
+  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource];
   let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
@@ -237,6 +274,35 @@ try {
       after.www,
       `Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="http://127.0.0.1:${opaquePort}/.well-known/oauth-protected-resource/mcp", scope="todo:read"`,
     );
+  });
+
+  // A fleet: three todo_server replicas sharing a real redis-server, each
+  // introspecting opaque tokens at oidc-provider; requests round-robin.
+  const redisPort = await freePort();
+  await startRedis(redisPort);
+  const fleetPorts = [await freePort(), await freePort(), await freePort()];
+  for (const port of fleetPorts) {
+    await startTodo({
+      ...introspecting, MCP_INTROSPECTION_TTL: '2', MCP_RESOURCE: fleetResource, MCP_BIND: `127.0.0.1:${port}`,
+      MCP_REDIS_URL: `redis://127.0.0.1:${redisPort}/`, MCP_REDIS_PREFIX: 'interop-fleet',
+    });
+  }
+  await check('fleet of three replicas sharing Redis: one introspection call per token per cache window, a token revoked at oidc-provider refused by all', async () => {
+    const token = await clientCredentialsToken(as.issuer, OPAQUE_CLIENT, fleetResource, 'todo:read');
+    const before = introspectionCallCount();
+    for (let i = 0; i < 9; i++) {
+      const port = fleetPorts[i % 3];
+      const r = await whoamiRaw(`http://127.0.0.1:${port}/mcp`, token);
+      assert.equal(r.status, 200, `request ${i} at ${port}: ${r.body}`);
+    }
+    assert.equal(introspectionCallCount() - before, 1, 'one introspection call for the whole fleet');
+    await revokeAt(as.issuer, OPAQUE_CLIENT, token);
+    await new Promise((r) => setTimeout(r, 3100));
+    for (const port of fleetPorts) {
+      const r = await whoamiRaw(`http://127.0.0.1:${port}/mcp`, token);
+      assert.equal(r.status, 401, `at ${port}: ${r.body}`);
+    }
+    assert.ok(introspectionCallCount() - before <= 2, `${introspectionCallCount() - before} calls: one more for the new window at most`);
   });
 
   // DPoP (RFC 9449): a DPoP-bound oidc-provider token with a real DPoP
