@@ -1,11 +1,15 @@
 //! A release hello-world axum server for the load harness, with or without
-//! the guard: `load_server plain|guard ADDR`. In `guard` mode it prints one
-//! valid token on stdout's first line (a static in-memory key; every request
-//! carries that token, so the guard serves it from its verified-token cache).
+//! the guard: `load_server plain|guard|guard-redis ADDR`. It prints one
+//! valid token on stdout's first line (a static in-memory key); the harness
+//! sends it in every mode (like with like), so the guard serves it from its
+//! verified-token cache. `guard-redis` shares state through the Redis at
+//! `REDIS_URL` as a replica of a fleet would (revocations rechecked every
+//! second, the default).
 
 use axum::Router;
 use axum::routing::get;
 use mcp_resource_guard::jwks::StaticJwks;
+use mcp_resource_guard::store::{RedisStore, SharedStore};
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, GuardLayer, Issuer};
 use serde_json::json;
@@ -16,19 +20,25 @@ async fn main() {
     let mode = args.next().unwrap_or_else(|| "plain".into());
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8081".into());
     let app = Router::new().route("/mcp", get(|| async { "hello" }));
-    let app = if mode == "guard" {
-        let key = TestKey::generate(Algorithm::RS256).unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let token = key.sign(&json!({
-            "iss": "https://as.example.com", "sub": "load", "client_id": "load",
-            "aud": "https://mcp.example.com/mcp", "exp": now + 3600, "iat": now,
-            "scope": "todo:read",
-        }));
-        println!("{token}");
-        let guard = GuardLayer::builder("https://mcp.example.com/mcp")
+    let key = TestKey::generate(Algorithm::RS256).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = key.sign(&json!({
+        "iss": "https://as.example.com", "sub": "load", "client_id": "load",
+        "aud": "https://mcp.example.com/mcp", "exp": now + 3600, "iat": now,
+        "scope": "todo:read",
+    }));
+    println!("{token}");
+    let app = if mode == "guard" || mode == "guard-redis" {
+        let mut builder = GuardLayer::builder("https://mcp.example.com/mcp");
+        if mode == "guard-redis" {
+            let url = std::env::var("REDIS_URL").expect("REDIS_URL for guard-redis");
+            let store = RedisStore::connect(url).await.unwrap();
+            builder = builder.shared_store(SharedStore::new(store));
+        }
+        let guard = builder
             .add_issuer(
                 Issuer::new("https://as.example.com")
                     .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
@@ -38,7 +48,6 @@ async fn main() {
             .unwrap();
         app.layer(guard)
     } else {
-        println!("-");
         app
     };
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Load harness: a release axum hello-world server without and with the guard
-# (every request carries one valid token, so the guard answers from its
-# verified-token cache), driven by wrk on 127.0.0.1 with server and load
-# generator pinned to different cores. Modes are interleaved; prints req/s,
-# p50, p99 per run and the guard/plain ratios.
+# (every request, in every mode, carries the same valid token, so the guard
+# answers from its verified-token cache), driven by wrk on 127.0.0.1 with
+# server and load generator pinned to different cores. Modes are
+# interleaved; prints req/s, p50, p99 per run and each mode's ratio to plain.
 #
-# Usage: scripts/load.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
+# Modes (LOAD_MODES, default "plain guard"): plain, guard, guard-redis (the
+# guard of one fleet replica sharing state through a local redis-server,
+# started here on the load generator's core).
+#
+# Usage: [LOAD_MODES="plain guard guard-redis"] scripts/load.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -17,8 +21,18 @@ if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
+modes="${LOAD_MODES:-plain guard}"
 (cd benches && cargo build --release --quiet --bin load_server)
 bin=benches/target/release/load_server
+redis_pid=""
+if [[ " $modes " == *" guard-redis "* ]]; then
+  command -v redis-server >/dev/null || { echo "guard-redis needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+  taskset -c 1 redis-server --port 18082 --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+  redis_pid=$!
+  trap 'kill $redis_pid 2>/dev/null || true' EXIT
+  export REDIS_URL=redis://127.0.0.1:18082/
+  sleep 0.5
+fi
 
 run() { # mode -> "req/s p50 p99"
   local mode=$1 out token pid
@@ -28,10 +42,8 @@ run() { # mode -> "req/s p50 p99"
   for _ in $(seq 50); do [ -s "$out" ] && break; sleep 0.1; done
   sleep 0.3
   token=$(head -n1 "$out")
-  local hdr=()
-  [ "$mode" = guard ] && hdr=(-H "Authorization: Bearer $token")
   local res
-  res=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" --latency "${hdr[@]}" "http://$addr/mcp")
+  res=$(taskset -c 1 wrk -t1 -c32 -d"${secs}s" --latency -H "Authorization: Bearer $token" "http://$addr/mcp")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -f "$out"
   local non2xx
@@ -44,14 +56,17 @@ run() { # mode -> "req/s p50 p99"
   echo "$rps $p50 $p99"
 }
 
-plain_total=0; guard_total=0
-printf '%-6s %-6s %12s %10s %10s\n' round mode req/s p50 p99
+declare -A total
+for mode in $modes; do total[$mode]=0; done
+printf '%-6s %-12s %12s %10s %10s\n' round mode req/s p50 p99
 for r in $(seq "$rounds"); do
-  for mode in plain guard; do
+  for mode in $modes; do
     read -r rps p50 p99 < <(run "$mode")
-    printf '%-6s %-6s %12s %10s %10s\n' "$r" "$mode" "$rps" "$p50" "$p99"
-    if [ "$mode" = plain ]; then plain_total=$(awk -v a="$plain_total" -v b="$rps" 'BEGIN {print a + b}')
-    else guard_total=$(awk -v a="$guard_total" -v b="$rps" 'BEGIN {print a + b}'); fi
+    printf '%-6s %-12s %12s %10s %10s\n' "$r" "$mode" "$rps" "$p50" "$p99"
+    total[$mode]=$(awk -v a="${total[$mode]}" -v b="$rps" 'BEGIN {print a + b}')
   done
 done
-echo "ratio guard/plain (mean req/s over $rounds rounds): $(awk -v g="$guard_total" -v p="$plain_total" 'BEGIN {printf "%.3f", g / p}')"
+for mode in $modes; do
+  [ "$mode" = plain ] && continue
+  echo "ratio $mode/plain (mean req/s over $rounds rounds): $(awk -v g="${total[$mode]}" -v p="${total[plain]}" 'BEGIN {printf "%.3f", g / p}')"
+done
