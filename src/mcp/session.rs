@@ -477,6 +477,61 @@ mod tests {
         );
     }
 
+    /// A store that is down.
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl crate::store::Store for Down {
+        async fn insert_if_absent(
+            &self,
+            _: &StoreKey,
+            _: &[u8],
+            _: Duration,
+        ) -> Result<bool, crate::store::StoreError> {
+            Err(crate::store::StoreError::new("down"))
+        }
+        async fn set(
+            &self,
+            _: &StoreKey,
+            _: &[u8],
+            _: Duration,
+        ) -> Result<(), crate::store::StoreError> {
+            Err(crate::store::StoreError::new("down"))
+        }
+        async fn get_many(
+            &self,
+            _: &[StoreKey],
+        ) -> Result<Vec<Option<Vec<u8>>>, crate::store::StoreError> {
+            Err(crate::store::StoreError::new("down"))
+        }
+        async fn remove(&self, _: &StoreKey) -> Result<(), crate::store::StoreError> {
+            Err(crate::store::StoreError::new("down"))
+        }
+        fn name(&self) -> &'static str {
+            "down"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_refuses_new_bindings_and_unknown_sessions_with_503() {
+        let shared = SharedStore::new(Down);
+        let b = SessionBinding::new();
+        let e = b.bind("s1", p("alice"), Some(&shared)).await.unwrap_err();
+        assert_eq!(e.kind(), AuthErrorKind::StoreUnavailable);
+        assert_eq!(e.kind().status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        // Not bound locally either: no id the other replicas would not know.
+        assert_eq!(
+            b.check("s1", &p("alice"), None).await.unwrap_err().kind(),
+            AuthErrorKind::UnknownSession
+        );
+        assert_eq!(
+            b.check("s2", &p("alice"), Some(&shared)).await.unwrap_err().kind(),
+            AuthErrorKind::StoreUnavailable
+        );
+        assert_eq!(shared.outages(), [0, 0, 0, 1]);
+    }
+
     #[test]
     fn session_ids() {
         let h = |vals: &[&str]| {

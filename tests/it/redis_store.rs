@@ -108,6 +108,26 @@ async fn configuration_mistakes_are_errors_that_hide_the_password() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+#[tokio::test]
+async fn a_redis_that_accepts_but_never_answers_fails_each_call_within_the_timeout() {
+    // The kernel accepts connections on a listener nobody serves.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", hung.local_addr().unwrap());
+    let store = RedisStore::builder(url)
+        .timeout(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    let k = StoreKey::new(KeyKind::DpopProof, &[b"y"]);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let e = store.insert_if_absent(&k, b"", Duration::from_secs(1)).await;
+        assert!(e.is_err());
+        assert!(started.elapsed() < Duration::from_millis(1000), "{:?}", started.elapsed());
+    }
+    drop(hung);
+}
+
 async fn shared(redis: &RedisServer, recheck: Duration) -> SharedStore {
     let store = RedisStore::builder(redis.url())
         .timeout(Duration::from_millis(200))
