@@ -58,9 +58,11 @@
 //! | `aws-lc-rs` | signature verification with aws-lc-rs | yes |
 //! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
-//! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys`, failed introspection calls on `mcp_resource_guard::introspection` (never a token) | no |
+//! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys`, failed introspection calls on `mcp_resource_guard::introspection`, shared-store outages on `mcp_resource_guard::store` (never a token) | no |
 //! | `reqwest` | fetch keys and discovery documents, and introspect, with reqwest (rustls) | yes |
 //! | `client` | the client side: `ClientCredentials`, discovery from a 401, `AuthorizedClient` (with `reqwest`), `AuthorizeLayer`, token exchange | no |
+//! | `redis` | `store::RedisStore`: shared state for many replicas on Redis or Valkey | no |
+//! | `metrics` | metrics through the `metrics` facade (see "Metrics" below) | no |
 //! | `testing` | [`testing`]: key generation, token minting, a test issuer, a manual clock, the conformance kit | no |
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
@@ -72,7 +74,8 @@
 //! [`GuardFuture`]), [`RequireScopeLayer`], [`AuthContext`], the errors and the
 //! configuration values. Each larger concern is a module: [`mcp`] (the MCP
 //! policy layer), [`jwks`] (key sources), [`challenge`] (rejection bodies),
-//! [`metadata`] (RFC 9728), [`testing`] (test keys, a test issuer, a manual
+//! [`metadata`] (RFC 9728), [`store`] (state shared by replicas),
+//! [`dpop`], [`introspection`], [`client`], [`testing`] (test keys, a test issuer, a manual
 //! clock), [`dangerous`] (escape hatches). Every public item has exactly one
 //! path.
 //!
@@ -105,6 +108,31 @@
 //! Route them to their own sink with a per-target filter, for example
 //! `RUST_LOG=mcp_resource_guard::audit=info` with `tracing-subscriber`'s
 //! `EnvFilter`.
+//!
+//! ## Metrics
+//!
+//! With the `metrics` feature, the crate records through the
+//! [`metrics`](https://docs.rs/metrics) facade: install any recorder (a
+//! Prometheus exporter, say) and these appear. Labels never carry a token,
+//! a subject or anything else from a request beyond the fixed `reason`
+//! codes of the audit trail.
+//!
+//! | Name | Kind | Labels | What |
+//! |---|---|---|---|
+//! | `mcp_resource_guard_decisions_total` | counter | `layer`, `outcome` (`allow`/`deny`), `reason` | every access decision (the audit trail's) |
+//! | `mcp_resource_guard_token_cache_hits_total` | counter | | verifications served from the token cache |
+//! | `mcp_resource_guard_token_cache_misses_total` | counter | | tokens verified in full |
+//! | `mcp_resource_guard_token_cache_entries` | gauge | | tokens in the cache (set on each insert) |
+//! | `mcp_resource_guard_key_fetches_total` | counter | `source`, `outcome` (`ok`/`error`) | JWKS fetches |
+//! | `mcp_resource_guard_key_age_seconds` | gauge | `issuer` | age of the held keys (set by `GuardLayer::readiness`) |
+//! | `mcp_resource_guard_key_health` | gauge | `issuer` | 2 fresh, 1 stale, 0 absent (set by `GuardLayer::readiness`) |
+//! | `mcp_resource_guard_introspection_calls_total` | counter | `issuer`, `outcome` (`active`/`refused`/`error`) | calls to the introspection endpoint |
+//! | `mcp_resource_guard_introspection_seconds` | histogram | `issuer` | their latency |
+//! | `mcp_resource_guard_introspection_in_flight` | gauge | `issuer` | calls in flight |
+//! | `mcp_resource_guard_introspection_shared_hits_total` | counter | `issuer` | answers taken from the shared store |
+//! | `mcp_resource_guard_dpop_replays_total` | counter | | DPoP proofs refused as replays |
+//! | `mcp_resource_guard_dpop_nonce_refreshes_total` | counter | | fresh `DPoP-Nonce`s sent |
+//! | `mcp_resource_guard_store_errors_total` | counter | `store`, `used_for` | shared store calls that failed |
 //!
 //! ## Security defaults
 //!

@@ -1,26 +1,6 @@
-//! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature
-//! `metrics`; without it every call here compiles to nothing). Install any
-//! recorder (a Prometheus exporter, say) and these appear:
-//!
-//! | Name | Kind | Labels | What |
-//! |---|---|---|---|
-//! | `mcp_resource_guard_decisions_total` | counter | `layer`, `outcome` (`allow`/`deny`), `reason` | every access decision (the audit trail's) |
-//! | `mcp_resource_guard_token_cache_hits_total` | counter | | verifications served from the token cache |
-//! | `mcp_resource_guard_token_cache_misses_total` | counter | | tokens verified in full |
-//! | `mcp_resource_guard_token_cache_entries` | gauge | | tokens in the cache (set on each insert) |
-//! | `mcp_resource_guard_key_fetches_total` | counter | `source`, `outcome` (`ok`/`error`) | JWKS fetches |
-//! | `mcp_resource_guard_key_age_seconds` | gauge | `issuer` | age of the held keys (set by `GuardLayer::readiness`) |
-//! | `mcp_resource_guard_key_health` | gauge | `issuer` | 2 fresh, 1 stale, 0 absent (set by `GuardLayer::readiness`) |
-//! | `mcp_resource_guard_introspection_calls_total` | counter | `issuer`, `outcome` (`active`/`refused`/`error`) | calls to the introspection endpoint |
-//! | `mcp_resource_guard_introspection_seconds` | histogram | `issuer` | their latency |
-//! | `mcp_resource_guard_introspection_in_flight` | gauge | `issuer` | calls in flight |
-//! | `mcp_resource_guard_introspection_shared_hits_total` | counter | `issuer` | answers taken from the shared store |
-//! | `mcp_resource_guard_dpop_replays_total` | counter | | DPoP proofs refused as replays |
-//! | `mcp_resource_guard_dpop_nonce_refreshes_total` | counter | | fresh `DPoP-Nonce`s sent |
-//! | `mcp_resource_guard_store_errors_total` | counter | `store`, `used_for` | shared store calls that failed |
-//!
-//! Labels never carry a token, subject or anything else from a request
-//! beyond the fixed `reason` codes.
+//! Metrics through the `metrics` facade (feature `metrics`; without it
+//! every call here compiles to nothing). The names and labels are listed in
+//! the crate docs ("Metrics"); a test scrapes them from the example.
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 
 use std::time::Duration;

@@ -85,6 +85,30 @@ pub(super) async fn put(shared: &SharedStore, key: &StoreKey, answer: &Answer, n
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{KeyKind, MemoryStore};
+
+    #[tokio::test]
+    async fn an_answer_past_its_window_is_not_used_whatever_the_store_keeps() {
+        let shared = SharedStore::new(MemoryStore::new(1 << 20));
+        let key = StoreKey::new(KeyKind::Introspection, &[b"i", b"t"]);
+        let answer = Answer {
+            is_jwt: false,
+            until: 1_000,
+            body: b"{}".to_vec(),
+        };
+        // Written with a long TTL (a store that keeps entries too long).
+        shared
+            .store
+            .set(&key, &answer.encode(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(get(&shared, &key, 999).await.is_some());
+        assert!(get(&shared, &key, 1_000).await.is_none());
+        // Nothing is written for an answer whose window is over.
+        let key2 = StoreKey::new(KeyKind::Introspection, &[b"i", b"u"]);
+        put(&shared, &key2, &answer, 1_000).await;
+        assert!(shared.store.get(&key2).await.unwrap().is_none());
+    }
 
     #[test]
     fn round_trip_and_garbage() {

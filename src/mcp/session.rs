@@ -526,7 +526,10 @@ mod tests {
             AuthErrorKind::UnknownSession
         );
         assert_eq!(
-            b.check("s2", &p("alice"), Some(&shared)).await.unwrap_err().kind(),
+            b.check("s2", &p("alice"), Some(&shared))
+                .await
+                .unwrap_err()
+                .kind(),
             AuthErrorKind::StoreUnavailable
         );
         assert_eq!(shared.outages(), [0, 0, 0, 1]);

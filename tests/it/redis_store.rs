@@ -121,9 +121,15 @@ async fn a_redis_that_accepts_but_never_answers_fails_each_call_within_the_timeo
     let k = StoreKey::new(KeyKind::DpopProof, &[b"y"]);
     for _ in 0..3 {
         let started = Instant::now();
-        let e = store.insert_if_absent(&k, b"", Duration::from_secs(1)).await;
+        let e = store
+            .insert_if_absent(&k, b"", Duration::from_secs(1))
+            .await;
         assert!(e.is_err());
-        assert!(started.elapsed() < Duration::from_millis(1000), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "{:?}",
+            started.elapsed()
+        );
     }
     drop(hung);
 }
