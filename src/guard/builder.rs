@@ -4,24 +4,22 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::issuer::{Issuer, IssuerKeys};
+use super::issuer::{Issuer, IssuerDefaults, resolve_issuers};
 use super::layer::GuardLayer;
-use super::policy::{IssuerPolicy, Shared};
+use super::policy::Shared;
 use crate::cache::{TokenCache, TokenCacheConfig};
 use crate::challenge::{Challenger, JsonRejection};
 use crate::clock::Clock;
-use crate::config::{AlgSet, AuthMode, ChallengeMode, ScopeClaim, TypPolicy, check_scopes};
+use crate::config::{AuthMode, ChallengeMode, ScopeClaim, TypPolicy, check_scopes};
 use crate::cors::CorsPolicy;
 use crate::dpop::{Dpop, DpopMode, DpopVerifier};
 use crate::error::ConfigError;
 use crate::introspection::RoutingVerifier;
-use crate::jwks::{KeySource, RemoteJwks};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
-use crate::resource::{ResourceUrl, check_issuer, check_web_url};
+use crate::resource::{ResourceUrl, check_web_url};
 use crate::revocation::Revocations;
 use crate::scope_hierarchy::ScopeHierarchy;
 use crate::store::SharedStore;
-use crate::verify::jwt::TrustedIssuer;
 use crate::verify::{JwtVerifier, TokenVerifier};
 
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -292,7 +290,16 @@ impl GuardBuilder {
         let required = check_scopes(self.required_scopes.clone())?;
         let hierarchy = self.hierarchy.compile(&supported)?;
         let metadata_doc = self.metadata(&resource, &supported)?;
-        let (trusted, issuers) = self.issuers(&resource)?;
+        let (trusted, issuers) = resolve_issuers(
+            &self.issuers,
+            &IssuerDefaults {
+                resource: &resource,
+                extra_audiences: &self.extra_audiences,
+                clock: &self.clock,
+                scope_claim: &self.scope_claim,
+                custom_verifier: self.verifier.is_some(),
+            },
+        )?;
         let default_scope = if required.is_empty() {
             supported.join(" ")
         } else {
@@ -420,83 +427,6 @@ impl GuardBuilder {
             dpop_signing_alg_values_supported: self.dpop.advertised_algorithms(),
             dpop_bound_access_tokens_required: self.dpop.mode == DpopMode::Required,
         })
-    }
-
-    /// Each issuer as the verifier sees it (with keys) and as the guard
-    /// does (with its accepted audiences).
-    fn issuers(
-        &self,
-        resource: &ResourceUrl,
-    ) -> Result<(Vec<TrustedIssuer>, Vec<IssuerPolicy>), ConfigError> {
-        let mut global = vec![resource.as_str().to_owned()];
-        if resource.path().is_empty() {
-            // Clients send a root resource either way (RFC 8707 examples
-            // carry the slash): `https://h` and `https://h/` name it.
-            global.push(format!("{}/", resource.as_str()));
-        }
-        push_unique(&mut global, self.extra_audiences.iter().cloned());
-        let mut trusted = Vec::with_capacity(self.issuers.len());
-        let mut policies: Vec<IssuerPolicy> = Vec::with_capacity(self.issuers.len());
-        for i in &self.issuers {
-            check_issuer(&i.issuer)?;
-            if policies.iter().any(|p| p.issuer == i.issuer) {
-                return Err(ConfigError::DuplicateIssuer {
-                    issuer: i.issuer.clone(),
-                });
-            }
-            let (algorithms, explicit_algorithms) = match &i.algorithms {
-                Some(list) if list.is_empty() => {
-                    return Err(ConfigError::EmptyAlgorithms {
-                        issuer: i.issuer.clone(),
-                    });
-                }
-                Some(list) => (list.iter().copied().collect::<AlgSet>(), true),
-                None => (AlgSet::ALL, false),
-            };
-            let mut audiences = global.clone();
-            push_unique(&mut audiences, i.audiences.iter().cloned());
-            let keys: Option<Arc<dyn KeySource>> = match &i.keys {
-                Some(IssuerKeys::Source(s)) => Some(s.clone()),
-                Some(IssuerKeys::Uri(u)) => Some(Arc::new(
-                    RemoteJwks::builder(u.clone())
-                        .with_clock(self.clock.clone())
-                        .build()?,
-                )),
-                None if self.verifier.is_some() => None,
-                None => Some(Arc::new(
-                    RemoteJwks::discover(i.issuer.clone())
-                        .with_clock(self.clock.clone())
-                        .build()?,
-                )),
-            };
-            if let Some(keys) = &keys {
-                trusted.push(TrustedIssuer {
-                    issuer: i.issuer.clone(),
-                    keys: keys.clone(),
-                    algorithms,
-                    explicit_algorithms,
-                    audiences: audiences.clone(),
-                    scope_claim: i
-                        .scope_claim
-                        .clone()
-                        .unwrap_or_else(|| self.scope_claim.clone()),
-                });
-            }
-            policies.push(IssuerPolicy {
-                issuer: i.issuer.clone(),
-                audiences,
-                keys,
-            });
-        }
-        Ok((trusted, policies))
-    }
-}
-
-fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
-    for a in items {
-        if !list.contains(&a) {
-            list.push(a);
-        }
     }
 }
 

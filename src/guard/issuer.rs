@@ -3,9 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::{Algorithm, ScopeClaim};
+use super::policy::IssuerPolicy;
+use crate::clock::Clock;
+use crate::config::{AlgSet, Algorithm, ScopeClaim};
+use crate::error::ConfigError;
 use crate::introspection::Introspection;
-use crate::jwks::KeySource;
+use crate::jwks::{KeySource, RemoteJwks};
+use crate::resource::{ResourceUrl, check_issuer};
+use crate::verify::jwt::TrustedIssuer;
 
 /// A trusted authorization server: its issuer identifier and where its keys come from.
 ///
@@ -120,5 +125,93 @@ impl fmt::Debug for Issuer {
             .field("scope_claim", &self.scope_claim)
             .field("introspection", &self.introspection)
             .finish()
+    }
+}
+
+/// What every issuer inherits from the guard's settings.
+pub(super) struct IssuerDefaults<'a> {
+    pub(super) resource: &'a ResourceUrl,
+    pub(super) extra_audiences: &'a [String],
+    pub(super) clock: &'a Clock,
+    pub(super) scope_claim: &'a ScopeClaim,
+    /// A custom verifier was given: issuers need no key source.
+    pub(super) custom_verifier: bool,
+}
+
+/// Each issuer as the verifier sees it (with keys) and as the guard does
+/// (with its accepted audiences).
+pub(super) fn resolve_issuers(
+    issuers: &[Issuer],
+    d: &IssuerDefaults<'_>,
+) -> Result<(Vec<TrustedIssuer>, Vec<IssuerPolicy>), ConfigError> {
+    let resource = d.resource;
+    let mut global = vec![resource.as_str().to_owned()];
+    if resource.path().is_empty() {
+        // Clients send a root resource either way (RFC 8707 examples
+        // carry the slash): `https://h` and `https://h/` name it.
+        global.push(format!("{}/", resource.as_str()));
+    }
+    push_unique(&mut global, d.extra_audiences.iter().cloned());
+    let mut trusted = Vec::with_capacity(issuers.len());
+    let mut policies: Vec<IssuerPolicy> = Vec::with_capacity(issuers.len());
+    for i in issuers {
+        check_issuer(&i.issuer)?;
+        if policies.iter().any(|p| p.issuer == i.issuer) {
+            return Err(ConfigError::DuplicateIssuer {
+                issuer: i.issuer.clone(),
+            });
+        }
+        let (algorithms, explicit_algorithms) = match &i.algorithms {
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::EmptyAlgorithms {
+                    issuer: i.issuer.clone(),
+                });
+            }
+            Some(list) => (list.iter().copied().collect::<AlgSet>(), true),
+            None => (AlgSet::ALL, false),
+        };
+        let mut audiences = global.clone();
+        push_unique(&mut audiences, i.audiences.iter().cloned());
+        let keys: Option<Arc<dyn KeySource>> = match &i.keys {
+            Some(IssuerKeys::Source(s)) => Some(s.clone()),
+            Some(IssuerKeys::Uri(u)) => Some(Arc::new(
+                RemoteJwks::builder(u.clone())
+                    .with_clock(d.clock.clone())
+                    .build()?,
+            )),
+            None if d.custom_verifier => None,
+            None => Some(Arc::new(
+                RemoteJwks::discover(i.issuer.clone())
+                    .with_clock(d.clock.clone())
+                    .build()?,
+            )),
+        };
+        if let Some(keys) = &keys {
+            trusted.push(TrustedIssuer {
+                issuer: i.issuer.clone(),
+                keys: keys.clone(),
+                algorithms,
+                explicit_algorithms,
+                audiences: audiences.clone(),
+                scope_claim: i
+                    .scope_claim
+                    .clone()
+                    .unwrap_or_else(|| d.scope_claim.clone()),
+            });
+        }
+        policies.push(IssuerPolicy {
+            issuer: i.issuer.clone(),
+            audiences,
+            keys,
+        });
+    }
+    Ok((trusted, policies))
+}
+
+fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for a in items {
+        if !list.contains(&a) {
+            list.push(a);
+        }
     }
 }
