@@ -281,10 +281,12 @@ try {
   const redisPort = await freePort();
   await startRedis(redisPort);
   const fleetPorts = [await freePort(), await freePort(), await freePort()];
-  for (const port of fleetPorts) {
+  const fleetOps = [await freePort(), await freePort(), await freePort()];
+  for (const [i, port] of fleetPorts.entries()) {
     await startTodo({
       ...introspecting, MCP_INTROSPECTION_TTL: '2', MCP_RESOURCE: fleetResource, MCP_BIND: `127.0.0.1:${port}`,
       MCP_REDIS_URL: `redis://127.0.0.1:${redisPort}/`, MCP_REDIS_PREFIX: 'interop-fleet',
+      MCP_METRICS_BIND: `127.0.0.1:${fleetOps[i]}`,
     });
   }
   await check('fleet of three replicas sharing Redis: one introspection call per token per cache window, a token revoked at oidc-provider refused by all', async () => {
@@ -303,13 +305,27 @@ try {
       assert.equal(r.status, 401, `at ${port}: ${r.body}`);
     }
     assert.ok(introspectionCallCount() - before <= 2, `${introspectionCallCount() - before} calls: one more for the new window at most`);
+    // Replica 0 asked oidc-provider; replica 1 took the answer from Redis.
+    const scrape = async (i) => (await fetch(`http://127.0.0.1:${fleetOps[i]}/metrics`)).text();
+    const m0 = await scrape(0);
+    for (const name of [
+      `mcp_resource_guard_introspection_calls_total{issuer="${as.issuer}",outcome="active"} 1`,
+      `mcp_resource_guard_introspection_seconds{issuer="${as.issuer}",quantile="0.5"}`,
+      `mcp_resource_guard_introspection_in_flight{issuer="${as.issuer}"} 0`,
+    ]) {
+      assert.ok(m0.includes(name), `${name} missing from:\n${m0}`);
+    }
+    const m1 = await scrape(1);
+    const hit = `mcp_resource_guard_introspection_shared_hits_total{issuer="${as.issuer}"}`;
+    assert.ok(m1.includes(hit), `${hit} missing from:\n${m1}`);
   });
 
   // DPoP (RFC 9449): a DPoP-bound oidc-provider token with a real DPoP
   // client (oauth4webapi), the server requiring DPoP and server nonces.
+  const dpopOps = await freePort();
   await startTodo({
     MCP_ISSUER: as.issuer, MCP_RESOURCE: dpopResource, MCP_BIND: `127.0.0.1:${dpopPort}`,
-    MCP_DPOP: 'required', MCP_DPOP_NONCES: '1',
+    MCP_DPOP: 'required', MCP_DPOP_NONCES: '1', MCP_METRICS_BIND: `127.0.0.1:${dpopOps}`,
   });
   await check('oidc-provider DPoP-bound token, oauth4webapi client: nonce flow, whoami, replay and Bearer use refused', async () => {
     const r = await dpopFlow({ issuer: as.issuer, clientId: clientFor('ES256'), secret: SECRET, resource: dpopResource });
@@ -326,6 +342,9 @@ try {
       r.replay.www,
       `DPoP error="invalid_dpop_proof", error_description="The DPoP proof is invalid", algs="ES256 ES384 PS256 RS256 EdDSA", ${meta}`,
     );
+    const metrics = await (await fetch(`http://127.0.0.1:${dpopOps}/metrics`)).text();
+    assert.match(metrics, /^mcp_resource_guard_dpop_nonce_refreshes_total [1-9]/m, metrics);
+    assert.match(metrics, /^mcp_resource_guard_dpop_replays_total 1$/m, metrics);
     assert.equal(r.bearer.status, 401);
     assert.equal(
       r.bearer.www,

@@ -273,4 +273,15 @@ async fn three_replicas_sharing_redis_refuse_replays_honour_revocations_and_expo
     }
     // Nothing from a request in a label: no token, no subject.
     assert!(!m1.contains("alice") && !m1.contains(&token[..30]));
+
+    // Redis goes down: a token never seen gets 503, and the store errors
+    // are counted.
+    let mut redis = redis;
+    redis.stop();
+    let new = dev.token("erin", &canonical, "todo:read");
+    let res = whoami(&replicas[0].url, &format!("Bearer {new}"), None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let m0 = scrape(0).await;
+    let name = "mcp_resource_guard_store_errors_total{store=\"redis\",used_for=\"revocation\"}";
+    assert!(m0.contains(name), "{name} missing from:\n{m0}");
 }
