@@ -1,5 +1,8 @@
 //! The integration tests: one test crate, so `cargo test` links once. One
 //! module per concern; shared helpers in `common`.
+// The todo_server and guard_proxy examples are each their own binary and
+// both include `examples/support/operations.rs`; this crate includes both.
+#![allow(clippy::duplicate_mod)]
 
 mod common;
 
@@ -14,6 +17,7 @@ mod dpop;
 mod example_axum_basic;
 mod example_hyper_basic;
 mod fleet;
+mod guard_proxy;
 mod introspection;
 mod jwks_cache;
 mod mcp_fail_closed;

@@ -1,0 +1,271 @@
+//! The guard proxy's upstream side: forwards a request the guard and the
+//! MCP layer let through to the one upstream MCP endpoint, and streams the
+//! answer back.
+//!
+//! - Credentials stop here: `Authorization`, `Proxy-Authorization`, `DPoP`
+//!   and `Cookie` are never forwarded (the MCP specification: a server
+//!   "MUST NOT accept or transit any other tokens"). The caller's identity
+//!   goes upstream in the configured identity headers, after any copy the
+//!   client sent is removed.
+//! - Hop-by-hop headers (and those a `Connection` header names) are dropped
+//!   both ways; `Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`,
+//!   `Mcp-Name`, `Last-Event-ID` and the rest pass.
+//! - Bodies: the request's is bounded (the MCP layer already read a POST's;
+//!   others are read up to 4 MiB); the answer is streamed, SSE included,
+//!   never buffered.
+//! - Upstream unreachable: 502; no response head within the timeout: 504;
+//!   both with a JSON-RPC error body carrying the request's `id`. A stream
+//!   that has started is not cut.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use mcp_resource_guard::AuthContext;
+
+use super::policy_file::IdentityHeaders;
+
+/// The most of a non-POST request body read (POST bodies are bounded by
+/// the MCP layer first).
+const MAX_OTHER_BODY: usize = 4 * 1024 * 1024;
+
+/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Credentials of the client's, which stop at the proxy.
+const CREDENTIALS: [&str; 4] = ["authorization", "proxy-authorization", "dpop", "cookie"];
+
+/// The upstream side of the proxy: a tower service.
+#[derive(Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+    url: url::Url,
+    response_timeout: Duration,
+    identity: IdentityHeaders,
+}
+
+impl Upstream {
+    /// Forwards to the MCP endpoint at `url` (http or https).
+    pub fn new(
+        url: &str,
+        response_timeout: Duration,
+        identity: IdentityHeaders,
+    ) -> Result<Self, String> {
+        let url = url::Url::parse(url).map_err(|e| format!("MCP_UPSTREAM={url:?}: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "MCP_UPSTREAM={url}: an http(s) URL of the upstream MCP endpoint"
+            ));
+        }
+        let client = reqwest::Client::builder()
+            // The upstream is one endpoint: a redirect would send the
+            // caller's request (and identity) somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(response_timeout)
+            .build()
+            .map_err(|e| format!("the HTTP client: {e}"))?;
+        Ok(Self {
+            client,
+            url,
+            response_timeout,
+            identity,
+        })
+    }
+}
+
+impl tower::Service<Request<Body>> for Upstream {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(req).await) })
+    }
+}
+
+impl Upstream {
+    async fn forward(&self, req: Request<Body>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_OTHER_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    "the request body is too large",
+                );
+            }
+        };
+        let id = request_id(&body);
+        let mut url = self.url.clone();
+        url.set_query(parts.uri.query());
+        let mut headers = forwardable(&parts.headers);
+        for name in [
+            &self.identity.subject,
+            &self.identity.client_id,
+            &self.identity.scopes,
+            &self.identity.issuer,
+        ] {
+            headers.remove(name);
+        }
+        if let Some(ctx) = parts.extensions.get::<AuthContext>() {
+            let scopes: Vec<&str> = ctx.scopes().iter().collect();
+            let mut set = |name: &HeaderName, value: Option<&str>| {
+                if let Some(v) = value {
+                    headers.insert(name.clone(), identity_value(v));
+                }
+            };
+            set(&self.identity.subject, ctx.subject());
+            set(&self.identity.client_id, ctx.client_id());
+            set(&self.identity.scopes, Some(&scopes.join(" ")));
+            set(&self.identity.issuer, Some(ctx.issuer()));
+        }
+        let request = self
+            .client
+            .request(parts.method.clone(), url)
+            .headers(headers)
+            .body(body);
+        let response = match tokio::time::timeout(self.response_timeout, request.send()).await {
+            Err(_) => {
+                return error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    id,
+                    "the upstream MCP server did not answer in time",
+                );
+            }
+            Ok(Err(e)) if e.is_timeout() => {
+                return error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    id,
+                    "the upstream MCP server did not answer in time",
+                );
+            }
+            Ok(Err(_)) => {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    id,
+                    "the upstream MCP server cannot be reached",
+                );
+            }
+            Ok(Ok(r)) => r,
+        };
+        let mut out = Response::builder().status(response.status());
+        if let Some(h) = out.headers_mut() {
+            *h = forwardable(response.headers());
+        }
+        // Streamed: SSE events reach the client as the upstream sends them.
+        out.body(Body::from_stream(response.bytes_stream()))
+            .unwrap_or_else(|_| {
+                error(
+                    StatusCode::BAD_GATEWAY,
+                    None,
+                    "the upstream answer is malformed",
+                )
+            })
+    }
+}
+
+/// `headers` without hop-by-hop headers (and those `Connection` names),
+/// credentials, `Host`, `Content-Length` (set anew) and `Accept-Encoding`
+/// (answers come uncompressed, so the MCP layer can filter lists).
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n)
+            || CREDENTIALS.contains(&n)
+            || n == "host"
+            || n == "content-length"
+            // The answer must stay readable: the MCP layer filters lists.
+            || n == "accept-encoding"
+            || named.iter().any(|c| c == n)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// An identity value as a header value: visible ASCII and spaces as they
+/// are, anything else (and `%`) percent-encoded, so a claim can neither
+/// break the header nor pass for another value.
+fn identity_value(v: &str) -> HeaderValue {
+    let mut s = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if (0x20..=0x7E).contains(&b) && b != b'%' {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // Only visible ASCII and spaces remain: always a valid header value.
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The `id` of a single JSON-RPC request body, if any.
+fn request_id(body: &Bytes) -> Option<serde_json::Value> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Id>(body).ok().and_then(|m| m.id)
+}
+
+/// A gateway error with a JSON-RPC error body.
+fn error(status: StatusCode, id: Option<serde_json::Value>, message: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id.unwrap_or(serde_json::Value::Null),
+        "error": {"code": -32603, "message": message},
+    });
+    let mut res = Response::new(Body::from(body.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_values_cannot_break_out() {
+        assert_eq!(identity_value("alice"), "alice");
+        assert_eq!(identity_value("a b"), "a b");
+        assert_eq!(identity_value("é\r\nx-admin: 1"), "%C3%A9%0D%0Ax-admin: 1");
+        assert_eq!(identity_value("100%"), "100%25");
+    }
+}

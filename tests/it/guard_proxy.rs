@@ -1,0 +1,558 @@
+//! The `guard_proxy` example: its policy file, and the proxy in front of an
+//! in-process upstream that records what reaches it (what passes, what is
+//! stripped, what is refused before it, streaming, 502/504). The real
+//! Python and TypeScript SDK upstreams are in the interop suite.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use mcp_resource_guard::testing::TestIssuer;
+use mcp_resource_guard::{Issuer, TypPolicy};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+#[allow(dead_code)]
+#[path = "../../examples/guard_proxy.rs"]
+mod example;
+
+use example::policy_file;
+
+const POLICY: &str = include_str!("../../examples/guard_proxy.toml");
+const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
+
+#[test]
+fn the_documented_policy_file_is_accepted_as_it_is() {
+    let p = policy_file::parse("guard_proxy.toml", POLICY).unwrap();
+    assert_eq!(p.required, ["todo:read"]);
+    assert_eq!(
+        p.scopes_supported,
+        ["todo:read", "todo:write", "todo:delete", "todo:admin"]
+    );
+    assert_eq!(p.response_timeout, Duration::from_secs(30));
+    assert_eq!(p.identity.subject.as_str(), "x-mcp-subject");
+}
+
+#[test]
+fn malformed_files_unknown_keys_and_bad_values_name_the_line() {
+    let cases = [
+        // A syntax error.
+        ("required = [\"todo:read\"\nscopes_supported = []", "line 2"),
+        // An unknown top-level key, and one in a known table.
+        (&format!("{POLICY}\nrequird = [\"x\"]\n"), "line 19"),
+        (
+            &format!("{POLICY}\n[proxy]\nlist_filtr = \"off\"\n"),
+            "line 20",
+        ),
+        // A scope that is not a scope token, or not supported.
+        (
+            &POLICY.replace("add_todo = [\"todo:write\"]", "add_todo = [\"todo write\"]"),
+            "line 16",
+        ),
+        (
+            &POLICY.replace("add_todo = [\"todo:write\"]", "add_todo = [\"todo:wirte\"]"),
+            "line 16",
+        ),
+        (
+            &POLICY.replace("default = \"deny\"", "default = \"maybe\""),
+            "line 4",
+        ),
+        (
+            &POLICY.replace("\"ping\" = []", "\"ping\" = [\"offline_access\"]"),
+            "line 10",
+        ),
+        (
+            &format!("{POLICY}\n[proxy.identity_headers]\nsubject = \"authorization\"\n"),
+            "line 20",
+        ),
+        (
+            &format!("{POLICY}\n[proxy]\nresponse_timeout_ms = 0\n"),
+            "line 20",
+        ),
+    ];
+    for (text, line) in cases {
+        let e = policy_file::parse("p.toml", text)
+            .err()
+            .expect(text)
+            .to_string();
+        assert!(
+            e.contains(&format!("{line}:")) || e.contains(&format!("{line},")),
+            "{line} not in: {e}"
+        );
+    }
+    assert!(policy_file::load("/nonexistent/policy.toml").is_err());
+}
+
+/// What the upstream received: one entry per request.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(HeaderMap, Bytes)>>>);
+
+impl Seen {
+    fn all(&self) -> Vec<(HeaderMap, Bytes)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[derive(Clone)]
+struct Upstream {
+    seen: Seen,
+    release: Arc<tokio::sync::Notify>,
+}
+
+/// An upstream MCP endpoint: answers `initialize` with a session, lists
+/// five tools (one the policy does not know), streams `slow_stream` as SSE
+/// in two parts, sleeps on `slow_head`, echoes anything else.
+async fn upstream_handler(
+    State(u): State<Upstream>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    u.seen.0.lock().unwrap().push((headers, body.clone()));
+    let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = msg["id"].clone();
+    match (msg["method"].as_str(), msg["params"]["name"].as_str()) {
+        (Some("initialize"), _) => (
+            [("mcp-session-id", "session-1"), ("content-type", "application/json"), ("keep-alive", "timeout=5"), ("connection", "x-upstream-private"), ("x-upstream-private", "1")],
+            json!({"jsonrpc": "2.0", "id": id, "result": {"protocolVersion": "2025-11-25", "capabilities": {}, "serverInfo": {"name": "up", "version": "1"}}}).to_string(),
+        )
+            .into_response(),
+        (Some("tools/list"), _) => {
+            let tools: Vec<Value> = ["whoami", "list_todos", "add_todo", "delete_todo", "drop_database"]
+                .iter()
+                .map(|n| json!({"name": n, "inputSchema": {"type": "object"}}))
+                .collect();
+            ([("content-type", "application/json")], json!({"jsonrpc": "2.0", "id": id, "result": {"tools": tools}}).to_string()).into_response()
+        }
+        (Some("tools/call"), Some("list_todos")) if msg["params"]["arguments"]["stream"] == true => {
+            let release = u.release.clone();
+            let stream = async_stream(id, release);
+            ([("content-type", "text/event-stream")], Body::from_stream(stream)).into_response()
+        }
+        (Some("tools/call"), Some("list_todos")) if msg["params"]["arguments"]["slow"] == true => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            ([("content-type", "application/json")], "{}").into_response()
+        }
+        _ => ([("content-type", "application/json")], json!({"jsonrpc": "2.0", "id": id, "result": {"content": []}}).to_string()).into_response(),
+    }
+}
+
+/// Two SSE events; the second only once the test has seen the first (so a
+/// proxy that buffered would never deliver it), 700 ms after it (over the
+/// 500 ms response timeout of the test policy: a started stream is not cut).
+fn async_stream(
+    id: Value,
+    release: Arc<tokio::sync::Notify>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let _ = tx
+            .send(Ok(Bytes::from(
+                "event: message\ndata: {\"progress\":1}\n\n",
+            )))
+            .await;
+        release.notified().await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let last = json!({"jsonrpc": "2.0", "id": id, "result": {"content": []}});
+        let _ = tx
+            .send(Ok(Bytes::from(format!("event: message\ndata: {last}\n\n"))))
+            .await;
+    });
+    tokio_stream_from(rx)
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn start_upstream() -> (String, Upstream) {
+    let u = Upstream {
+        seen: Seen::default(),
+        release: Arc::new(tokio::sync::Notify::new()),
+    };
+    let app = Router::new()
+        .route(
+            "/up/mcp",
+            axum::routing::post(upstream_handler)
+                .get(upstream_handler)
+                .delete(upstream_handler),
+        )
+        .with_state(u.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/up/mcp"), u)
+}
+
+struct Setup {
+    app: Router,
+    dev: TestIssuer,
+    up: Upstream,
+}
+
+async fn setup(policy_text: &str) -> Setup {
+    let (url, up) = start_upstream().await;
+    setup_with(policy_text, &url, up).await
+}
+
+async fn setup_with(policy_text: &str, upstream_url: &str, up: Upstream) -> Setup {
+    let dev = TestIssuer::start().await.unwrap();
+    let policy = policy_file::parse("p.toml", policy_text).unwrap();
+    let issuer = Issuer::new(dev.issuer()).jwks_uri(dev.jwks_uri());
+    let guard =
+        example::guard(RESOURCE, issuer, TypPolicy::AccessTokenOnly, &policy, None).unwrap();
+    let upstream = example::proxy::Upstream::new(
+        upstream_url,
+        policy.response_timeout,
+        policy.identity.clone(),
+    )
+    .unwrap();
+    Setup {
+        app: example::app(guard, &policy, upstream),
+        dev,
+        up,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+fn stateless(tool: &str, args: Value) -> (Vec<(&'static str, String)>, Vec<u8>) {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": tool, "arguments": args,
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    (
+        vec![
+            ("mcp-protocol-version", "2026-07-28".to_owned()),
+            ("mcp-method", "tools/call".to_owned()),
+            ("mcp-name", tool.to_owned()),
+        ],
+        body.to_string().into_bytes(),
+    )
+}
+
+async fn post(app: &Router, token: &str, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
+    let mut b = Request::post("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    let res = app
+        .clone()
+        .oneshot(b.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body =
+        String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn the_token_never_goes_upstream_the_identity_does_and_hop_by_hop_headers_stop() {
+    let s = setup(POLICY).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (mut h, body) = stateless("whoami", json!({}));
+    // Forged identity, credentials and hop-by-hop headers from the client.
+    h.extend([
+        ("x-mcp-subject", "root".to_owned()),
+        ("x-mcp-scopes", "todo:admin".to_owned()),
+        ("dpop", "proof".to_owned()),
+        ("cookie", "session=secret".to_owned()),
+        ("connection", "x-client-private".to_owned()),
+        ("x-client-private", "1".to_owned()),
+        ("te", "trailers".to_owned()),
+        ("proxy-authorization", "Basic Zm9vOmJhcg==".to_owned()),
+        ("last-event-id", "ev-9".to_owned()),
+        ("accept-encoding", "gzip".to_owned()),
+    ]);
+    let r = post(&s.app, &token, &h, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let seen = s.up.seen.all();
+    assert_eq!(seen.len(), 1);
+    let (up_headers, up_body) = &seen[0];
+    assert_eq!(up_body.as_ref(), body.as_slice(), "the exact bytes");
+    for gone in [
+        "authorization",
+        "dpop",
+        "cookie",
+        "x-client-private",
+        "te",
+        "proxy-authorization",
+        "accept-encoding",
+    ] {
+        assert!(
+            up_headers.get(gone).is_none(),
+            "{gone} reached the upstream"
+        );
+    }
+    assert_eq!(up_headers["x-mcp-subject"], "alice");
+    assert_eq!(up_headers.get_all("x-mcp-subject").iter().count(), 1);
+    assert_eq!(up_headers["x-mcp-scopes"], "todo:read");
+    assert_eq!(up_headers["x-mcp-client-id"], "alice");
+    assert_eq!(up_headers["x-mcp-issuer"], s.dev.issuer());
+    for kept in [
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+        "last-event-id",
+    ] {
+        assert!(up_headers.get(kept).is_some(), "{kept} was not forwarded");
+    }
+}
+
+#[tokio::test]
+async fn sessions_pass_and_are_bound_to_their_caller_and_response_hop_by_hop_headers_stop() {
+    let s = setup(POLICY).await;
+    let alice = s.dev.token("alice", RESOURCE, "todo:read");
+    let mallory = s.dev.token("mallory", RESOURCE, "todo:read");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let r = post(&s.app, &alice, &[], init.to_string().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["mcp-session-id"], "session-1");
+    for gone in ["keep-alive", "connection", "x-upstream-private"] {
+        assert!(r.headers.get(gone).is_none(), "{gone} reached the client");
+    }
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        .to_string()
+        .into_bytes();
+    let session = [
+        ("mcp-session-id", "session-1".to_owned()),
+        ("mcp-protocol-version", "2025-11-25".to_owned()),
+    ];
+    let r = post(&s.app, &mallory, &session, list.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"], "session_mismatch");
+    let r = post(&s.app, &alice, &session, list).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The session id reached the upstream with alice's request only.
+    let with_session =
+        s.up.seen
+            .all()
+            .iter()
+            .filter(|(h, _)| h.get("mcp-session-id").is_some())
+            .count();
+    assert_eq!(with_session, 1);
+}
+
+#[tokio::test]
+async fn lists_are_filtered_and_private_on_the_stateless_wire() {
+    let s = setup(POLICY).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let h = [
+        ("mcp-protocol-version", "2026-07-28".to_owned()),
+        ("mcp-method", "tools/list".to_owned()),
+    ];
+    let r = post(&s.app, &token, &h, body.to_string().into_bytes()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let names: Vec<String> = r.json()["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    // drop_database: no rule, default deny: hidden; the others need at most
+    // a step-up: listed (hide-denied, the proxy's default).
+    assert_eq!(names, ["whoami", "list_todos", "add_todo", "delete_todo"]);
+    assert_eq!(r.json()["result"]["cacheScope"], "private");
+}
+
+#[tokio::test]
+async fn what_the_layer_cannot_judge_or_a_read_only_token_may_not_do_never_reaches_the_upstream() {
+    let s = setup(POLICY).await;
+    let ro = s.dev.token("alice", RESOURCE, "todo:read");
+    let (h, add) = stateless("add_todo", json!({"title": "x"}));
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(&add);
+    let repeated = String::from_utf8(add.clone()).unwrap().replacen(
+        "\"name\":\"add_todo\"",
+        "\"name\":\"whoami\",\"name\":\"add_todo\"",
+        1,
+    );
+    assert!(repeated.contains("\"name\":\"whoami\",\"name\":\"add_todo\""));
+    let junk_batch = format!("[{}, 1]", String::from_utf8(add.clone()).unwrap());
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "insufficient scope",
+            h.clone(),
+            add.clone(),
+            StatusCode::FORBIDDEN,
+        ),
+        ("byte-order mark", h.clone(), bom, StatusCode::BAD_REQUEST),
+        (
+            "repeated name",
+            h.clone(),
+            repeated.into_bytes(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "junk batch element",
+            vec![],
+            junk_batch.into_bytes(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "gzip",
+            [h.clone(), vec![("content-encoding", "gzip".to_owned())]].concat(),
+            add.clone(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "not JSON",
+            h.clone(),
+            b"add_todo please".to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "oversize",
+            h.clone(),
+            vec![b' '; 5 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            "header mismatch",
+            [vec![
+                ("mcp-protocol-version", "2026-07-28".to_owned()),
+                ("mcp-method", "tools/call".to_owned()),
+                ("mcp-name", "whoami".to_owned()),
+            ]]
+            .concat(),
+            add.clone(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown tool",
+            stateless("drop_database", json!({})).0,
+            stateless("drop_database", json!({})).1,
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (name, headers, body, status) in cases {
+        let r = post(&s.app, &ro, &headers, body).await;
+        assert_eq!(r.status, status, "{name}: {}", r.body);
+        if name == "header mismatch" {
+            assert_eq!(r.json()["error"]["code"], -32020, "{name}");
+            assert_eq!(r.json()["id"], 7, "{name}");
+        }
+    }
+    assert!(
+        s.up.seen.all().is_empty(),
+        "the upstream saw {} requests",
+        s.up.seen.all().len()
+    );
+}
+
+/// An attack: its name, headers, body and the status it gets.
+type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, StatusCode);
+
+const FAST: &str = "\n[proxy]\nresponse_timeout_ms = 500\n";
+
+#[tokio::test]
+async fn a_dead_upstream_is_502_a_silent_one_504_both_with_the_request_id() {
+    // Nothing listens on this port.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", dead.local_addr().unwrap());
+    drop(dead);
+    let up = Upstream {
+        seen: Seen::default(),
+        release: Arc::new(tokio::sync::Notify::new()),
+    };
+    let s = setup_with(&format!("{POLICY}{FAST}"), &url, up).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (h, body) = stateless("whoami", json!({}));
+    let r = post(&s.app, &token, &h, body).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "the upstream MCP server cannot be reached"}})
+    );
+
+    let s = setup(&format!("{POLICY}{FAST}")).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (h, body) = stateless("list_todos", json!({"slow": true}));
+    let started = std::time::Instant::now();
+    let r = post(&s.app, &token, &h, body).await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        r.json(),
+        json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32603, "message": "the upstream MCP server did not answer in time"}})
+    );
+}
+
+#[tokio::test]
+async fn sse_answers_are_streamed_and_a_started_stream_outlives_the_response_timeout() {
+    let s = setup(&format!("{POLICY}{FAST}")).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (h, body) = stateless("list_todos", json!({"stream": true}));
+    let mut b = Request::post("/mcp")
+        .header("host", "127.0.0.1:3000")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (k, v) in &h {
+        b = b.header(*k, v);
+    }
+    let res = s
+        .app
+        .clone()
+        .oneshot(b.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut body = res.into_body();
+    // The first event arrives while the upstream holds the second back.
+    let first = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .expect("the first event is streamed, not buffered")
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("progress"));
+    s.up.release.notify_one();
+    // The rest comes 700 ms later: past the 500 ms response timeout.
+    let rest = tokio::time::timeout(Duration::from_secs(5), body.collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert!(
+        String::from_utf8_lossy(&rest).contains("\"id\":7"),
+        "{rest:?}"
+    );
+}
