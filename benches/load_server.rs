@@ -4,7 +4,8 @@
 //! sends it in every mode (like with like), so the guard serves it from its
 //! verified-token cache. `guard-redis` shares state through the Redis at
 //! `REDIS_URL` as a replica of a fleet would (revocations rechecked every
-//! second, the default).
+//! second, the default). `mcp-upstream` is a fast upstream MCP endpoint
+//! for `scripts/proxy_load.sh`.
 
 use axum::Router;
 use axum::routing::get;
@@ -19,6 +20,23 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "plain".into());
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8081".into());
+    if mode == "mcp-upstream" {
+        // A fast upstream MCP endpoint for the proxy load run: every POST
+        // gets the same tools/call result.
+        let app = Router::new().route(
+            "/mcp",
+            axum::routing::post(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{}"}]}}"#,
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        println!("-");
+        axum::serve(listener, app).await.unwrap();
+        return;
+    }
     let app = Router::new().route("/mcp", get(|| async { "hello" }));
     let key = TestKey::generate(Algorithm::RS256).unwrap();
     let now = std::time::SystemTime::now()

@@ -4,7 +4,12 @@
 // from nothing but the server URL. Prints one line per case and a final
 // "N passed, N failed"; exits non-zero on any failure.
 import { spawn, execFile } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import { promisify } from 'node:util';
 import { ALGS, GATEWAY_CLIENT, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, generateKeys, introspectionCallCount, startAuthorizationServer } from './as.mjs';
@@ -15,6 +20,8 @@ import { dpopFlow } from './dpop_client.mjs';
 const BIN = process.env.TODO_SERVER_BIN;
 const AGENT = process.env.AGENT_BIN;
 const GATEWAY = process.env.GATEWAY_BIN;
+const PROXY = process.env.GUARD_PROXY_BIN;
+const POLICY = process.env.GUARD_PROXY_POLICY;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
 const run = promisify(execFile);
 const results = [];
@@ -106,6 +113,48 @@ async function clientCredentialsToken(issuer, client, resource, scope) {
   return body.access_token;
 }
 
+/**
+ * POSTs `body` with node:http and `Expect: 100-continue`: the body is sent
+ * only once the server asks for it, so an answer given from the headers
+ * alone (413 for a declared length over the limit) arrives intact.
+ */
+function sendRaw(url, body, headers) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'POST',
+      headers: { ...headers, 'Content-Length': Buffer.byteLength(body), Expect: '100-continue' },
+    }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode, body: text });
+        req.destroy();
+      });
+    });
+    req.on('continue', () => req.end(body));
+    req.on('error', (e) => (req.res ? undefined : reject(e)));
+  });
+}
+
+/** Starts an upstream MCP server (no auth of its own) and waits for its port. */
+async function startUpstream(cmd, args, port) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  for (let i = 0; i < 150; i++) {
+    const up = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.end(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (up) return child;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${args[0]} did not start:\n${out}`);
+}
+
 /** Starts a real redis-server (Debian's; scripts/test.sh installs it) on `port`. */
 function startRedis(port) {
   return new Promise((resolve, reject) => {
@@ -179,7 +228,12 @@ try {
   const gatewayResource = `http://127.0.0.1:${gatewayPort}/mcp`;
   // The fleet's canonical URL (a load balancer's); the replicas listen elsewhere.
   const fleetResource = `http://127.0.0.1:${await freePort()}/mcp`;
-  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource];
+  // Guard proxies in front of SDK servers that have no auth of their own.
+  const pyProxyPort = await freePort();
+  const pyProxyResource = `http://127.0.0.1:${pyProxyPort}/mcp`;
+  const tsProxyPort = await freePort();
+  const tsProxyResource = `http://127.0.0.1:${tsProxyPort}/mcp`;
+  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource, pyProxyResource, tsProxyResource];
   let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
@@ -274,6 +328,83 @@ try {
       after.www,
       `Bearer error="invalid_token", error_description="The access token is invalid", resource_metadata="http://127.0.0.1:${opaquePort}/.well-known/oauth-protected-resource/mcp", scope="todo:read"`,
     );
+  });
+
+  // guard_proxy in front of the Python SDK server and the TypeScript SDK
+  // server (todo tools, no auth of their own), trusting oidc-provider.
+  const work = mkdtempSync(join(tmpdir(), 'guard-proxy-'));
+  const pyLog = join(work, 'py-executed.jsonl');
+  const tsLog = join(work, 'ts-executed.jsonl');
+  const pyPort = await freePort();
+  const tsPort = await freePort();
+  await startUpstream(PYTHON, ['py_server.py', String(pyPort), pyLog], pyPort);
+  await startUpstream(process.execPath, ['ts_server.mjs', String(tsPort), tsLog], tsPort);
+  const proxyEnv = (upstreamPort, port, res) => ({
+    MCP_UPSTREAM: `http://127.0.0.1:${upstreamPort}/mcp`, MCP_ISSUER: as.issuer, MCP_RESOURCE: res,
+    MCP_BIND: `127.0.0.1:${port}`, MCP_POLICY: POLICY,
+  });
+  await startTodo(proxyEnv(pyPort, pyProxyPort, pyProxyResource), PROXY);
+  await startTodo(proxyEnv(tsPort, tsProxyPort, tsProxyResource), PROXY);
+  for (const [name, res] of [['Python SDK server', pyProxyResource], ['TypeScript SDK server', tsProxyResource]]) {
+    await check(`guard_proxy in front of the ${name}: TypeScript SDK client: discovery, tools/list, whoami, add_todo`, async () => {
+      const r = await tsFlow(res, clientFor('ES256'), SECRET, as.issuer);
+      assertFlow(r, clientFor('ES256'), { stepUp: false });
+      assert.equal(r.whoami.authorization_forwarded, false, 'the token never reaches the upstream');
+    });
+    await check(`guard_proxy in front of the ${name}: TypeScript SDK v2 client: discovery, step-up to todo:write`, async () => {
+      assertFlow(await ts2Flow(res, clientFor('ES256'), SECRET, as.issuer), clientFor('ES256'), { stepUp: true });
+    });
+    await check(`guard_proxy in front of the ${name}: Python SDK client: discovery, step-up to todo:write`, async () => {
+      assertFlow(await pyFlow(res, clientFor('PS256'), SECRET, as.issuer), clientFor('PS256'), { stepUp: true });
+    });
+  }
+  await check('guard_proxy: the fail-closed attack set with a todo:read token never executes at the Python SDK server (which executes it when reached directly)', async () => {
+    const executed = () => (existsSync(pyLog) ? readFileSync(pyLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+    const call = (name, args, id = 7) => JSON.stringify({
+      jsonrpc: '2.0', id, method: 'tools/call',
+      params: { name, arguments: args, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+    });
+    const send = (url, body, { token, name = 'add_todo', headers = {} } = {}) => fetch(url, {
+      method: 'POST',
+      headers: {
+        ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': name, ...headers,
+      },
+      body,
+    });
+    const add = call('add_todo', { title: 'attack' });
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(add)]);
+    // Reached directly, the upstream executes a byte-order-marked add_todo.
+    const direct = await send(`http://127.0.0.1:${pyPort}/mcp`, bom);
+    assert.equal(direct.status, 200, await direct.text());
+    assert.ok(executed().some((e) => e.tool === 'add_todo' && e.arguments.title === 'attack'), 'the direct call executed');
+    const before = executed().length;
+    const token = await clientCredentialsToken(as.issuer, clientFor('ES256'), pyProxyResource, 'todo:read');
+    const attacks = [
+      ['byte-order mark', bom, {}, 400],
+      ['repeated name', add.replace('"name":"add_todo"', '"name":"whoami","name":"add_todo"'), { name: 'add_todo' }, 400],
+      ['repeated name (whoami last)', add.replace('"name":"add_todo"', '"name":"add_todo","name":"whoami"'), { name: 'whoami' }, 400],
+      ['junk batch element', `[${call('delete_todo', { id: 1 })}, 1]`, { name: 'delete_todo' }, 400],
+      ['gzip', gzipSync(Buffer.from(add)), { headers: { 'Content-Encoding': 'gzip' } }, 400],
+      ['not JSON', 'add_todo title=attack', {}, 400],
+      ['oversize', Buffer.alloc(5 * 1024 * 1024, 0x20), {}, 413],
+      ['UTF-16', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(add, 'utf16le')]), {}, 400],
+      ['a read-only token calling add_todo', add, {}, 403],
+      ['a read-only token calling delete_todo', call('delete_todo', { id: 1 }), { name: 'delete_todo' }, 403],
+    ];
+    for (const [what, body, opts, status] of attacks) {
+      const r = await sendRaw(pyProxyResource, body, {
+        Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28', 'Mcp-Method': 'tools/call', 'Mcp-Name': opts.name ?? 'add_todo', ...(opts.headers ?? {}),
+      });
+      assert.equal(r.status, status, `${what}: ${r.body}`);
+    }
+    assert.deepEqual(executed().slice(before), [], 'the upstream executed none of them');
+    // And the proxy still works for what the token allows.
+    const ok = await send(pyProxyResource, call('whoami', {}), { token, name: 'whoami' });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(executed().slice(before).map((e) => e.tool), ['whoami']);
   });
 
   // A fleet: three todo_server replicas sharing a real redis-server, each

@@ -23,7 +23,9 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-(cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway)
+(cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway --example guard_proxy)
 TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" \
 AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" \
-GATEWAY_BIN="$(cd ../.. && pwd)/target/debug/examples/gateway" node run.mjs
+GATEWAY_BIN="$(cd ../.. && pwd)/target/debug/examples/gateway" \
+GUARD_PROXY_BIN="$(cd ../.. && pwd)/target/debug/examples/guard_proxy" \
+GUARD_PROXY_POLICY="$(cd ../.. && pwd)/examples/guard_proxy.toml" node run.mjs
