@@ -556,3 +556,50 @@ async fn sse_answers_are_streamed_and_a_started_stream_outlives_the_response_tim
         "{rest:?}"
     );
 }
+
+#[tokio::test]
+async fn the_binary_refuses_to_start_on_a_bad_policy_file_and_names_the_line() {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(format!("guard_proxy{}", std::env::consts::EXE_SUFFIX));
+    let dir = std::env::temp_dir().join(format!("guard-proxy-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, POLICY.replace("[tools]", "[tool]")).unwrap();
+    let out = tokio::process::Command::new(bin)
+        .env("MCP_UPSTREAM", "http://127.0.0.1:9/mcp")
+        .env("MCP_ISSUER", "http://127.0.0.1:9")
+        .env("MCP_POLICY", &path)
+        .env("MCP_BIND", "127.0.0.1:0")
+        .env_remove("MCP_METRICS_BIND")
+        .env_remove("MCP_REDIS_URL")
+        .output()
+        .await
+        .expect("the example binary (cargo test builds it)");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("guard_proxy: "), "{err}");
+    assert!(err.contains("line 13"), "{err}");
+    assert!(err.contains("unknown field `tool`"), "{err}");
+    // Without the required settings: what to set.
+    let out = tokio::process::Command::new(
+        exe.parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("examples")
+            .join(format!("guard_proxy{}", std::env::consts::EXE_SUFFIX)),
+    )
+    .env_remove("MCP_UPSTREAM")
+    .output()
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MCP_UPSTREAM is required"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
