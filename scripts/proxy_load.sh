@@ -3,9 +3,17 @@
 # endpoint reached directly, and through examples/guard_proxy (release, the
 # documented policy file, a token from the todo_server's development
 # issuer), interleaved rounds, the same request bytes (Authorization header
-# included) in both modes. Upstream and proxy on core 0, wrk on core 1.
+# included) in both modes. Upstream and proxy on core 0 (one runtime worker
+# each, as the upstream), wrk on core 1.
 #
-# Usage: scripts/proxy_load.sh [SECONDS_PER_RUN (default 8)] [ROUNDS (default 3)]
+# UPSTREAM=python runs the interop suite's Python SDK server (MCPServer,
+# tests/interop/.venv: run the interop suite once first) as the upstream
+# instead of the fast Rust one.
+#
+# PROXY_CORE=1 puts the proxy on the load generator's core instead (a
+# sidecar with its own CPU, the upstream alone on core 0).
+#
+# Usage: [UPSTREAM=rust|python] [PROXY_CORE=0|1] scripts/proxy_load.sh [SECONDS_PER_RUN (default 8)] [ROUNDS (default 3)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-8}"
@@ -16,12 +24,18 @@ cargo build --release --quiet --example todo_server --example guard_proxy
 up=127.0.0.1:18091; proxy=127.0.0.1:18092; iss=127.0.0.1:18093
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
-taskset -c 0 benches/target/release/load_server mcp-upstream "$up" >/dev/null & pids+=($!)
+if [ "${UPSTREAM:-rust}" = python ]; then
+  log=$(mktemp)
+  (cd tests/interop && taskset -c 0 .venv/bin/python py_server.py "${up#*:}" "$log" >/dev/null 2>&1) & pids+=($!)
+  sleep 3
+else
+  taskset -c 0 benches/target/release/load_server mcp-upstream "$up" >/dev/null & pids+=($!)
+fi
 MCP_DEV_ISSUER_BIND=$iss MCP_DEV_CLIENT_SECRET=bench-secret MCP_BIND=127.0.0.1:18094 RUST_LOG=warn \
   target/release/examples/todo_server >/dev/null 2>&1 & pids+=($!)
 sleep 1
 MCP_UPSTREAM="http://$up/mcp" MCP_ISSUER="http://$iss" MCP_RESOURCE="http://$proxy/mcp" MCP_BIND=$proxy \
-  MCP_POLICY=examples/guard_proxy.toml RUST_LOG=warn taskset -c 0 target/release/examples/guard_proxy >/dev/null 2>&1 & pids+=($!)
+  MCP_POLICY=examples/guard_proxy.toml RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "${PROXY_CORE:-0}" target/release/examples/guard_proxy >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s -o /dev/null "http://$proxy/.well-known/oauth-protected-resource/mcp" && break; sleep 0.1; done
 token=$(curl -s -u todo-agent:bench-secret -d grant_type=client_credentials -d scope=todo:read \
   -d resource="http://$proxy/mcp" "http://$iss/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

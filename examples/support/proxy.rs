@@ -118,7 +118,8 @@ impl Upstream {
                 );
             }
         };
-        let id = request_id(&body);
+        // Read only for an error answer.
+        let id = || request_id(&body);
         let mut url = self.url.clone();
         url.set_query(parts.uri.query());
         let mut headers = forwardable(&parts.headers);
@@ -146,44 +147,36 @@ impl Upstream {
             .client
             .request(parts.method.clone(), url)
             .headers(headers)
-            .body(body);
+            .body(body.clone());
         let response = match tokio::time::timeout(self.response_timeout, request.send()).await {
             Err(_) => {
                 return error(
                     StatusCode::GATEWAY_TIMEOUT,
-                    id,
+                    id(),
                     "the upstream MCP server did not answer in time",
                 );
             }
             Ok(Err(e)) if e.is_timeout() => {
                 return error(
                     StatusCode::GATEWAY_TIMEOUT,
-                    id,
+                    id(),
                     "the upstream MCP server did not answer in time",
                 );
             }
             Ok(Err(_)) => {
                 return error(
                     StatusCode::BAD_GATEWAY,
-                    id,
+                    id(),
                     "the upstream MCP server cannot be reached",
                 );
             }
             Ok(Ok(r)) => r,
         };
-        let mut out = Response::builder().status(response.status());
-        if let Some(h) = out.headers_mut() {
-            *h = forwardable(response.headers());
-        }
-        // Streamed: SSE events reach the client as the upstream sends them.
-        out.body(Body::from_stream(response.bytes_stream()))
-            .unwrap_or_else(|_| {
-                error(
-                    StatusCode::BAD_GATEWAY,
-                    None,
-                    "the upstream answer is malformed",
-                )
-            })
+        // Streamed: SSE events reach the client as the upstream sends them;
+        // a body of known length keeps it.
+        let (mut head, body) = http::Response::from(response).into_parts();
+        head.headers = forwardable(&head.headers);
+        Response::from_parts(head, Body::new(body))
     }
 }
 
