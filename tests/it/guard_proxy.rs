@@ -327,6 +327,25 @@ async fn the_token_never_goes_upstream_the_identity_does_and_hop_by_hop_headers_
 }
 
 #[tokio::test]
+async fn a_forged_identity_header_is_removed_even_when_the_token_has_no_such_claim() {
+    let s = setup(POLICY).await;
+    // A client-credentials style token: no `sub`.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = s.dev.mint(&json!({"aud": RESOURCE, "client_id": "agent-7",
+        "scope": "todo:read", "iat": now, "exp": now + 300}));
+    let (mut h, body) = stateless("whoami", json!({}));
+    h.push(("x-mcp-subject", "root".to_owned()));
+    let r = post(&s.app, &token, &h, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let seen = s.up.seen.all();
+    assert!(seen[0].0.get("x-mcp-subject").is_none(), "{:?}", seen[0].0);
+    assert_eq!(seen[0].0["x-mcp-client-id"], "agent-7");
+}
+
+#[tokio::test]
 async fn sessions_pass_and_are_bound_to_their_caller_and_response_hop_by_hop_headers_stop() {
     let s = setup(POLICY).await;
     let alice = s.dev.token("alice", RESOURCE, "todo:read");
