@@ -45,12 +45,20 @@ fn malformed_files_unknown_keys_and_bad_values_name_the_line() {
         // A syntax error.
         ("required = [\"todo:read\"\nscopes_supported = []", "line 2"),
         // An unknown top-level key, and one in a known table.
-        (&format!("{POLICY}\nrequird = [\"x\"]\n"), "line 19"),
+        (&format!("requird = [\"todo:read\"]\n{POLICY}"), "line 1"),
         (
             &format!("{POLICY}\n[proxy]\nlist_filtr = \"off\"\n"),
             "line 20",
         ),
-        // A scope that is not a scope token, or not supported.
+        // A scope that is not a scope token (even in scopes_supported), or
+        // not supported.
+        (
+            &POLICY.replace(
+                "\"todo:admin\"]\ndefault",
+                "\"todo:admin\", \"bad scope\"]\ndefault",
+            ),
+            "line 3",
+        ),
         (
             &POLICY.replace("add_todo = [\"todo:write\"]", "add_todo = [\"todo write\"]"),
             "line 16",
@@ -532,7 +540,7 @@ async fn a_dead_upstream_is_502_a_silent_one_504_both_with_the_request_id() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_answers_are_streamed_and_a_started_stream_outlives_the_response_timeout() {
     let s = setup(&format!("{POLICY}{FAST}")).await;
     let token = s.dev.token("alice", RESOURCE, "todo:read");
@@ -545,12 +553,15 @@ async fn sse_answers_are_streamed_and_a_started_stream_outlives_the_response_tim
     for (k, v) in &h {
         b = b.header(*k, v);
     }
-    let res = s
-        .app
-        .clone()
-        .oneshot(b.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
+    // The head comes at once: a proxy that buffered would wait for the
+    // end, which the upstream holds back.
+    let res = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.app.clone().oneshot(b.body(Body::from(body)).unwrap()),
+    )
+    .await
+    .expect("the answer is streamed, not buffered")
+    .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let mut body = res.into_body();
