@@ -253,7 +253,7 @@ impl GuardBuilder {
     /// Read time from a manual clock (feature `testing`): token `exp`,
     /// `nbf` and `iat`, the token cache, the revocation list and the key
     /// caches this builder creates (from [`Issuer::jwks_uri`] or discovery)
-    /// all move when it is advanced. A [`RemoteJwks`] you build yourself
+    /// all move when it is advanced. A [`RemoteJwks`](crate::jwks::RemoteJwks) you build yourself
     /// takes the clock through its own builder.
     #[cfg(feature = "testing")]
     pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {

@@ -389,6 +389,26 @@ async fn sessions_pass_and_are_bound_to_their_caller_and_response_hop_by_hop_hea
 }
 
 #[tokio::test]
+async fn the_scope_hierarchy_opens_calls_and_step_ups_name_the_narrowest_scope() {
+    let s = setup(POLICY).await;
+    let admin = s.dev.token("alice", RESOURCE, "todo:admin");
+    let (h, body) = stateless("add_todo", json!({"title": "x"}));
+    // todo:admin implies todo:read (required) and todo:write (add_todo).
+    let r = post(&s.app, &admin, &h, body.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(s.up.seen.all().len(), 1);
+    // A read-only token is told the one scope the call still needs.
+    let ro = s.dev.token("bob", RESOURCE, "todo:read");
+    let r = post(&s.app, &ro, &h, body).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.headers["www-authenticate"],
+        "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", resource_metadata=\"http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp\", scope=\"todo:write\""
+    );
+    assert_eq!(s.up.seen.all().len(), 1);
+}
+
+#[tokio::test]
 async fn lists_are_filtered_and_private_on_the_stateless_wire() {
     let s = setup(POLICY).await;
     let token = s.dev.token("alice", RESOURCE, "todo:read");
