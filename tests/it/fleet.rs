@@ -250,6 +250,14 @@ async fn three_replicas_sharing_redis_refuse_replays_honour_revocations_and_expo
             res.text().await.unwrap()
         }
     };
+    // Three quick calls with a fresh token: cached verifications last
+    // until the next whole second past the recheck interval, so at most one
+    // second boundary falls between them and at least one is a cache hit.
+    let zed = dev.token("zed", &canonical, "todo:read");
+    for _ in 0..3 {
+        let res = whoami(&replicas[0].url, &format!("Bearer {zed}"), None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
     let m0 = scrape(0).await;
     for name in [
         "mcp_resource_guard_decisions_total{layer=\"guard\",outcome=\"allow\",reason=\"verified\"}",
