@@ -98,7 +98,9 @@ impl SharedStore {
     /// How long a replica may serve a token from its own verified-token
     /// cache before it asks the store again whether the token, its `jti` or
     /// its subject was revoked elsewhere: a revocation made on one replica
-    /// is enforced by all within this interval. Default 1 second;
+    /// is enforced by all within this interval (counted in whole seconds of
+    /// the guard's clock, so at most 1 s for anything under a second).
+    /// Default 1 second;
     /// `Duration::ZERO` asks on every request (the token cache is then not
     /// used: each request pays a signature check and a store round trip).
     /// At most 5 minutes.
