@@ -178,12 +178,7 @@ fn gateway_app(guard: GuardLayer, gateway: Gateway) -> Router {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The audit trail of both servers on stderr (`RUST_LOG`, default info):
     // the downstream's events for the exchanged token carry `act`.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    todo::operations::init_logging();
     let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3001".to_owned());
     let gateway_url =
         std::env::var("MCP_RESOURCE").unwrap_or_else(|_| format!("http://{bind}/mcp"));

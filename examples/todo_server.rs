@@ -45,7 +45,7 @@
 use std::sync::{Arc, Mutex};
 
 #[path = "support/operations.rs"]
-mod operations;
+pub mod operations;
 
 use axum::Router;
 use mcp_resource_guard::dpop::{Dpop, DpopMode};
@@ -347,21 +347,9 @@ fn real_issuer(issuer: String) -> Result<Issuer, String> {
     Ok(issuer.introspection(introspection))
 }
 
-/// Logs every access decision (and the key cache's events) on stderr,
-/// filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    init_logging();
+    operations::init_logging();
     let metrics = operations::metrics_from_env()?;
     let resource =
         std::env::var("MCP_RESOURCE").unwrap_or_else(|_| "http://127.0.0.1:3000/mcp".to_owned());

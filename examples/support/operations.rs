@@ -1,4 +1,5 @@
-//! The todo server's operations side, for running many replicas: shared
+//! The operations side of the example servers: logging, and for running
+//! many replicas: shared
 //! state on Redis (`MCP_REDIS_URL`), and on a separate port
 //! (`MCP_METRICS_BIND`) Prometheus metrics, liveness and readiness probes
 //! and an operator's revocation hook.
@@ -23,6 +24,19 @@ use axum::routing::{get, post};
 use mcp_resource_guard::store::{RedisStore, SharedStore};
 use mcp_resource_guard::{BearerToken, GuardLayer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Every access decision (the audit trail) and the crate's other events on
+/// stderr, filtered by `RUST_LOG` (default `info`); colours only on a
+/// terminal.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
 
 /// `MCP_REDIS_URL` (and `MCP_REDIS_PREFIX`, `MCP_REVOCATION_RECHECK_MS`):
 /// the replicas' shared store, or `None` for a single process.

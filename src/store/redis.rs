@@ -120,24 +120,15 @@ impl RedisStore {
     }
 
     async fn run(&self, cmd: &Cmd) -> Result<Value, StoreError> {
-        let call = async {
+        self.bounded(async {
             match &self.connection {
                 Connection::Single(c) => c.clone().send_packed_command(cmd).await,
                 Connection::Cluster(c) => {
                     redis::aio::ConnectionLike::req_packed_command(&mut c.clone(), cmd).await
                 }
             }
-        };
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(v)) => Ok(v),
-            // The error names the failure kind (I/O, refused, ...), never
-            // a key or a value.
-            Ok(Err(e)) => Err(StoreError::new(format!("redis: {}", kind_name(&e)))),
-            Err(_) => Err(StoreError::new(format!(
-                "redis did not answer within {} ms",
-                self.timeout.as_millis()
-            ))),
-        }
+        })
+        .await
     }
 
     async fn run_pipeline(
@@ -145,7 +136,7 @@ impl RedisStore {
         pipe: &redis::Pipeline,
         n: usize,
     ) -> Result<Vec<Value>, StoreError> {
-        let call = async {
+        self.bounded(async {
             match &self.connection {
                 Connection::Single(c) => c.clone().send_packed_commands(pipe, 0, n).await,
                 Connection::Cluster(c) => {
@@ -153,7 +144,16 @@ impl RedisStore {
                         .await
                 }
             }
-        };
+        })
+        .await
+    }
+
+    /// `call` within the timeout; the error names the failure kind (I/O,
+    /// refused, ...), never a key or a value.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(StoreError::new(format!("redis: {}", kind_name(&e)))),

@@ -183,6 +183,21 @@ async fn a_dpop_proof_replayed_against_another_replica_is_refused() {
     );
 }
 
+async fn reply(guard: &GuardLayer, token: &str) -> Reply {
+    send(&app(guard.clone()), request("/mcp", Some(token))).await
+}
+
+async fn status(guard: &GuardLayer, token: &str) -> StatusCode {
+    reply(guard, token).await.status
+}
+
+async fn assert_revoked(guard: &GuardLayer, token: &str) {
+    assert_invalid(
+        &reply(guard, token).await,
+        "The access token has been revoked",
+    );
+}
+
 fn guard_with(store: &SharedStore, clock: &ManualClock) -> GuardLayer {
     builder()
         .shared_store(store.clone())
@@ -197,50 +212,25 @@ async fn a_revocation_on_one_replica_is_seen_by_the_others_at_once_with_recheck_
     let clock = ManualClock::new();
     let (a, b) = (guard_with(&store, &clock), guard_with(&store, &clock));
     let t = token(&claims_with(json!({"sub": "alice", "jti": "j-1"})));
-    assert_eq!(
-        send(&app(b.clone()), request("/mcp", Some(&t)))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&b, &t).await, StatusCode::OK);
     a.revoke_token(&BearerToken::new(t.clone())).await.unwrap();
-    let r = send(&app(b.clone()), request("/mcp", Some(&t))).await;
-    assert_invalid(&r, "The access token has been revoked");
+    assert_revoked(&b, &t).await;
 
     // By jti (as the audit trail shows it), and by subject.
     let t2 = token(&claims_with(json!({"sub": "bob", "jti": "j-2"})));
-    assert_eq!(
-        send(&app(b.clone()), request("/mcp", Some(&t2)))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&b, &t2).await, StatusCode::OK);
     a.revoke_jti(ISSUER, "j-2").await.unwrap();
-    assert_invalid(
-        &send(&app(b.clone()), request("/mcp", Some(&t2))).await,
-        "The access token has been revoked",
-    );
+    assert_revoked(&b, &t2).await;
     let t3 = token(&claims_with(json!({"sub": "carol", "jti": "j-3"})));
-    assert_eq!(
-        send(&app(b.clone()), request("/mcp", Some(&t3)))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&b, &t3).await, StatusCode::OK);
     a.revoke_subject(ISSUER, "carol").await.unwrap();
-    assert_invalid(
-        &send(&app(b.clone()), request("/mcp", Some(&t3))).await,
-        "The access token has been revoked",
-    );
+    assert_revoked(&b, &t3).await;
     // A token carol gets after the revocation works again.
     clock.advance(Duration::from_secs(2));
     let later = token(&claims_with(
         json!({"sub": "carol", "jti": "j-4", "iat": now() + 2}),
     ));
-    assert_eq!(
-        send(&app(b), request("/mcp", Some(&later))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&b, &later).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -249,25 +239,14 @@ async fn with_the_default_recheck_other_replicas_refuse_within_a_second() {
     let clock = ManualClock::new();
     let (a, b) = (guard_with(&store, &clock), guard_with(&store, &clock));
     let t = token(&claims_with(json!({"sub": "alice", "jti": "j-5"})));
-    assert_eq!(
-        send(&app(b.clone()), request("/mcp", Some(&t)))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&b, &t).await, StatusCode::OK);
     a.revoke_token(&BearerToken::new(t.clone())).await.unwrap();
     // Revoked here at once.
-    assert_invalid(
-        &send(&app(a.clone()), request("/mcp", Some(&t))).await,
-        "The access token has been revoked",
-    );
+    assert_revoked(&a, &t).await;
     // The other replica may serve its cached verification until the
     // recheck interval (1 s) is over, then asks the store.
     clock.advance(Duration::from_secs(2));
-    assert_invalid(
-        &send(&app(b), request("/mcp", Some(&t))).await,
-        "The access token has been revoked",
-    );
+    assert_revoked(&b, &t).await;
 }
 
 #[tokio::test]
@@ -320,41 +299,23 @@ async fn store_down_unverified_tokens_get_503_cached_ones_are_served_until_the_r
     let clock = ManualClock::new();
     let a = guard_with(&store, &clock);
     let seen = token(&claims_with(json!({"sub": "alice", "jti": "j-6"})));
-    assert_eq!(
-        send(&app(a.clone()), request("/mcp", Some(&seen)))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&a, &seen).await, StatusCode::OK);
     switch.set_down(true);
     // Verified within the last second: served from the cache.
-    assert_eq!(
-        send(&app(a.clone()), request("/mcp", Some(&seen)))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&a, &seen).await, StatusCode::OK);
     // A token never verified here cannot be checked: 503, not 200.
     let fresh = token(&claims_with(json!({"sub": "bob", "jti": "j-7"})));
     for _ in 0..3 {
-        assert_store_503(&send(&app(a.clone()), request("/mcp", Some(&fresh))).await);
+        assert_store_503(&reply(&a, &fresh).await);
     }
     // Past the recheck interval the cached one is asked about too.
     clock.advance(Duration::from_secs(2));
-    assert_store_503(&send(&app(a.clone()), request("/mcp", Some(&seen))).await);
+    assert_store_503(&reply(&a, &seen).await);
     assert_eq!(store.outages(), [0, 0, 1, 0]);
     // Back: served again, without restarting anything.
     switch.set_down(false);
-    assert_eq!(
-        send(&app(a.clone()), request("/mcp", Some(&fresh)))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        send(&app(a), request("/mcp", Some(&seen))).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(status(&a, &fresh).await, StatusCode::OK);
+    assert_eq!(status(&a, &seen).await, StatusCode::OK);
     // Revoking while the store is down: refused here, and the caller told.
     switch.set_down(true);
     let b = guard_with(&store, &clock);
