@@ -24,10 +24,10 @@
 use std::hash::{BuildHasher, RandomState};
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::claims::AuthContext;
-use crate::clock::Clock;
+use crate::clock::{Clock, from_unix_seconds};
 use crate::error::ConfigError;
 
 /// The longest `max_ttl` accepted.
@@ -81,20 +81,68 @@ impl TokenCacheConfig {
     }
 }
 
+/// What an entry's extensions take: the map, its table (8 buckets of 32
+/// bytes and their control bytes), the boxed context.
+const EXTENSIONS_BYTES: usize = 48 + 8 * 32 + 8 + 16 + 8;
+
+/// Request extensions holding `ctx`, with room for six more entries: what
+/// a hit hands on when the request's own extensions are empty (the guard
+/// outside the router). Inserting into empty extensions allocates a map
+/// for 3 entries, and a router after the guard adds its own (axum adds
+/// three), which would grow (rehash and reallocate) that map on every
+/// request; a clone of this one keeps its room (a cloned map has the
+/// original's buckets), so they fit. Built once per cached token.
+fn extensions_with(ctx: &AuthContext) -> http::Extensions {
+    /// Placeholders that size the map (7 entries: 8 buckets), removed at
+    /// once; a map never shrinks on removal.
+    #[derive(Clone, Copy)]
+    struct Room<const N: usize>;
+    let mut ext = http::Extensions::new();
+    ext.insert(Room::<0>);
+    ext.insert(Room::<1>);
+    ext.insert(Room::<2>);
+    ext.insert(Room::<3>);
+    ext.insert(Room::<4>);
+    ext.insert(Room::<5>);
+    ext.insert(ctx.clone());
+    ext.remove::<Room<0>>();
+    ext.remove::<Room<1>>();
+    ext.remove::<Room<2>>();
+    ext.remove::<Room<3>>();
+    ext.remove::<Room<4>>();
+    ext.remove::<Room<5>>();
+    ext
+}
+
 /// The byte budget of the cache: tokens and payloads of the entries.
 const MAX_BYTES: usize = 64 * 1024 * 1024;
-/// Independent shards: a lookup takes one shard's read lock.
+/// Independent shards: a lookup takes one shard's read lock. A power of
+/// two, as is every shard count (a mask picks the shard).
 const SHARDS: usize = 16;
+
+/// A token-cache hit: the context, the slot of the issuer that verified it
+/// (as the guard's `Shared::authorize` returned it), and, when asked for,
+/// request extensions that hold the context (see [`extensions_with`]).
+#[derive(Debug)]
+pub(crate) struct CachedToken {
+    pub(crate) ctx: AuthContext,
+    pub(crate) issuer_slot: usize,
+    pub(crate) extensions: Option<http::Extensions>,
+}
 
 #[derive(Debug)]
 struct Entry {
     token: Box<str>,
     ctx: AuthContext,
+    issuer_slot: usize,
+    /// Cloned into every hit's request.
+    extensions: http::Extensions,
     /// Served while `now < expires` (the earlier of `exp` + leeway and the
-    /// insertion plus the maximum TTL), Unix seconds.
-    expires: u64,
-    /// Served once `now >= valid_from` (`nbf` - leeway), Unix seconds.
-    valid_from: u64,
+    /// insertion plus the maximum TTL), whole Unix seconds as a `SystemTime`
+    /// (a hit compares times, without converting the clock to seconds).
+    expires: SystemTime,
+    /// Served once `now >= valid_from` (`nbf` - leeway, whole seconds).
+    valid_from: SystemTime,
     /// What the entry counts against the byte budget.
     bytes: usize,
 }
@@ -183,7 +231,8 @@ impl TokenCache {
             .unwrap_or(usize::MAX)
             .max(1);
         // Never more entries than the capacity: fewer shards for a small one.
-        let shards = SHARDS.min(capacity);
+        // A power of two (the largest not above the capacity).
+        let shards = 1usize << SHARDS.min(capacity).ilog2();
         Self {
             shards: (0..shards).map(|_| Default::default()).collect(),
             keys: {
@@ -200,23 +249,30 @@ impl TokenCache {
 
     fn shard(&self, key: u64) -> &std::sync::RwLock<Shard> {
         // The top bits: the map uses the low ones.
-        &self.shards[(key >> 56) as usize % self.shards.len()]
+        &self.shards[(key >> 56) as usize & (self.shards.len() - 1)]
     }
 
     /// The context of `token` if it was verified before and is still within
-    /// its validity window.
-    pub(crate) fn get(&self, token: &[u8]) -> Option<AuthContext> {
+    /// its validity window; with `extensions`, a copy of the entry's request
+    /// extensions too (for a request whose own are empty).
+    pub(crate) fn get(&self, token: &[u8], extensions: bool) -> Option<CachedToken> {
         let key = self.key(token);
-        let now = self.clock.unix_now();
+        let now = self.clock.system_now();
         // Judged under the read lock: only the context is cloned out.
         let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
         let entry = shard.map.get(&key)?;
-        (entry.token.as_bytes() == token && now < entry.expires && now >= entry.valid_from)
-            .then(|| entry.ctx.clone())
+        (entry.token.as_bytes() == token && now < entry.expires && now >= entry.valid_from).then(
+            || CachedToken {
+                ctx: entry.ctx.clone(),
+                issuer_slot: entry.issuer_slot,
+                extensions: extensions.then(|| entry.extensions.clone()),
+            },
+        )
     }
 
-    /// Remembers a verified token. Tokens without `exp` are not cached.
-    pub(crate) fn insert(&self, token: &str, ctx: &AuthContext) {
+    /// Remembers a verified token, and the slot of the issuer that verified
+    /// it. Tokens without `exp` are not cached.
+    pub(crate) fn insert(&self, token: &str, ctx: &AuthContext, issuer_slot: usize) {
         let Some(exp) = ctx.expires_at_unix() else {
             return;
         };
@@ -229,14 +285,17 @@ impl TokenCache {
             return;
         }
         let nbf = ctx.not_before_unix().unwrap_or(0);
-        // The token, its context's payload copy and a fixed overhead.
-        let bytes = 2 * token.len() + 256;
+        // The token, its context's payload copy, the extensions' map and a
+        // fixed overhead.
+        let bytes = 2 * token.len() + 256 + EXTENSIONS_BYTES;
         let key = self.key(token.as_bytes());
         let entry = Arc::new(Entry {
             token: token.into(),
             ctx: ctx.clone(),
-            expires,
-            valid_from: nbf.saturating_sub(self.leeway),
+            issuer_slot,
+            extensions: extensions_with(ctx),
+            expires: from_unix_seconds(expires),
+            valid_from: from_unix_seconds(nbf.saturating_sub(self.leeway)),
             bytes,
         });
         let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
@@ -295,6 +354,7 @@ mod tests {
     use super::*;
     use crate::config::ScopeClaim;
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
 
     fn ctx(exp: u64, nbf: Option<u64>) -> AuthContext {
         let mut c = json!({"iss": "i", "sub": "s", "exp": exp});
@@ -308,21 +368,22 @@ mod tests {
     fn hits_only_for_the_same_token_within_its_window() {
         let cache = TokenCache::new(TokenCacheConfig::default(), 0, Clock::default());
         let now = Clock::default().unix_now();
-        cache.insert("token-a", &ctx(now + 100, None));
-        assert_eq!(cache.get(b"token-a").unwrap().subject(), Some("s"));
-        assert!(cache.get(b"token-b").is_none());
-        assert!(cache.get(b"token-a ").is_none());
+        cache.insert("token-a", &ctx(now + 100, None), 3);
+        let hit = cache.get(b"token-a", false).unwrap();
+        assert_eq!((hit.ctx.subject(), hit.issuer_slot), (Some("s"), 3));
+        assert!(cache.get(b"token-b", false).is_none());
+        assert!(cache.get(b"token-a ", false).is_none());
         // Already expired (with zero leeway): not cached at all.
-        cache.insert("old", &ctx(now - 1, None));
-        assert!(cache.get(b"old").is_none());
+        cache.insert("old", &ctx(now - 1, None), 0);
+        assert!(cache.get(b"old", false).is_none());
         // Not yet valid: cached but not served until nbf.
-        cache.insert("later", &ctx(now + 100, Some(now + 50)));
-        assert!(cache.get(b"later").is_none());
+        cache.insert("later", &ctx(now + 100, Some(now + 50)), 0);
+        assert!(cache.get(b"later", false).is_none());
         cache.remove(b"token-a");
-        assert!(cache.get(b"token-a").is_none());
-        cache.insert("token-c", &ctx(now + 100, None));
+        assert!(cache.get(b"token-a", false).is_none());
+        cache.insert("token-c", &ctx(now + 100, None), 0);
         cache.clear();
-        assert!(cache.get(b"token-c").is_none());
+        assert!(cache.get(b"token-c", false).is_none());
     }
 
     #[test]
@@ -336,12 +397,46 @@ mod tests {
             Arc::new(Entry {
                 token: "attacker".into(),
                 ctx: ctx(now + 100, None),
-                expires: now + 100,
-                valid_from: 0,
+                issuer_slot: 0,
+                extensions: http::Extensions::new(),
+                expires: from_unix_seconds(now + 100),
+                valid_from: UNIX_EPOCH,
                 bytes: 0,
             }),
         );
-        assert!(cache.get(b"victim").is_none());
+        assert!(cache.get(b"victim", false).is_none());
+    }
+
+    #[test]
+    fn served_until_exp_plus_leeway_and_not_a_second_later() {
+        let moved = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let clock = Clock::manual(moved.clone());
+        let cache = TokenCache::new(TokenCacheConfig::default(), 30, clock.clone());
+        let now = clock.unix_now();
+        cache.insert("t", &ctx(now + 10, None), 0);
+        let advance = |secs: u64| moved.store(secs * 1000, std::sync::atomic::Ordering::Relaxed);
+        // (Inserted within the second `now`: 38 s on, still short of it.)
+        advance(38);
+        assert!(cache.get(b"t", false).is_some());
+        // exp + leeway (40 s after `now`) reached: no longer served.
+        advance(40);
+        assert!(cache.get(b"t", false).is_none());
+    }
+
+    #[test]
+    fn a_hit_hands_on_extensions_holding_only_its_context_with_room() {
+        let cache = TokenCache::new(TokenCacheConfig::default(), 0, Clock::default());
+        let now = Clock::default().unix_now();
+        cache.insert("t", &ctx(now + 100, None), 0);
+        assert!(cache.get(b"t", false).unwrap().extensions.is_none());
+        let mut ext = cache.get(b"t", true).unwrap().extensions.unwrap();
+        // The placeholders that sized the map are gone.
+        assert_eq!(ext.len(), 1);
+        assert_eq!(ext.get::<AuthContext>().unwrap().subject(), Some("s"));
+        // And the copy is independent of the entry.
+        ext.clear();
+        let again = cache.get(b"t", true).unwrap().extensions.unwrap();
+        assert_eq!(again.len(), 1);
     }
 
     #[test]
@@ -350,7 +445,7 @@ mod tests {
         let now = Clock::default().unix_now();
         let big = "x".repeat(1024 * 1024);
         for i in 0..200 {
-            cache.insert(&format!("{big}{i:04}"), &ctx(now + 100, None));
+            cache.insert(&format!("{big}{i:04}"), &ctx(now + 100, None), 0);
         }
         let bytes: usize = cache.shards.iter().map(|s| s.read().unwrap().bytes).sum();
         assert!(bytes <= MAX_BYTES, "{bytes}");
@@ -367,16 +462,16 @@ mod tests {
         );
         let now = Clock::default().unix_now();
         for i in 0..5_000 {
-            cache.insert(&format!("t{i}"), &ctx(now + 100, None));
+            cache.insert(&format!("t{i}"), &ctx(now + 100, None), 0);
         }
         assert!(cache.len() <= 100, "{}", cache.len());
         assert!(cache.len() >= 90, "{}", cache.len());
         // The newest are kept, the oldest evicted.
-        assert!(cache.get(b"t4999").is_some());
-        assert!(cache.get(b"t0").is_none());
+        assert!(cache.get(b"t4999", false).is_some());
+        assert!(cache.get(b"t0", false).is_none());
         // Replacing the same token again and again keeps one entry.
         for _ in 0..10_000 {
-            cache.insert("t4999", &ctx(now + 100, None));
+            cache.insert("t4999", &ctx(now + 100, None), 0);
         }
         assert!(cache.len() <= 100);
         let order: usize = cache

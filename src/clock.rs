@@ -22,19 +22,44 @@ impl Clock {
         })
     }
 
+    /// A clock moved forward by the milliseconds in `offset` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn manual(offset: Arc<AtomicU64>) -> Self {
+        Self(Some(offset))
+    }
+
     /// A monotonic instant, for cache lifetimes.
     pub(crate) fn now(&self) -> Instant {
         Instant::now() + self.offset()
     }
 
-    /// Seconds since the Unix epoch, for token times.
-    pub(crate) fn unix_now(&self) -> u64 {
-        let now = match &self.0 {
+    /// The wall-clock time, for comparisons with precomputed bounds (the
+    /// token cache's): no conversion to seconds on the hot path.
+    #[inline]
+    pub(crate) fn system_now(&self) -> SystemTime {
+        match &self.0 {
             None => SystemTime::now(),
             Some(_) => SystemTime::now() + self.offset(),
-        };
-        now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        }
     }
+
+    /// Seconds since the Unix epoch, for token times.
+    pub(crate) fn unix_now(&self) -> u64 {
+        unix_seconds(self.system_now())
+    }
+}
+
+/// Whole seconds since the Unix epoch (0 before it).
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The time `secs` seconds after the Unix epoch, saturating at about the
+/// year 10,000 (every platform's `SystemTime` holds that, so this cannot
+/// overflow).
+pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
+    const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    UNIX_EPOCH + Duration::from_secs(secs.min(LAST))
 }
 
 /// A clock for tests (feature `testing`): the real time plus every

@@ -102,9 +102,10 @@ pub(crate) fn extract<'a>(headers: &'a HeaderMap, uri: &Uri) -> Result<Credentia
         return Err(malformed("more than one Authorization header"));
     }
     let value = value.as_bytes();
-    // The common case first: `Bearer ` and a token right after one space.
+    // The common case first: `Bearer ` (as written, then in any case) and a
+    // token right after one space.
     if let Some((prefix, token)) = value.split_at_checked(7)
-        && prefix.eq_ignore_ascii_case(b"bearer ")
+        && (prefix == b"Bearer " || prefix.eq_ignore_ascii_case(b"bearer "))
         && token.first().is_some_and(|b| *b != b' ')
     {
         return Ok(Credentials::Bearer(token));

@@ -21,7 +21,7 @@ use crate::revision::Wire;
 
 /// Verification and the guard's checks: the context, or why not (with the
 /// context when verification passed and a later check failed).
-type VerifyFuture =
+pub(super) type VerifyFuture =
     Pin<Box<dyn Future<Output = Result<AuthContext, (AuthError, Option<AuthContext>)>> + Send>>;
 
 pin_project! {
@@ -34,8 +34,9 @@ pin_project! {
         pub(super) state: State<S, ReqB>,
         pub(super) shared: Arc<Shared>,
         pub(super) rejection: R,
-        // The request's `Origin`, for the CORS headers of the answer.
-        pub(super) origin: Option<HeaderValue>,
+        // The request's `Origin`, for the CORS headers of the answer (boxed:
+        // requests without one, the hot path, carry one pointer).
+        pub(super) origin: Option<Box<HeaderValue>>,
         // Set for a request with the DPoP scheme (boxed: Bearer requests,
         // the hot path, carry one pointer).
         pub(super) dpop: Option<Box<DpopRequest>>,
@@ -83,17 +84,14 @@ pin_project! {
             #[pin]
             fut: S::Future,
         },
-        // Denied.
+        // Denied (boxed, as the answer below: the future stays the size of
+        // the hot path's state).
         Reject {
-            error: Option<AuthError>,
-            // The verified identity, when a check after verification failed.
-            ctx: Option<AuthContext>,
-            // The `scope=` of a 403, when not the default one.
-            scope: Option<String>,
+            refusal: Option<Box<Refusal>>,
         },
         // Answered by the guard itself (metadata, CORS preflight).
         Answer {
-            res: Option<Response<String>>,
+            res: Option<Box<Response<String>>>,
         },
     }
 }
@@ -104,9 +102,11 @@ where
 {
     pub(super) fn reject(error: AuthError, ctx: Option<AuthContext>) -> Self {
         State::Reject {
-            error: Some(error),
-            ctx,
-            scope: None,
+            refusal: Some(Box::new(Refusal {
+                error,
+                ctx,
+                scope: None,
+            })),
         }
     }
 
@@ -120,15 +120,28 @@ where
     ) -> Self {
         let scope = step_up(shared, &error, &ctx, headers);
         State::Reject {
-            error: Some(error),
-            ctx: Some(ctx),
-            scope,
+            refusal: Some(Box::new(Refusal {
+                error,
+                ctx: Some(ctx),
+                scope,
+            })),
         }
     }
 
     pub(super) fn answer(res: Response<String>) -> Self {
-        State::Answer { res: Some(res) }
+        State::Answer {
+            res: Some(Box::new(res)),
+        }
     }
+}
+
+/// A denial decided in `call`.
+pub(super) struct Refusal {
+    error: AuthError,
+    // The verified identity, when a check after verification failed.
+    ctx: Option<AuthContext>,
+    // The `scope=` of a 403, when not the default one.
+    scope: Option<String>,
 }
 
 impl<S, ReqB, R> fmt::Debug for GuardFuture<S, ReqB, R>
@@ -248,19 +261,29 @@ where
                     this.state.set(State::Inner { fut });
                 }
                 StateProj::Inner { fut } => break ready!(fut.poll(cx))?,
-                StateProj::Reject { error, ctx, scope } => {
-                    let error = error.take().unwrap_or_else(polled_twice);
+                StateProj::Reject { refusal } => {
+                    let Some(r) = refusal.take() else {
+                        break deny(
+                            this.shared,
+                            this.rejection,
+                            this.dpop.as_deref(),
+                            polled_twice(),
+                            None,
+                            None,
+                        );
+                    };
                     break deny(
                         this.shared,
                         this.rejection,
                         this.dpop.as_deref(),
-                        error,
-                        ctx.as_ref(),
-                        scope.as_deref(),
+                        r.error,
+                        r.ctx.as_ref(),
+                        r.scope.as_deref(),
                     );
                 }
                 StateProj::Answer { res } => {
-                    return Poll::Ready(Ok(res.take().unwrap_or_default().map(ResB::from)));
+                    let res = res.take().map(|r| *r).unwrap_or_default();
+                    return Poll::Ready(Ok(res.map(ResB::from)));
                 }
             }
         };

@@ -113,9 +113,16 @@ impl Shared {
 
     /// The checks the guard makes on every verified context, whoever
     /// verified it: a trusted issuer, an accepted audience, the scopes every
-    /// request needs.
-    pub(crate) fn authorize(&self, ctx: &AuthContext) -> Result<(), AuthError> {
-        let Some(policy) = self.issuers.iter().find(|i| i.issuer == ctx.issuer()) else {
+    /// request needs. `Ok` holds the issuer's slot (its index among the
+    /// guard's issuers, which never change), kept with a cached token so a
+    /// hit finds the issuer's key source without comparing names.
+    pub(crate) fn authorize(&self, ctx: &AuthContext) -> Result<usize, AuthError> {
+        let Some((slot, policy)) = self
+            .issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.issuer == ctx.issuer())
+        else {
             return Err(AuthError::new(
                 AuthErrorKind::UntrustedIssuer,
                 "the verified issuer is not trusted",
@@ -137,19 +144,26 @@ impl Shared {
                 "the token lacks a scope every request needs",
             ));
         }
-        Ok(())
+        Ok(slot)
     }
 
     /// For a verification taken from the token cache: the key that verified
-    /// it is still in its issuer's key set, and the token was not revoked.
-    pub(crate) fn still_valid(&self, raw: &[u8], ctx: &AuthContext) -> Result<(), AuthError> {
+    /// it is still in the key set of its issuer (`slot`, as [`authorize`]
+    /// returned it: a slot that names no issuer fails closed), and the token
+    /// was not revoked.
+    ///
+    /// [`authorize`]: Self::authorize
+    pub(crate) fn still_valid(
+        &self,
+        raw: &[u8],
+        ctx: &AuthContext,
+        slot: usize,
+    ) -> Result<(), AuthError> {
         if let Some(key) = ctx.key() {
             let held = self
                 .issuers
-                .iter()
-                .find(|i| i.issuer == ctx.issuer())
-                .and_then(|i| i.keys.as_ref())
-                .is_none_or(|keys| keys.holds(key));
+                .get(slot)
+                .is_some_and(|i| i.keys.as_ref().is_none_or(|keys| keys.holds(key)));
             if !held {
                 return Err(AuthError::new(
                     AuthErrorKind::UnknownKey,

@@ -5,13 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::ORIGIN;
+use http::header::{HeaderValue, ORIGIN};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::{DpopRequest, GuardFuture, State};
+use super::future::{DpopRequest, GuardFuture, State, VerifyFuture};
 use super::policy::{Anonymous, Shared};
 use crate::audit::{self, Decision};
+use crate::cache::CachedToken;
 use crate::challenge::RejectionBody;
 use crate::claims::AuthContext;
 use crate::config::AuthMode;
@@ -70,10 +71,67 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqB>) -> Self::Future {
-        let origin = req.headers().get(ORIGIN).cloned();
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let origin = req.headers().get(ORIGIN).cloned().map(Box::new);
         let mut dpop = None;
-        let state = self.classify(req, &mut dpop);
+        // Judged from the request's head; the request itself moves once, to
+        // where it goes next.
+        match self.judge(&req, &mut dpop) {
+            Verdict::Cached(ctx, extensions) => match extensions {
+                // The request had none: the entry's map, with room for what
+                // the layers after the guard add.
+                Some(extensions) => *req.extensions_mut() = extensions,
+                None => {
+                    req.extensions_mut().insert(ctx);
+                }
+            },
+            Verdict::Anonymous => {
+                req.extensions_mut().insert(Anonymous(self.shared.clone()));
+            }
+            Verdict::Verify(fut) => {
+                let pending = Some(Box::new((self.take_ready(), req)));
+                return self.future(State::Verify { fut, pending }, origin, dpop);
+            }
+            Verdict::Done(state) => return self.future(state, origin, dpop),
+        }
+        // Built in place: the inner future is not moved again.
+        GuardFuture {
+            state: State::Inner {
+                fut: self.inner.call(req),
+            },
+            shared: self.shared.clone(),
+            rejection: self.rejection.clone(),
+            origin,
+            dpop,
+        }
+    }
+}
+
+/// What becomes of a request, judged from its head.
+enum Verdict<S: Service<Request<ReqB>>, ReqB> {
+    /// On to the inner service with the context of a token verified and
+    /// authorized before (the token cache), and the cache's extensions
+    /// holding it when the request's own were empty.
+    Cached(AuthContext, Option<http::Extensions>),
+    /// On to the inner service without credentials (optional mode).
+    Anonymous,
+    /// The token (and a DPoP proof's binding) must be verified first.
+    Verify(VerifyFuture),
+    /// Answered or refused here.
+    Done(State<S, ReqB>),
+}
+
+impl<S, R: Clone> Guard<S, R> {
+    /// The response future for a state other than the hot path's.
+    fn future<ReqB>(
+        &self,
+        state: State<S, ReqB>,
+        origin: Option<Box<HeaderValue>>,
+        dpop: Option<Box<DpopRequest>>,
+    ) -> GuardFuture<S, ReqB, R>
+    where
+        S: Service<Request<ReqB>>,
+    {
         GuardFuture {
             state,
             shared: self.shared.clone(),
@@ -89,30 +147,29 @@ impl<S, R> Guard<S, R> {
     /// its token, or pass it on.
     /// `dpop` is set for a request with the DPoP scheme (with the proof's
     /// key thumbprint once the proof checks out).
-    fn classify<ReqB, ResB>(
-        &mut self,
-        mut req: Request<ReqB>,
+    fn judge<ReqB>(
+        &self,
+        req: &Request<ReqB>,
         dpop: &mut Option<Box<DpopRequest>>,
-    ) -> State<S, ReqB>
+    ) -> Verdict<S, ReqB>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+        S: Service<Request<ReqB>>,
     {
         let shared = &self.shared;
         if shared.is_metadata_path(req.uri().path()) {
-            return State::answer(shared.metadata.respond(req.method()));
+            return Verdict::Done(State::answer(shared.metadata.respond(req.method())));
         }
-        if is_preflight(&req) {
+        if is_preflight(req) {
             // A preflight carries no credentials by design: answer it here
             // rather than hand the inner service an unauthenticated request.
-            return State::answer(shared.cors.preflight(req.headers()));
+            return Verdict::Done(State::answer(shared.cors.preflight(req.headers())));
         }
         let raw = match token::extract(req.headers(), req.uri()) {
-            Err(e) => return State::reject(e, None),
+            Err(e) => return Verdict::Done(State::reject(e, None)),
             Ok(Credentials::Dpop(raw)) if shared.dpop.is_some() => {
                 *dpop = Some(Box::default());
                 // Validated (token68) on a cache miss only, as for Bearer.
-                let raw: Box<[u8]> = raw.into();
-                return self.classify_dpop(req, raw, dpop);
+                return self.judge_dpop(req, raw.into(), dpop);
             }
             Ok(Credentials::Bearer(raw)) => raw,
             Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_))
@@ -124,37 +181,45 @@ impl<S, R> Guard<S, R> {
                     reason: "anonymous",
                     ..Decision::default()
                 });
-                req.extensions_mut().insert(Anonymous(shared.clone()));
-                return State::Inner {
-                    fut: self.inner.call(req),
-                };
+                return Verdict::Anonymous;
             }
             Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_)) => {
-                return State::reject(
+                return Verdict::Done(State::reject(
                     AuthError::new(
                         AuthErrorKind::MissingToken,
                         "no Bearer token in the Authorization header",
                     ),
                     None,
-                );
+                ));
             }
         };
         if shared.dpop_only {
-            return State::reject(
+            return Verdict::Done(State::reject(
                 AuthError::new(
                     AuthErrorKind::InvalidToken,
                     "this resource accepts DPoP-bound tokens only: use the DPoP scheme",
                 ),
                 None,
-            );
+            ));
         }
-        if let Some(ctx) = shared.token_cache.as_ref().and_then(|c| c.get(raw)) {
+        if let Some(CachedToken {
+            ctx,
+            issuer_slot,
+            extensions,
+        }) = shared
+            .token_cache
+            .as_ref()
+            .and_then(|c| c.get(raw, req.extensions().is_empty()))
+        {
             crate::metrics::token_cache(true);
             // Hot path: this exact token was verified and authorized before
             // (only such tokens are cached, and the guard's policy never
             // changes) and is still within its validity window; no boxing,
             // no parsing. Its key and revocation are re-checked.
-            return match shared.still_valid(raw, &ctx).and_then(|()| not_bound(&ctx)) {
+            return match shared
+                .still_valid(raw, &ctx, issuer_slot)
+                .and_then(|()| not_bound(&ctx))
+            {
                 Ok(()) => {
                     audit::record(&Decision {
                         layer: "guard",
@@ -165,28 +230,21 @@ impl<S, R> Guard<S, R> {
                         scopes_required: &shared.required,
                         ..Decision::default()
                     });
-                    req.extensions_mut().insert(ctx);
-                    State::Inner {
-                        fut: self.inner.call(req),
-                    }
+                    Verdict::Cached(ctx, extensions)
                 }
-                Err(error) => State::refuse(shared, error, ctx, req.headers()),
+                Err(error) => Verdict::Done(State::refuse(shared, error, ctx, req.headers())),
             };
         }
         let token = match token::validate(raw) {
             Ok(token) => token,
-            Err(error) => return State::reject(error, None),
+            Err(error) => return Verdict::Done(State::reject(error, None)),
         };
         let shared = shared.clone();
-        let inner = self.take_ready();
-        State::Verify {
-            fut: Box::pin(async move {
-                let ctx = verify_and_authorize(&shared, &token).await?;
-                not_bound(&ctx).map_err(|e| (e, Some(ctx.clone())))?;
-                Ok(ctx)
-            }),
-            pending: Some(Box::new((inner, req))),
-        }
+        Verdict::Verify(Box::pin(async move {
+            let ctx = verify_and_authorize(&shared, &token).await?;
+            not_bound(&ctx).map_err(|e| (e, Some(ctx.clone())))?;
+            Ok(ctx)
+        }))
     }
 
     /// The service that was made ready; a fresh clone stays behind.
@@ -202,58 +260,58 @@ impl<S, R> Guard<S, R> {
     /// request; the token (from the cache or verified), its binding to the
     /// proof's key, the nonce and the replay store in the future.
     #[inline(never)]
-    fn classify_dpop<ReqB, ResB>(
-        &mut self,
-        req: Request<ReqB>,
+    fn judge_dpop<ReqB>(
+        &self,
+        req: &Request<ReqB>,
         raw: Box<[u8]>,
         dpop: &mut Option<Box<DpopRequest>>,
-    ) -> State<S, ReqB>
+    ) -> Verdict<S, ReqB>
     where
-        S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+        S: Service<Request<ReqB>>,
     {
         let shared = &self.shared;
         let Some(verifier) = &shared.dpop else {
-            return State::reject(
+            return Verdict::Done(State::reject(
                 AuthError::new(AuthErrorKind::MissingToken, "DPoP is not enabled"),
                 None,
-            );
+            ));
         };
         let proof = match verifier.check_proof(req.headers(), req.method(), req.uri().path()) {
             Ok(proof) => proof,
-            Err(error) => return State::reject(error, None),
+            Err(error) => return Verdict::Done(State::reject(error, None)),
         };
         if let Some(d) = dpop.as_mut() {
             d.jkt = Some(proof.jkt.clone().into_boxed_str());
         }
         let shared = shared.clone();
-        let inner = self.take_ready();
-        State::Verify {
-            fut: Box::pin(async move {
-                let raw = &raw[..];
-                let cached = shared.token_cache.as_ref().and_then(|c| c.get(raw));
-                let ctx = match cached {
-                    Some(ctx) => {
-                        shared.still_valid(raw, &ctx).map_err(|e| (e, None))?;
-                        ctx
-                    }
-                    None => {
-                        let token = token::validate(raw).map_err(|e| (e, None))?;
-                        verify_and_authorize(&shared, &token).await?
-                    }
-                };
-                let Some(verifier) = &shared.dpop else {
-                    return Err((
-                        AuthError::new(AuthErrorKind::MissingToken, "DPoP is not enabled"),
-                        None,
-                    ));
-                };
-                match verifier.check_bound(&ctx, &proof, raw).await {
-                    Ok(()) => Ok(ctx),
-                    Err(e) => Err((e, Some(ctx))),
+        Verdict::Verify(Box::pin(async move {
+            let raw = &raw[..];
+            let cached = shared.token_cache.as_ref().and_then(|c| c.get(raw, false));
+            let ctx = match cached {
+                Some(CachedToken {
+                    ctx, issuer_slot, ..
+                }) => {
+                    shared
+                        .still_valid(raw, &ctx, issuer_slot)
+                        .map_err(|e| (e, None))?;
+                    ctx
                 }
-            }),
-            pending: Some(Box::new((inner, req))),
-        }
+                None => {
+                    let token = token::validate(raw).map_err(|e| (e, None))?;
+                    verify_and_authorize(&shared, &token).await?
+                }
+            };
+            let Some(verifier) = &shared.dpop else {
+                return Err((
+                    AuthError::new(AuthErrorKind::MissingToken, "DPoP is not enabled"),
+                    None,
+                ));
+            };
+            match verifier.check_bound(&ctx, &proof, raw).await {
+                Ok(()) => Ok(ctx),
+                Err(e) => Err((e, Some(ctx))),
+            }
+        }))
     }
 }
 
@@ -267,12 +325,13 @@ async fn verify_and_authorize(
     crate::metrics::token_cache(false);
     let mut ctx = shared.verifier.verify(token).await.map_err(|e| (e, None))?;
     let raw = token.secret().as_bytes();
-    if let Err(e) = shared
+    let issuer_slot = match shared
         .not_revoked(raw, &ctx)
         .and_then(|()| shared.authorize(&ctx))
     {
-        return Err((e, Some(ctx)));
-    }
+        Ok(slot) => slot,
+        Err(e) => return Err((e, Some(ctx))),
+    };
     let revocations = &shared.revocations;
     match revocations.is_revoked_elsewhere(raw, &ctx).await {
         Ok(false) => {}
@@ -305,7 +364,7 @@ async fn verify_and_authorize(
         (cache, _) => cache.as_ref(),
     };
     if let Some(cache) = cache {
-        cache.insert(token.secret(), &ctx);
+        cache.insert(token.secret(), &ctx, issuer_slot);
         #[cfg(feature = "metrics")]
         crate::metrics::token_cache_entries(cache.len());
     }

@@ -7,9 +7,12 @@ use std::time::Duration;
 use crate::common::*;
 use async_trait::async_trait;
 use http::StatusCode;
+use mcp_resource_guard::jwks::{
+    KeyRef, KeySet, KeySource, KeySourceError, RefreshReason, StaticJwks,
+};
 use mcp_resource_guard::{
-    AuthContext, AuthError, BearerToken, GuardLayer, Issuer, RequireScopeLayer, TokenCacheConfig,
-    TokenVerifier,
+    Algorithm, AuthContext, AuthError, BearerToken, GuardLayer, Issuer, RequireScopeLayer,
+    TokenCacheConfig, TokenVerifier,
 };
 use serde_json::json;
 
@@ -171,4 +174,110 @@ async fn only_authorized_tokens_are_cached() {
         4,
         "an authorized token is cached"
     );
+}
+
+/// What an outer layer put in a request's extensions.
+#[derive(Debug, Clone, PartialEq)]
+struct Marker(u32);
+
+/// The guard around a service that reports what its request's extensions
+/// hold: the number of entries, the caller's subject, the marker.
+async fn report(guard: &GuardLayer, req: http::Request<()>) -> String {
+    use tower::{Layer, ServiceExt};
+    let svc = guard.layer(tower::service_fn(|req: http::Request<()>| async move {
+        let ext = req.extensions();
+        let sub = ext
+            .get::<AuthContext>()
+            .and_then(|c| c.subject().map(str::to_owned));
+        let text = format!("{} {sub:?} {:?}", ext.len(), ext.get::<Marker>());
+        Ok::<_, std::convert::Infallible>(http::Response::new(text))
+    }));
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.body());
+    res.into_body()
+}
+
+#[tokio::test]
+async fn a_hit_hands_on_the_context_and_keeps_what_outer_layers_put_there() {
+    let (guard, calls) = counting_guard(TokenCacheConfig::default());
+    let t = token(&claims());
+    let req = |marker: Option<u32>| {
+        let mut r = http::Request::get("/mcp")
+            .header("authorization", format!("Bearer {t}"))
+            .body(())
+            .unwrap();
+        if let Some(m) = marker {
+            r.extensions_mut().insert(Marker(m));
+        }
+        r
+    };
+    // Verified, then three hits: with and without an outer layer's entry;
+    // the context, the marker if any, and nothing else.
+    assert_eq!(
+        report(&guard, req(Some(1))).await,
+        r#"2 Some("alice") Some(Marker(1))"#
+    );
+    assert_eq!(
+        report(&guard, req(Some(2))).await,
+        r#"2 Some("alice") Some(Marker(2))"#
+    );
+    assert_eq!(report(&guard, req(None)).await, r#"1 Some("alice") None"#);
+    assert_eq!(
+        report(&guard, req(Some(3))).await,
+        r#"2 Some("alice") Some(Marker(3))"#
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// A key source that verifies with static keys but, asked on a cache hit,
+/// says it no longer holds any key.
+#[derive(Debug)]
+struct HoldsNothing(StaticJwks);
+
+#[async_trait]
+impl KeySource for HoldsNothing {
+    async fn keys(&self) -> Result<Arc<KeySet>, KeySourceError> {
+        self.0.keys().await
+    }
+
+    async fn refresh(
+        &self,
+        reason: RefreshReason<'_>,
+        seen: &Arc<KeySet>,
+    ) -> Result<Option<Arc<KeySet>>, KeySourceError> {
+        self.0.refresh(reason, seen).await
+    }
+
+    fn holds(&self, _: &KeyRef) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn a_hit_asks_the_key_source_of_the_issuer_that_verified_it() {
+    let k = keys();
+    // The first issuer's source disowns its keys on every hit; the second's
+    // keeps them.
+    let first = HoldsNothing(static_jwks(&[k.get(Algorithm::ES256)]));
+    let guard = GuardLayer::builder(RESOURCE)
+        .add_issuer(Issuer::new(ISSUER).key_source(first))
+        .add_issuer(Issuer::new(OTHER_ISSUER).key_source(static_jwks(&[&k.other])))
+        .scopes_supported(["todo:read", "todo:write"])
+        .build()
+        .unwrap();
+    let app = app(guard);
+    let other = k.other.sign(&claims_with(json!({"iss": OTHER_ISSUER})));
+    for _ in 0..3 {
+        assert_eq!(
+            send(&app, request("/mcp", Some(&other))).await.status,
+            StatusCode::OK
+        );
+    }
+    // The first issuer's token verifies, then its hit finds the key gone.
+    let mine = token(&claims());
+    assert_eq!(
+        send(&app, request("/mcp", Some(&mine))).await.status,
+        StatusCode::OK
+    );
+    assert_invalid(&send(&app, request("/mcp", Some(&mine))).await, UNKNOWN_KEY);
 }
