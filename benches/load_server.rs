@@ -1,5 +1,8 @@
 //! A release hello-world axum server for the load harness, with or without
-//! the guard: `load_server plain|guard|guard-redis ADDR`. It prints one
+//! the guard: `load_server plain|noop-layer|guard|guard-outer|guard-redis
+//! ADDR` (`guard`: `Router::layer`, inside axum's routing; `noop-layer`: a
+//! layer that does nothing, there; `guard-outer`: the guard wrapping the
+//! whole router). It prints one
 //! valid token on stdout's first line (a static in-memory key); the harness
 //! sends it in every mode (like with like), so the guard serves it from its
 //! verified-token cache. `guard-redis` shares state through the Redis at
@@ -49,6 +52,32 @@ async fn main() {
         "scope": "todo:read",
     }));
     println!("{token}");
+    if mode == "guard-outer" {
+        // The guard around the whole router (a tower layer outside axum's
+        // routing) rather than `Router::layer` (inside it, per route).
+        let guard = GuardLayer::builder("https://mcp.example.com/mcp")
+            .add_issuer(
+                Issuer::new("https://as.example.com")
+                    .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
+            )
+            .required_scopes(["todo:read"])
+            .build()
+            .unwrap();
+        let svc = tower::Layer::layer(&guard, app);
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(svc))
+            .await
+            .unwrap();
+        return;
+    }
+    if mode == "noop-layer" {
+        // Any layer given to `Router::layer` (here one that does nothing):
+        // what axum's per-route layering costs by itself.
+        let app = app.layer(tower::layer::util::Identity::new());
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
+        return;
+    }
     let app = if mode == "guard" || mode == "guard-redis" {
         let mut builder = GuardLayer::builder("https://mcp.example.com/mcp");
         if mode == "guard-redis" {

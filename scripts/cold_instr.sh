@@ -4,6 +4,7 @@
 # ratio does not move with the machine's load); then instructions per request
 # through the tower service on a token-cache hit, next to the same request
 # (same Authorization header) to the bare inner service.
+# (The same hit in a real server, per keep-alive request: scripts/hit_instr.sh.)
 # Usage: scripts/cold_instr.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/../benches"

@@ -5,9 +5,11 @@
 # server and load generator pinned to different cores. Modes are
 # interleaved; prints req/s, p50, p99 per run and each mode's ratio to plain.
 #
-# Modes (LOAD_MODES, default "plain guard"): plain, guard, guard-redis (the
-# guard of one fleet replica sharing state through a local redis-server,
-# started here on the load generator's core).
+# Modes (LOAD_MODES, default "plain guard"): plain, guard (`Router::layer`),
+# guard-outer (the guard around the router), noop-layer (a layer that does
+# nothing, given to `Router::layer`), guard-redis (the guard of one fleet
+# replica sharing state through a local redis-server, started here on the
+# load generator's core).
 #
 # Usage: [LOAD_MODES="plain guard guard-redis"] scripts/load.sh [SECONDS_PER_RUN (default 10)] [ROUNDS (default 3)]
 set -euo pipefail

@@ -281,3 +281,83 @@ async fn a_hit_asks_the_key_source_of_the_issuer_that_verified_it() {
     );
     assert_invalid(&send(&app, request("/mcp", Some(&mine))).await, UNKNOWN_KEY);
 }
+
+#[tokio::test]
+async fn the_guard_around_a_router_served_by_axum_as_the_readme_shows() {
+    use axum::extract::MatchedPath;
+    use axum::routing::post;
+    use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule};
+    let guard = guard();
+    let policy = McpPolicy::builder()
+        .default_rule(Rule::Deny)
+        .method("tools/list", Rule::require(["todo:read"]))
+        .build()
+        .unwrap();
+    // The handler reads the context and the router's own entry, both in
+    // the map the guard handed on.
+    let router = axum::Router::new().route(
+        "/mcp",
+        post(|ctx: AuthContext, path: MatchedPath| async move {
+            format!("{} {}", ctx.subject().unwrap_or("?"), path.as_str())
+        }),
+    );
+    // The README's code, as written there.
+    let mcp = McpLayer::new(&guard, policy); // if any: inside the guard
+    let app = tower::ServiceBuilder::new()
+        .layer(guard)
+        .layer(mcp)
+        .service(router);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .await
+        .unwrap();
+    });
+    let http = reqwest::Client::new();
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let t = token(&claims());
+    // Verified, then twice from the cache.
+    for _ in 0..3 {
+        let r = http
+            .post(format!("http://{addr}/mcp"))
+            .bearer_auth(&t)
+            .header("content-type", "application/json")
+            .body(list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.unwrap(), "alice /mcp");
+    }
+    // The guard still sees every request: the metadata, and no token.
+    let r = http
+        .get(format!(
+            "http://{addr}/.well-known/oauth-protected-resource/mcp"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = http
+        .post(format!("http://{addr}/mcp"))
+        .body(list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], PLAIN_CHALLENGE);
+    // A method the policy does not list is refused by the MCP layer.
+    let r = http
+        .post(format!("http://{addr}/mcp"))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"prompts/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
