@@ -15,6 +15,12 @@
 //! - Only successes are cached: a token is cached after a full verification
 //!   and after the guard's issuer, audience and required-scope checks passed
 //!   (the guard's policy never changes, so a hit needs no re-check).
+//! - An entry keeps the slot of the issuer that verified the token (its key
+//!   source is found without comparing names) and request extensions that
+//!   hold the context with room for six more entries (about 340 bytes,
+//!   counted in the byte budget): a hit on a request whose extensions are
+//!   empty hands on a copy, so a router after the guard does not grow the
+//!   map on every request.
 //! - **Key removal:** every hit asks the issuer's key source whether the key
 //!   that verified the token is still in its set
 //!   ([`KeySource::holds`](crate::jwks::KeySource::holds)), so a key removed
