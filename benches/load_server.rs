@@ -52,51 +52,32 @@ async fn main() {
         "scope": "todo:read",
     }));
     println!("{token}");
-    if mode == "guard-outer" {
+    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+    let mut builder = GuardLayer::builder("https://mcp.example.com/mcp")
+        .add_issuer(
+            Issuer::new("https://as.example.com")
+                .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
+        )
+        .required_scopes(["todo:read"]);
+    if mode == "guard-redis" {
+        let url = std::env::var("REDIS_URL").expect("REDIS_URL for guard-redis");
+        let store = RedisStore::connect(url).await.unwrap();
+        builder = builder.shared_store(SharedStore::new(store));
+    }
+    let app = match mode.as_str() {
         // The guard around the whole router (a tower layer outside axum's
         // routing) rather than `Router::layer` (inside it, per route).
-        let guard = GuardLayer::builder("https://mcp.example.com/mcp")
-            .add_issuer(
-                Issuer::new("https://as.example.com")
-                    .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
-            )
-            .required_scopes(["todo:read"])
-            .build()
-            .unwrap();
-        let svc = tower::Layer::layer(&guard, app);
-        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-        axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(svc))
-            .await
-            .unwrap();
-        return;
-    }
-    if mode == "noop-layer" {
+        "guard-outer" => {
+            let svc = tower::Layer::layer(&builder.build().unwrap(), app);
+            let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(svc);
+            axum::serve(listener, make).await.unwrap();
+            return;
+        }
+        "guard" | "guard-redis" => app.layer(builder.build().unwrap()),
         // Any layer given to `Router::layer` (here one that does nothing):
         // what axum's per-route layering costs by itself.
-        let app = app.layer(tower::layer::util::Identity::new());
-        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-        axum::serve(listener, app).await.unwrap();
-        return;
-    }
-    let app = if mode == "guard" || mode == "guard-redis" {
-        let mut builder = GuardLayer::builder("https://mcp.example.com/mcp");
-        if mode == "guard-redis" {
-            let url = std::env::var("REDIS_URL").expect("REDIS_URL for guard-redis");
-            let store = RedisStore::connect(url).await.unwrap();
-            builder = builder.shared_store(SharedStore::new(store));
-        }
-        let guard = builder
-            .add_issuer(
-                Issuer::new("https://as.example.com")
-                    .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
-            )
-            .required_scopes(["todo:read"])
-            .build()
-            .unwrap();
-        app.layer(guard)
-    } else {
-        app
+        "noop-layer" => app.layer(tower::layer::util::Identity::new()),
+        _ => app,
     };
-    let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
     axum::serve(listener, app).await.unwrap();
 }

@@ -262,16 +262,14 @@ where
                 }
                 StateProj::Inner { fut } => break ready!(fut.poll(cx))?,
                 StateProj::Reject { refusal } => {
-                    let Some(r) = refusal.take() else {
-                        break deny(
-                            this.shared,
-                            this.rejection,
-                            this.dpop.as_deref(),
-                            polled_twice(),
-                            None,
-                            None,
-                        );
-                    };
+                    let r = refusal.take().map_or_else(
+                        || Refusal {
+                            error: polled_twice(),
+                            ctx: None,
+                            scope: None,
+                        },
+                        |r| *r,
+                    );
                     break deny(
                         this.shared,
                         this.rejection,
