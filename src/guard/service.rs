@@ -94,7 +94,7 @@ where
             }
             Verdict::Done(state) => return self.future(state, origin, dpop),
         }
-        // Built in place: the inner future is not moved again.
+        // On to the inner service (a cached token, or anonymous).
         GuardFuture {
             state: State::Inner {
                 fut: self.inner.call(req),
