@@ -2,13 +2,13 @@
 //! every earlier revision), or the stateless `2026-07-28` one (and later).
 //! Chosen per request from the protocol version it carries.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// The first stateless revision.
 pub(crate) const STATELESS: &str = "2026-07-28";
 
 /// The `MCP-Protocol-Version` request header.
-pub(crate) const PROTOCOL_VERSION: &str = "mcp-protocol-version";
+pub(crate) const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 /// The two wires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl Wire {
     /// session wire). For layers that do not read the body; the MCP layer
     /// also cross-checks the body's `_meta`.
     pub(crate) fn of_headers(headers: &HeaderMap) -> Self {
-        match headers.get(PROTOCOL_VERSION).and_then(|v| v.to_str().ok()) {
+        match headers.get(&PROTOCOL_VERSION).and_then(|v| v.to_str().ok()) {
             Some(v) => Self::of_version(v),
             None => Self::Session,
         }

@@ -8,15 +8,17 @@
 //! `Mcp-Param-*` headers are forwarded unchecked (their meaning lives in the
 //! tool's schema, which the layer does not know) and never read.
 
-use http::HeaderMap;
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 
 use super::jsonrpc::{Message, Refusal};
 use crate::challenge::JsonRpcError;
 use crate::revision::{PROTOCOL_VERSION, Wire};
 
-const MCP_METHOD: &str = "mcp-method";
-const MCP_NAME: &str = "mcp-name";
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 const BASE64_PREFIX: &str = "=?base64?";
 const BASE64_SUFFIX: &str = "?=";
 
@@ -52,7 +54,7 @@ impl Mismatch {
 
 /// The one value of header `name`: `Ok(None)` when absent; an error when
 /// repeated or not visible ASCII.
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()> {
+fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, ()> {
     let mut values = headers.get_all(name).iter();
     let Some(v) = values.next() else {
         return Ok(None);
@@ -64,8 +66,8 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()>
 }
 
 /// A header value, Base64-decoded when it uses the sentinel form
-/// `=?base64?…?=` (standard alphabet, padded).
-fn decode(value: &str) -> Option<String> {
+/// `=?base64?…?=` (standard alphabet, padded); borrowed otherwise.
+fn decode(value: &str) -> Option<Cow<'_, str>> {
     match value
         .strip_prefix(BASE64_PREFIX)
         .and_then(|v| v.strip_suffix(BASE64_SUFFIX))
@@ -73,8 +75,9 @@ fn decode(value: &str) -> Option<String> {
         Some(inner) => base64_simd::STANDARD
             .decode_to_vec(inner)
             .ok()
-            .and_then(|b| String::from_utf8(b).ok()),
-        None => Some(value.to_owned()),
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Cow::Owned),
+        None => Some(Cow::Borrowed(value)),
     }
 }
 
@@ -101,7 +104,7 @@ pub(crate) fn cross_check(
     let null = Value::Null;
     let first = messages.first();
     let id = first.and_then(|m| m.id.as_ref()).unwrap_or(&null);
-    let header_version = single(headers, PROTOCOL_VERSION).map_err(|()| {
+    let header_version = single(headers, &PROTOCOL_VERSION).map_err(|()| {
         Mismatch::header(
             "the MCP-Protocol-Version header is repeated or not visible ASCII",
             id,
@@ -140,7 +143,7 @@ pub(crate) fn cross_check(
         ));
     }
     let is_request = m.id.is_some();
-    match single(headers, MCP_METHOD) {
+    match single(headers, &MCP_METHOD) {
         Err(()) => {
             return Err(Mismatch::header(
                 "the Mcp-Method header is repeated or not visible ASCII",
@@ -158,7 +161,7 @@ pub(crate) fn cross_check(
         }
         Ok(_) => {}
     }
-    let header_name = single(headers, MCP_NAME).map_err(|()| {
+    let header_name = single(headers, &MCP_NAME).map_err(|()| {
         Mismatch::header("the Mcp-Name header is repeated or not visible ASCII", id)
     })?;
     match (name_source(m), header_name) {
