@@ -38,15 +38,33 @@ async function check(name, fn) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** Ports handed out so far: two servers of this run are never given the
+ * same one. */
+const handedOut = new Set();
+
+/** `true` when `port` can be bound on 127.0.0.1 now. */
+function canBind(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port for a server started later. Chosen below Linux's ephemeral range
+ * (32768-60999), which outgoing connections take their source ports from:
+ * a port from there could be taken by a client between this choice and
+ * the server's bind.
+ */
+async function freePort() {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (!handedOut.has(port) && (await canBind(port))) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 /** Starts the todo server; resolves with its stdout once it listens. */

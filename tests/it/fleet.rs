@@ -12,16 +12,9 @@ use mcp_resource_guard::Algorithm;
 use mcp_resource_guard::testing::{TestIssuer, TestKey};
 use serde_json::{Value, json};
 
+use crate::common::free_port;
 use crate::common::redis_server::RedisServer;
 use crate::todo_server::spawn_example;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Replica {
     _child: tokio::process::Child,

@@ -436,11 +436,7 @@ pub(crate) async fn spawn_example(
     tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
     use tokio::io::AsyncBufReadExt;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let mut cmd = tokio::process::Command::new(example_binary());
     cmd.env("MCP_ISSUER", issuer)
