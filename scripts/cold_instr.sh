@@ -7,13 +7,10 @@
 # (The same hit in a real server, per keep-alive request: scripts/hit_instr.sh.)
 # Usage: scripts/cold_instr.sh [N]
 set -euo pipefail
+. "$(dirname "$0")/need.sh"
+need valgrind valgrind
 cd "$(dirname "$0")/../benches"
 n="${1:-200}"
-if ! command -v valgrind >/dev/null 2>&1; then
-  echo "installing valgrind (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq valgrind >/dev/null; fi
-fi
 cargo build -q --release --bin cold_instr
 count() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null \

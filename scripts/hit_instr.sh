@@ -15,11 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
-if ! command -v valgrind >/dev/null 2>&1; then
-  echo "installing valgrind (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq valgrind >/dev/null; fi
-fi
+. scripts/need.sh
+need valgrind valgrind
 (cd benches && cargo build --release --quiet --bin load_server)
 bin=benches/target/release/load_server
 addr=127.0.0.1:18195

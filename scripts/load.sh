@@ -18,17 +18,14 @@ secs="${1:-10}"
 rounds="${2:-3}"
 addr=127.0.0.1:18081
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
+. scripts/need.sh
+need wrk wrk
 modes="${LOAD_MODES:-plain guard}"
 (cd benches && cargo build --release --quiet --bin load_server)
 bin=benches/target/release/load_server
 redis_pid=""
 if [[ " $modes " == *" guard-redis "* ]]; then
-  command -v redis-server >/dev/null || { echo "guard-redis needs redis-server (apt-get install redis-server)" >&2; exit 1; }
+  need redis-server redis-server
   taskset -c 1 redis-server --port 18082 --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
   redis_pid=$!
   trap 'kill $redis_pid 2>/dev/null || true' EXIT

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
-command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+. scripts/need.sh
+need valgrind valgrind
 cargo build --release --quiet --example todo_server --example guard_proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18191; proxy=127.0.0.1:18192; iss=127.0.0.1:18193

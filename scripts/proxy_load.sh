@@ -18,7 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-8}"
 rounds="${2:-3}"
-command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+. scripts/need.sh
+need wrk wrk
 cargo build --release --quiet --example todo_server --example guard_proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18091; proxy=127.0.0.1:18092; iss=127.0.0.1:18093
