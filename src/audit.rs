@@ -46,16 +46,17 @@ impl fmt::Display for Opt<'_> {
 /// recorded.
 pub(crate) struct Joined<I>(pub(crate) I, pub(crate) &'static str);
 
-impl<'s, I> fmt::Display for Joined<I>
+impl<I, S> fmt::Display for Joined<I>
 where
-    I: IntoIterator<Item = &'s str> + Clone,
+    I: IntoIterator<Item = S> + Clone,
+    S: AsRef<str>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, s) in self.0.clone().into_iter().enumerate() {
             if i > 0 {
                 f.write_str(self.1)?;
             }
-            write_clean(f, s)?;
+            write_clean(f, s.as_ref())?;
         }
         Ok(())
     }

@@ -20,7 +20,15 @@
 //! | missing scope | 403 | `Bearer error="insufficient_scope", error_description="…", resource_metadata="…", scope="<needed>"` |
 //! | keys or introspection unavailable | 503 | none; `Retry-After` instead |
 //! | policy denies outright | 403 | none (no scope would help) |
-//! | MCP body not judgeable | 400 | none; a JSON-RPC error body (`-32700` / `-32600`) |
+//! | MCP body not judgeable | 400 | none; a JSON-RPC error body (`-32700` / `-32600` / `-32602`) |
+//! | MCP body not `application/json` in UTF-8 | 415 | none; a JSON-RPC error body (`-32700`) |
+//!
+//! Every refusal of the [`McpLayer`](crate::mcp::McpLayer) has a JSON-RPC
+//! error body carrying the request's `id` (`null` when it could not be
+//! read), with the status and challenge of the table: `-31403`
+//! ([`JsonRpcError::ACCESS_DENIED`]) for 401 and 403, `-32600` for a
+//! session that is malformed or unknown and a body over the limit, `-32603`
+//! for 5xx.
 //!
 //! `scope` on a 401 or 400 names the scopes every request needs, or when none
 //! are required, `scopes_supported`; it is left out when both are empty.
@@ -101,9 +109,40 @@ impl JsonRpcError {
     /// `-32602`: a message whose parameters the policy reads (a tool or
     /// prompt name, a resource URI) are missing, mistyped or unusable.
     pub const INVALID_PARAMS: i64 = -32602;
+    /// `-32603`: the server cannot answer now (a store or the keys are
+    /// unavailable, a list answer could not be filtered, a wiring mistake).
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// `-31403`: an authorization refusal (HTTP 401 or 403): no or an
+    /// unusable token, a missing scope (the `WWW-Authenticate` challenge
+    /// names it), a policy that denies the call, another principal's session
+    /// or task. Outside the ranges JSON-RPC and MCP reserve
+    /// (`-32768..=-32000`); 403 for Forbidden.
+    pub const ACCESS_DENIED: i64 = -31403;
 
     pub(crate) fn new(code: i64, message: &'static str, id: Value) -> Self {
         Self { code, message, id }
+    }
+
+    /// The JSON-RPC error the MCP layer answers an `error` of this kind
+    /// with (every kind but
+    /// [`InvalidMessage`](AuthErrorKind::InvalidMessage), whose code says
+    /// what could not be read): the kind's client-safe description as the
+    /// message, `id` the request's.
+    pub(crate) fn for_kind(kind: AuthErrorKind, id: Value) -> Self {
+        use AuthErrorKind as K;
+        let code = match kind {
+            K::InvalidMessage | K::InvalidSession | K::UnknownSession | K::BodyTooLarge => {
+                Self::INVALID_REQUEST
+            }
+            K::UnsupportedMediaType => Self::PARSE_ERROR,
+            K::KeysUnavailable
+            | K::IntrospectionUnavailable
+            | K::StoreUnavailable
+            | K::UnfilterableResponse
+            | K::Misconfigured => Self::INTERNAL_ERROR,
+            _ => Self::ACCESS_DENIED,
+        };
+        Self::new(code, kind.description(), id)
     }
 
     /// The JSON-RPC error code.
@@ -175,8 +214,15 @@ impl Rejection {
         self.dpop_nonce = Some(nonce);
     }
 
-    /// The JSON-RPC error to answer with, for the MCP layer's refusals of
-    /// bodies it cannot judge; `None` otherwise.
+    /// Answers with `jsonrpc` as the body (the MCP layer's refusals); the
+    /// status and challenges stay.
+    pub(crate) fn set_jsonrpc(&mut self, jsonrpc: JsonRpcError) {
+        self.jsonrpc = Some(jsonrpc);
+    }
+
+    /// The JSON-RPC error to answer with: every refusal of the MCP layer
+    /// has one (carrying the request's `id`); `None` for the guard's and the
+    /// scope layer's.
     pub fn jsonrpc_error(&self) -> Option<&JsonRpcError> {
         self.jsonrpc.as_ref()
     }
@@ -211,6 +257,8 @@ impl Rejection {
             ) => "temporarily_unavailable",
             (None, AuthErrorKind::AccessDenied) => "access_denied",
             (None, AuthErrorKind::BodyTooLarge) => "request_too_large",
+            (None, AuthErrorKind::UnsupportedMediaType) => "unsupported_media_type",
+            (None, AuthErrorKind::UnownedTask) => "access_denied",
             (None, AuthErrorKind::InvalidSession | AuthErrorKind::InvalidMessage) => {
                 "invalid_request"
             }

@@ -236,6 +236,10 @@ pub enum AuthErrorKind {
     InvalidMessage,
     /// The request body is larger than the MCP layer reads. 413.
     BodyTooLarge,
+    /// The MCP layer reads only `application/json` bodies in UTF-8 (no other
+    /// charset or media type parameter), which every MCP server decodes the
+    /// same way. 415 with a JSON-RPC error body.
+    UnsupportedMediaType,
     /// The `Mcp-Session-Id` header is malformed or repeated. 400.
     InvalidSession,
     /// The `Mcp-Session-Id` names no session this server issued (or it has
@@ -243,6 +247,10 @@ pub enum AuthErrorKind {
     UnknownSession,
     /// The MCP session belongs to another principal. 403.
     SessionMismatch,
+    /// The task (the MCP tasks extension) was not created by this caller's
+    /// request through this layer: another principal's, unknown, or
+    /// forgotten. 403 either way, so a task id's existence is not disclosed.
+    UnownedTask,
     /// The inner server's list answer could not be filtered (over the size
     /// limit, or not a JSON-RPC list response). 502: never passed unfiltered.
     UnfilterableResponse,
@@ -258,9 +266,11 @@ impl AuthErrorKind {
             Self::MalformedRequest | Self::InvalidMessage | Self::InvalidSession => {
                 StatusCode::BAD_REQUEST
             }
-            Self::InsufficientScope | Self::AccessDenied | Self::SessionMismatch => {
-                StatusCode::FORBIDDEN
-            }
+            Self::InsufficientScope
+            | Self::AccessDenied
+            | Self::SessionMismatch
+            | Self::UnownedTask => StatusCode::FORBIDDEN,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::KeysUnavailable | Self::IntrospectionUnavailable | Self::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -302,9 +312,11 @@ impl AuthErrorKind {
             Self::AccessDenied => "access_denied",
             Self::InvalidMessage => "invalid_message",
             Self::BodyTooLarge => "body_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
             Self::InvalidSession => "invalid_session",
             Self::UnknownSession => "unknown_session",
             Self::SessionMismatch => "session_mismatch",
+            Self::UnownedTask => "unowned_task",
             Self::UnfilterableResponse => "unfilterable_response",
             Self::Misconfigured => "misconfigured",
         }
@@ -331,14 +343,18 @@ impl AuthErrorKind {
             Self::UseDpopNonce => "A DPoP proof with a fresh server nonce is required",
             Self::InsufficientScope => "The access token lacks a scope this request needs",
             Self::Revoked => "The access token has been revoked",
-            Self::AccessDenied => "This request is not allowed",
+            Self::AccessDenied => "The server's policy does not allow this request",
             Self::InvalidMessage => {
                 "The request body is not a JSON-RPC message this server can judge"
             }
             Self::BodyTooLarge => "The request body exceeds the size limit",
+            Self::UnsupportedMediaType => {
+                "The request body must be application/json in UTF-8 (no other charset or parameter)"
+            }
             Self::InvalidSession => "The Mcp-Session-Id header is malformed",
             Self::UnknownSession => "The MCP session is unknown or has ended",
             Self::SessionMismatch => "This MCP session belongs to another principal",
+            Self::UnownedTask => "This task was not created by this caller",
             Self::UnfilterableResponse => "The server's list could not be filtered for this caller",
             Self::Misconfigured => "The server is misconfigured",
         }

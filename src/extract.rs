@@ -3,9 +3,10 @@
 //! - `AuthContext`: the caller's identity. Without one: a 401 challenge when
 //!   the guard ran in optional mode and the caller is anonymous, a 500 that
 //!   names the mistake when no guard ran at all.
-//! - `Option<AuthContext>`: `None` for anonymous callers.
+//! - `Option<AuthContext>`: `None` for anonymous callers; the same 500 as
+//!   above when no guard ran (a route without its guard is a wiring
+//!   mistake, never an anonymous caller).
 
-use std::convert::Infallible;
 use std::fmt;
 
 use axum_core::body::Body;
@@ -17,7 +18,7 @@ use http::request::Parts;
 use crate::challenge::{JsonRejection, Rejection, respond};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::guard::policy::Anonymous;
+use crate::guard::policy::{Anonymous, Caller};
 
 /// The rejection of the `AuthContext` extractor.
 #[derive(Debug)]
@@ -79,12 +80,16 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
 }
 
 impl<S: Send + Sync> OptionalFromRequestParts<S> for AuthContext {
-    type Rejection = Infallible;
+    type Rejection = MissingAuthContext;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<AuthContext>().cloned())
+        match Caller::of(&parts.extensions) {
+            Caller::Token(ctx) => Ok(Some(ctx.clone())),
+            Caller::Anonymous => Ok(None),
+            Caller::NoGuard => Err(MissingAuthContext { challenge: None }),
+        }
     }
 }

@@ -54,7 +54,7 @@ impl Mismatch {
 
 /// The one value of header `name`: `Ok(None)` when absent; an error when
 /// repeated or not visible ASCII.
-fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, ()> {
+pub(super) fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, ()> {
     let mut values = headers.get_all(name).iter();
     let Some(v) = values.next() else {
         return Ok(None);
@@ -111,8 +111,15 @@ pub(crate) fn cross_check(
         )
     })?;
     let body_version = first.and_then(|m| m.protocol_version.as_deref());
+    // Only a version that is itself stateless selects the stateless wire
+    // (a body naming `2025-11-25` speaks the session wire), whichever
+    // message of a batch names it.
     let stateless = header_version.is_some_and(|v| Wire::of_version(v) == Wire::Stateless)
-        || body_version.is_some();
+        || messages.iter().any(|m| {
+            m.protocol_version
+                .as_deref()
+                .is_some_and(|v| Wire::of_version(v) == Wire::Stateless)
+        });
     if !stateless {
         return Ok(Wire::Session);
     }
@@ -257,6 +264,14 @@ mod tests {
             Ok(Wire::Session)
         );
         assert_eq!(ok(&[], call()), Ok(Wire::Session));
+        // A body naming a session-wire version does not select the stateless wire.
+        let mut old = call();
+        old.protocol_version = Some("2025-11-25".into());
+        assert_eq!(
+            ok(&[("mcp-protocol-version", "2025-11-25")], old.clone()),
+            Ok(Wire::Session)
+        );
+        assert_eq!(ok(&[], old), Ok(Wire::Session));
         // A notification needs no Mcp-Method.
         let mut n = msg("notifications/cancelled", None);
         n.id = None;
@@ -328,6 +343,15 @@ mod tests {
             ),
             "the body's _meta names a protocol version but the MCP-Protocol-Version header is missing"
         );
+        // A stateless header with a session-wire body version disagrees.
+        m.protocol_version = Some("2025-11-25".into());
+        assert_eq!(
+            detail(
+                &[V, ("mcp-method", "tools/call"), ("mcp-name", "add_todo")],
+                m.clone()
+            ),
+            "the MCP-Protocol-Version header does not match the body's _meta protocol version"
+        );
         m.protocol_version = Some("2027-01-01".into());
         assert_eq!(
             detail(
@@ -343,6 +367,11 @@ mod tests {
         let h = headers(&[V, ("mcp-method", "tools/list")]);
         let batch = cross_check(&h, &[msg("tools/list", None)], true).unwrap_err();
         assert_eq!((batch.code, batch.id), (-32600, Value::Null));
+        // A batch whose second message names the stateless wire is refused too.
+        let mut second = msg("tools/list", None);
+        second.protocol_version = Some("2026-07-28".into());
+        let batch = cross_check(&h, &[msg("ping", None), second], true).unwrap_err();
+        assert_eq!(batch.code, -32600);
         let response = Message {
             id: Some(Value::from(7)),
             ..Message::default()

@@ -44,8 +44,11 @@ pub(crate) struct Message {
     pub(crate) uri: Option<String>,
     /// `params.ref` of `completion/complete`.
     pub(crate) reference: Option<Reference>,
-    /// `params.taskId` (the tasks extension), when a string.
+    /// `params.taskId` (the tasks extension).
     pub(crate) task_id: Option<String>,
+    /// `params.notifications.taskIds` of `subscriptions/listen` (the tasks
+    /// extension): the tasks whose status the client asks to hear of.
+    pub(crate) listen_task_ids: Vec<String>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]`: the
     /// revision a stateless (`2026-07-28`) request speaks.
     pub(crate) protocol_version: Option<String>,
@@ -244,7 +247,7 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let wrong = |detail| refuse::<A::Error>(self.invalid, Refusal::params(detail));
         let (mut name, mut uri, mut reference) = (false, false, false);
-        let (mut task, mut meta) = (false, false);
+        let (mut task, mut meta, mut notifications) = (false, false, false);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match &*key {
                 "name" => {
@@ -270,9 +273,16 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
                 }
                 "taskId" => {
                     once(&mut task, self.invalid)?;
-                    if let Scalar::Str(s) = map.next_value::<Scalar>()? {
-                        self.message.task_id = Some(s);
+                    match map.next_value::<Scalar>()? {
+                        Scalar::Str(s) => self.message.task_id = Some(s),
+                        _ => return Err(wrong("params.taskId is not a string")),
                     }
+                }
+                "notifications" => {
+                    once(&mut notifications, self.invalid)?;
+                    self.message.listen_task_ids = map.next_value_seed(TaskIdsSeed {
+                        invalid: self.invalid,
+                    })?;
                 }
                 "_meta" => {
                     once(&mut meta, self.invalid)?;
@@ -350,6 +360,62 @@ impl<'de> Visitor<'de> for MetaSeed<'_> {
     }
 
     scalars!(Option<String>, |_this| Ok(None));
+}
+
+/// `params.notifications`: only its `taskIds` (an array of strings) is
+/// read; anything else there is skipped.
+struct TaskIdsSeed<'c> {
+    invalid: &'c Cell<Option<Refusal>>,
+}
+
+impl<'de> DeserializeSeed<'de> for TaskIdsSeed<'_> {
+    type Value = Vec<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TaskIdsSeed<'_> {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("notifications")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut seen, mut ids) = (false, Vec::new());
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key != "taskIds" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            once(&mut seen, self.invalid)?;
+            let Some(list) = map.next_value::<Option<Vec<Scalar>>>().ok().flatten() else {
+                return Err(refuse(
+                    self.invalid,
+                    Refusal::params("params.notifications.taskIds is not an array of strings"),
+                ));
+            };
+            for id in list {
+                let Scalar::Str(id) = id else {
+                    return Err(refuse(
+                        self.invalid,
+                        Refusal::params("params.notifications.taskIds is not an array of strings"),
+                    ));
+                };
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+
+    scalars!(Vec<String>, |_this| Ok(Vec::new()));
 }
 
 /// `params.ref`: `{"type": "ref/prompt", "name"}` or `{"type": "ref/resource", "uri"}`.

@@ -1,21 +1,38 @@
 //! [`McpLayer`]: the MCP policy layer, built from a guard.
 
 use std::fmt;
+use std::sync::Arc;
 
 use tower_layer::Layer;
 
 use super::list_filter::ListFilter;
 use super::policy::McpPolicy;
-use super::service::{Config, McpService};
+use super::service::McpService;
 use super::session::SessionBinding;
+use super::tasks::TaskBinding;
 use crate::challenge::JsonRejection;
 use crate::error::ConfigError;
 use crate::guard::GuardLayer;
+use crate::guard::policy::Shared;
 
 const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 const MAX_MAX_BODY: usize = 64 * 1024 * 1024;
 const DEFAULT_MAX_BATCH: usize = 64;
 const MAX_MAX_BATCH: usize = 10_000;
+
+/// What an [`McpLayer`] judges with: its guard's policy and answers, the
+/// MCP policy, the limits, the session and task bindings.
+#[derive(Clone)]
+pub(super) struct Config<R> {
+    pub(super) shared: Arc<Shared>,
+    pub(super) rejection: R,
+    pub(super) policy: McpPolicy,
+    pub(super) max_body: usize,
+    pub(super) max_batch: usize,
+    pub(super) sessions: Option<SessionBinding>,
+    pub(super) tasks: Option<TaskBinding>,
+    pub(super) lists: ListFilter,
+}
 
 /// The MCP policy layer, built from the [`GuardLayer`] in front of it (it
 /// shares that guard's required scopes, challenges and rejection body). See
@@ -40,6 +57,7 @@ impl<R: Clone> McpLayer<R> {
                 max_body: DEFAULT_MAX_BODY,
                 max_batch: DEFAULT_MAX_BATCH,
                 sessions: None,
+                tasks: None,
                 lists: ListFilter::Off,
             },
         }
@@ -81,11 +99,14 @@ impl<R> McpLayer<R> {
         Ok(self)
     }
 
-    /// Filter `tools/list`, `prompts/list` and `resources/list` answers to
-    /// what the caller may use (see [`ListFilter`]; JSON and SSE answers;
-    /// on `2026-07-28` a filtered result is marked `cacheScope: "private"`).
-    /// An answer over the body limit, or one the layer cannot read, gets
-    /// `502`, never passes unfiltered. Defaults to [`ListFilter::Off`].
+    /// Filter `tools/list`, `prompts/list`, `resources/list` and
+    /// `resources/templates/list` answers to what the caller may use (see
+    /// [`ListFilter`]; JSON and SSE answers; on `2026-07-28` a filtered
+    /// result is marked `cacheScope: "private"`). An answer over 8 MiB, or
+    /// one the layer cannot read, gets `502`, never passes unfiltered. While
+    /// a filter is on, a batch holding a list request and a `Last-Event-ID`
+    /// (stream resumption) are refused with `400`: no list passes without
+    /// being filtered. Defaults to [`ListFilter::Off`].
     #[must_use]
     pub fn list_filter(mut self, filter: ListFilter) -> Self {
         self.config.lists = filter;
@@ -99,6 +120,15 @@ impl<R> McpLayer<R> {
         self.config.sessions = Some(binding);
         self
     }
+
+    /// Bind tasks (the tasks extension: `taskId`) to the principals whose
+    /// calls created them; see [`TaskBinding`]. Turn it on for a server
+    /// that creates tasks. Defaults to off.
+    #[must_use]
+    pub fn task_binding(mut self, binding: TaskBinding) -> Self {
+        self.config.tasks = Some(binding);
+        self
+    }
 }
 
 impl<R: fmt::Debug> fmt::Debug for McpLayer<R> {
@@ -108,6 +138,8 @@ impl<R: fmt::Debug> fmt::Debug for McpLayer<R> {
             .field("max_body", &self.config.max_body)
             .field("max_batch", &self.config.max_batch)
             .field("sessions", &self.config.sessions)
+            .field("tasks", &self.config.tasks)
+            .field("lists", &self.config.lists)
             .field("rejection", &self.config.rejection)
             .finish_non_exhaustive()
     }
@@ -119,7 +151,7 @@ impl<S, R: Clone> Layer<S> for McpLayer<R> {
     fn layer(&self, inner: S) -> Self::Service {
         McpService {
             inner,
-            config: std::sync::Arc::new(self.config.clone()),
+            config: Arc::new(self.config.clone()),
         }
     }
 }

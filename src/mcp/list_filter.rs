@@ -1,11 +1,16 @@
-//! Filtered lists: `tools/list`, `prompts/list` and `resources/list`
-//! answered with only what the caller may use, in JSON and SSE responses.
+//! Filtered lists: `tools/list`, `prompts/list`, `resources/list` and
+//! `resources/templates/list` answered with only what the caller may use,
+//! in JSON and SSE responses.
+//!
+//! While a filter is on, nothing else may carry a list past it: a batch
+//! holding a list request is refused (only a single message's answer is
+//! filtered), and so is a `Last-Event-ID` (a resumed stream replays answers
+//! the layer never sees as answers to a list).
 //!
 //! Off by default ([`ListFilter::Off`]): a client that sees a tool it cannot
 //! call yet calls it, gets the 403 step-up, and re-authorizes; hiding the
 //! tool hides that path. Turn it on where the list itself is sensitive.
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use super::jsonrpc::Message;
@@ -15,8 +20,8 @@ use crate::claims::AuthContext;
 use crate::guard::policy::Shared;
 use crate::revision::Wire;
 
-/// Which entries of `tools/list`, `prompts/list` and `resources/list` a
-/// caller sees.
+/// Which entries of `tools/list`, `prompts/list`, `resources/list` and
+/// `resources/templates/list` a caller sees.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ListFilter {
@@ -37,16 +42,17 @@ pub(crate) enum ListKind {
     Tools,
     Prompts,
     Resources,
+    ResourceTemplates,
 }
 
 impl ListKind {
-    /// The list a single message asks for.
-    pub(crate) fn of(messages: &[Message]) -> Option<Self> {
-        let [m] = messages else { return None };
+    /// The list one message asks for.
+    pub(crate) fn of_message(m: &Message) -> Option<Self> {
         match m.method.as_deref()? {
             "tools/list" => Some(Self::Tools),
             "prompts/list" => Some(Self::Prompts),
             "resources/list" => Some(Self::Resources),
+            "resources/templates/list" => Some(Self::ResourceTemplates),
             _ => None,
         }
     }
@@ -56,16 +62,21 @@ impl ListKind {
             Self::Tools => "tools",
             Self::Prompts => "prompts",
             Self::Resources => "resources",
+            Self::ResourceTemplates => "resourceTemplates",
         }
     }
 
-    /// The message that would use `entry`.
+    /// The message that would use `entry` (a template is judged as the
+    /// resources it names, like a `completion/complete` of it).
     fn use_of(self, entry: &Value) -> Option<Message> {
         let text = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_owned);
         let (method, name, uri) = match self {
             Self::Tools => ("tools/call", text("name")?, None),
             Self::Prompts => ("prompts/get", text("name")?, None),
             Self::Resources => ("resources/read", String::new(), Some(text("uri")?)),
+            Self::ResourceTemplates => {
+                ("resources/read", String::new(), Some(text("uriTemplate")?))
+            }
         };
         Some(Message {
             method: Some(method.to_owned()),
@@ -110,7 +121,7 @@ impl Judge<'_> {
 
     /// Filters a JSON-RPC response holding the list, in place. `false` when
     /// it is not one (left untouched).
-    fn filter_response(&self, kind: ListKind, reply: &mut Value) -> bool {
+    pub(crate) fn filter_response(&self, kind: ListKind, reply: &mut Value) -> bool {
         let Some(result) = reply.get_mut("result").and_then(Value::as_object_mut) else {
             return false;
         };
@@ -123,48 +134,5 @@ impl Judge<'_> {
             result.insert("cacheScope".into(), Value::from("private"));
         }
         true
-    }
-
-    /// The filtered body, or `None` when it holds no list response to filter
-    /// (then it is refused: the layer does not pass what it could not filter).
-    pub(crate) fn filter_body(&self, kind: ListKind, body: &[u8], sse: bool) -> Option<Bytes> {
-        if !sse {
-            let mut reply: Value = serde_json::from_slice(body).ok()?;
-            return self
-                .filter_response(kind, &mut reply)
-                .then(|| Bytes::from(reply.to_string()));
-        }
-        let text = std::str::from_utf8(body).ok()?.replace("\r\n", "\n");
-        let mut out = String::with_capacity(text.len());
-        let mut filtered = false;
-        for event in text.split_inclusive("\n\n") {
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|l| {
-                    l.strip_prefix("data:")
-                        .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                })
-                .collect();
-            let mut reply: Option<Value> = serde_json::from_str(&data.join("\n")).ok();
-            let is_list = reply
-                .as_mut()
-                .is_some_and(|r| r.get("result").is_some() && self.filter_response(kind, r));
-            match reply {
-                Some(r) if is_list => {
-                    filtered = true;
-                    for line in event.lines().filter(|l| !l.starts_with("data:")) {
-                        if !line.is_empty() {
-                            out.push_str(line);
-                            out.push('\n');
-                        }
-                    }
-                    out.push_str("data: ");
-                    out.push_str(&r.to_string());
-                    out.push_str("\n\n");
-                }
-                _ => out.push_str(event),
-            }
-        }
-        filtered.then(|| Bytes::from(out))
     }
 }

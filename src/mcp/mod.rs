@@ -94,21 +94,27 @@
 //! request the server issued it for; other principals get `403`, unknown
 //! sessions `404`.
 
+mod answers;
+mod body;
 mod headers;
 mod json;
 mod jsonrpc;
 mod layer;
 mod list_filter;
+mod ownership;
 mod policy;
+mod reply;
 mod resource_uri;
 mod service;
 mod session;
+mod tasks;
 
 pub use layer::McpLayer;
 pub use list_filter::ListFilter;
 pub use policy::{McpPolicy, McpPolicyBuilder, Rule};
 pub use service::{McpService, ResponseFuture};
 pub use session::SessionBinding;
+pub use tasks::TaskBinding;
 
 /// The body peek for the fuzz targets and property tests.
 #[cfg(feature = "fuzzing")]

@@ -322,8 +322,10 @@ mod tests {
         ] {
             for uri in [
                 "file:///secret/a",
-                "file:///public/../secret/a",
                 "File:///secret/%61",
+                "file://localhost/secret/a",
+                "file:/secret/a",
+                "file:secret/a",
             ] {
                 assert_eq!(
                     rule(msg(m, None, Some(uri))),
@@ -360,6 +362,8 @@ mod tests {
             msg("prompts/get", None, None),
             msg("resources/read", None, None),
             msg("resources/read", None, Some("file:///a%2Fb")),
+            msg("resources/read", None, Some("file:///public/../secret/a")),
+            msg("resources/read", None, Some("file:////secret/a")),
             msg("completion/complete", None, None),
         ] {
             assert!(p.rule_for(&m).is_err(), "{m:?}");

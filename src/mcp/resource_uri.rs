@@ -1,21 +1,49 @@
-//! Resource URIs in one form before they meet the policy's patterns
-//! (RFC 3986 §6.2.2), so that `FILE:///secret/%61` or
-//! `file:///public/../secret/a` cannot dodge a rule on `file:///secret/*`.
+//! Resource URIs in the one form the policy compares, or refused: so that
+//! no spelling of a URI reaches a resource its rule does not cover, in any
+//! reading a server behind the layer uses.
 //!
-//! - the scheme and the host are lowercased;
-//! - percent-encoded unreserved characters are decoded (`%61` -> `a`,
-//!   `%2E` -> `.`), other percent-encodings get uppercase hex (`%2f` ->
-//!   `%2F`);
-//! - `.` and `..` segments of a hierarchical path are removed (RFC 3986
-//!   §5.2.4);
-//! - refused: no scheme, a malformed percent-encoding, an encoded `/`, `\`
-//!   or NUL in the path (a server that decodes it would see another path),
-//!   a raw `\`, space or control character.
+//! Servers read a `params.uri` three ways: the TypeScript SDK looks
+//! resources up by the WHATWG URL form (`new URL(uri).toString()`), the
+//! Python SDK and rmcp compare the string as sent (and match templates on
+//! it), and a server that reaches files or other hierarchies resolves the
+//! path (RFC 3986). The layer judges the WHATWG form further normalized by
+//! RFC 3986 §6.2.2, and refuses what could name another resource in the
+//! other readings:
 //!
-//! Everything else (the query, the fragment, non-ASCII characters, the
-//! braces of a URI template) is kept as it is.
+//! 1. refused: a raw space, backslash or control character (WHATWG strips
+//!    or rewrites them, RFC 3986 forbids them); a `.` or `..` path segment,
+//!    also percent-encoded (a server comparing the string would keep it);
+//!    an empty path segment (`//`: a file system reads `/a//b` as `/a/b`,
+//!    and parsers disagree on `file:////x`);
+//! 2. the WHATWG URL form (the `url` crate): for the special schemes
+//!    (`http`, `https`, `ws`, `wss`, `ftp`, `file`) the host is lowercased,
+//!    IDNA-mapped and numeric hosts written as dotted IPv4, default ports
+//!    dropped, `file://localhost/` and the slash-less forms (`file:a`,
+//!    `https:host/x`) spelled out; characters outside URL code points
+//!    (`{`, `}`, spaces in templates, non-ASCII) percent-encoded;
+//! 3. then RFC 3986: the scheme and the host (of every scheme) lowercased,
+//!    percent-encoded unreserved characters decoded (`%61` -> `a`), other
+//!    percent-encodings in uppercase hex (`%2f` -> `%2F`); refused: a
+//!    malformed percent-encoding, an encoded `/`, `\` or NUL in the path (a
+//!    server that decodes it would see another path).
+//!
+//! | sent | judged as |
+//! |---|---|
+//! | `file:///secret/a` | `file:///secret/a` |
+//! | `FILE:///secret/%61` | `file:///secret/a` |
+//! | `file://localhost/secret/a`, `file:/secret/a`, `file:secret/a` | `file:///secret/a` |
+//! | `https:host/x`, `https://HOST:443/x`, `https://ｈｏｓｔ/x` | `https://host/x` |
+//! | `https://2130706433/`, `https://0x7f.1/` | `https://127.0.0.1/` |
+//! | `file:///caf\u{e9}`, `file:///caf%c3%a9` | `file:///caf%C3%A9` |
+//! | `file:///{path}` (a template) | `file:///%7Bpath%7D` |
+//! | `todo://Items/1` | `todo://items/1` |
+//! | `file:///public/../secret/a`, `file:///a/%2e%2e/b`, `file:////x`, `file:///a//b`, `file:///a%2Fb`, `file:///a\b` | refused |
+//!
+//! Patterns in the policy go through the same steps (a `*` stays a `*`),
+//! so a rule on `file:///secret/*` covers every spelling of those
+//! resources.
 
-/// The normalized form of `uri`, or why it has none.
+/// The judged form of `uri`, or why it has none.
 pub(crate) fn normalize(uri: &str) -> Result<String, &'static str> {
     if uri.chars().any(|c| c.is_control() || c == ' ' || c == '\\') {
         return Err("the URI holds a space, a backslash or a control character");
@@ -29,7 +57,45 @@ pub(crate) fn normalize(uri: &str) -> Result<String, &'static str> {
     if !scheme_ok {
         return Err("the URI has no scheme");
     }
-    let mut out = scheme.to_ascii_lowercase();
+    check_path_segments(raw_path(&uri[colon + 1..]))?;
+    let whatwg = url::Url::parse(uri).map_err(|_| "the URI is not a URL (WHATWG)")?;
+    rfc3986(whatwg.as_str())
+}
+
+/// The path of the part after the scheme's `:` (after the authority, before
+/// the query or fragment).
+fn raw_path(rest: &str) -> &str {
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let hier = &rest[..end];
+    match hier.strip_prefix("//") {
+        Some(after) => &after[after.find('/').unwrap_or(after.len())..],
+        None => hier,
+    }
+}
+
+/// Refuses `.` and `..` segments (also percent-encoded) and empty segments
+/// (but for a trailing slash).
+fn check_path_segments(path: &str) -> Result<(), &'static str> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len() - 1;
+    for (i, seg) in segments.iter().enumerate() {
+        if seg.is_empty() && i != last {
+            return Err("an empty path segment");
+        }
+        let dots = seg.to_ascii_lowercase().replace("%2e", ".");
+        if dots == "." || dots == ".." {
+            return Err("a dot segment in the path");
+        }
+    }
+    Ok(())
+}
+
+/// RFC 3986 §6.2.2 on a WHATWG-serialized URL: lowercased scheme and host,
+/// unreserved percent-encodings decoded, the others in uppercase hex.
+fn rfc3986(uri: &str) -> Result<String, &'static str> {
+    let colon = uri.find(':').ok_or("the URI has no scheme")?;
+    let mut out = uri[..colon].to_ascii_lowercase();
     out.push(':');
     let rest = &uri[colon + 1..];
     // The path ends at the query or the fragment; those are kept as they are
@@ -46,12 +112,7 @@ pub(crate) fn normalize(uri: &str) -> Result<String, &'static str> {
         }
         None => hier,
     };
-    let path = decode_unreserved(path, true)?;
-    if path.starts_with('/') {
-        out.push_str(&remove_dot_segments(&path));
-    } else {
-        out.push_str(&path);
-    }
+    out.push_str(&decode_unreserved(path, true)?);
     out.push_str(&decode_unreserved(tail, false)?);
     Ok(out)
 }
@@ -83,10 +144,10 @@ fn decode_unreserved(s: &str, path: bool) -> Result<String, &'static str> {
             continue;
         }
         let hex = s.get(i + 1..i + 3).ok_or("a malformed percent-encoding")?;
-        let v = u8::from_str_radix(hex, 16).map_err(|_| "a malformed percent-encoding")?;
         if !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
             return Err("a malformed percent-encoding");
         }
+        let v = u8::from_str_radix(hex, 16).map_err(|_| "a malformed percent-encoding")?;
         if path && matches!(v, b'/' | b'\\' | 0) {
             return Err("an encoded slash, backslash or NUL in the path");
         }
@@ -101,28 +162,6 @@ fn decode_unreserved(s: &str, path: bool) -> Result<String, &'static str> {
     Ok(out)
 }
 
-/// RFC 3986 §5.2.4, on an absolute path.
-fn remove_dot_segments(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path[1..].split('/').collect();
-    let last = segments.len() - 1;
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
-            "." | ".." => {
-                if *seg == ".." {
-                    out.pop();
-                }
-                // A trailing dot segment leaves a directory: keep the slash.
-                if i == last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    format!("/{}", out.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,21 +171,35 @@ mod tests {
         for (input, want) in [
             ("file:///secret/a", "file:///secret/a"),
             ("FILE:///secret/%61", "file:///secret/a"),
-            ("file:///public/../secret/a", "file:///secret/a"),
-            ("file:///public/%2E%2E/secret/a", "file:///secret/a"),
-            ("file:///a/./b/.", "file:///a/b/"),
-            ("file:///a/b/..", "file:///a/"),
-            ("file:///../../etc", "file:///etc"),
+            ("file://localhost/secret/a", "file:///secret/a"),
+            ("file://LOCALHOST/secret/a", "file:///secret/a"),
+            ("file:/secret/a", "file:///secret/a"),
+            ("file:secret/a", "file:///secret/a"),
+            ("file:///dir/", "file:///dir/"),
+            ("https:host/x", "https://host/x"),
+            ("https://HOST:443/x", "https://host/x"),
+            ("http://host:80/x", "http://host/x"),
+            ("https://host:8443/x", "https://host:8443/x"),
+            (
+                "https://\u{ff48}\u{ff4f}\u{ff53}\u{ff54}/x",
+                "https://host/x",
+            ),
+            ("https://%65xample.com/", "https://example.com/"),
+            ("https://2130706433/", "https://127.0.0.1/"),
+            ("https://0x7f.1/", "https://127.0.0.1/"),
+            ("https://h", "https://h/"),
             (
                 "HTTPS://Docs.Example.COM/Guide?q=%2f#Top",
                 "https://docs.example.com/Guide?q=%2F#Top",
             ),
             ("todo://Items/1", "todo://items/1"),
             ("urn:ietf:rfc:3986", "urn:ietf:rfc:3986"),
-            ("file:///{path}", "file:///{path}"),
-            ("file:///caf%C3%A9", "file:///caf%C3%A9"),
-            ("file:///café", "file:///café"),
+            ("file:///{path}", "file:///%7Bpath%7D"),
+            ("file:///caf%c3%a9", "file:///caf%C3%A9"),
+            ("file:///caf\u{e9}", "file:///caf%C3%A9"),
             ("x://User@HOST:8/p", "x://User@host:8/p"),
+            ("file:///secret/*", "file:///secret/*"),
+            ("file:///a.b/..c/...", "file:///a.b/..c/..."),
         ] {
             assert_eq!(normalize(input).as_deref(), Ok(want), "{input}");
         }
@@ -158,6 +211,7 @@ mod tests {
             "no-scheme",
             ":x",
             "1x:/a",
+            "https:",
             "file:///a%2Fb",
             "file:///a%2fb",
             "file:///a%5Cb",
@@ -167,8 +221,23 @@ mod tests {
             "file:///a\\b",
             "file:///a b",
             "file:///a\nb",
+            "file:///a\tb",
+            " file:///a",
+            "file:///public/../secret/a",
+            "file:///a/./b",
+            "file:///a/b/..",
+            "file:///a/%2e%2E/b",
+            "file:///a/.%2e/b",
+            "file:///%2e",
+            "file:secret/../x",
+            "file:.//x",
+            "todo:a/../b",
+            "file:////x",
+            "file:///a//b",
+            "https://h//x",
+            "file://localhost//x",
         ] {
-            assert!(normalize(bad).is_err(), "{bad}");
+            assert!(normalize(bad).is_err(), "{bad}: {:?}", normalize(bad));
         }
     }
 }

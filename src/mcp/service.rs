@@ -1,5 +1,6 @@
 //! [`McpService`]: reads the body (bounded), judges every message, checks
-//! the session, then forwards the exact bytes.
+//! the session and the tasks, forwards the exact bytes, then hands the
+//! answer to [`reply`](super::reply).
 
 use std::fmt;
 use std::future::Future;
@@ -8,44 +9,34 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::request::Parts;
-use http::{Method, Request, Response};
+use http::{HeaderName, Method, Request, Response};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
 use tower_service::Service;
 
-use super::headers::{Mismatch, cross_check};
+use super::body::{self, Unread};
+use super::headers::{Mismatch, cross_check, single};
 use super::jsonrpc::{Message, Reference, Refusal, peek};
-use super::list_filter::{Judge, ListFilter, ListKind};
-use super::policy::{McpPolicy, Verdict};
-use super::session::{MCP_SESSION_ID, Principal, SessionBinding, session_id};
+use super::layer::Config;
+use super::list_filter::{ListFilter, ListKind};
+use super::ownership::Principal;
+use super::policy::Verdict;
+use super::reply::{Forwarded, reply};
+use super::resource_uri::normalize;
+use super::session::{MCP_SESSION_ID, session_id};
 use crate::audit::{self, Decision, Joined};
-use crate::challenge::{JsonRpcError, RejectionBody, Scheme};
+use crate::challenge::{JsonRpcError, RejectionBody, Scheme, respond};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
-use crate::guard::policy::{Caller, Shared, no_guard};
-use crate::revision::Wire;
+use crate::guard::policy::{Caller, no_guard};
+use crate::revision::{PROTOCOL_VERSION, Wire};
 
-/// The largest list answer the layer reads to filter it.
-const MAX_LIST: usize = 8 * 1024 * 1024;
+/// The `Last-Event-ID` request header (SSE resumption).
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// The response future of [`McpService`]: boxed, as it awaits the body.
 pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-/// What an [`McpLayer`](super::McpLayer) judges with: its guard's policy
-/// and answers, the MCP policy, the limits, the session bindings.
-#[derive(Clone)]
-pub(super) struct Config<R> {
-    pub(super) shared: Arc<Shared>,
-    pub(super) rejection: R,
-    pub(super) policy: McpPolicy,
-    pub(super) max_body: usize,
-    pub(super) max_batch: usize,
-    pub(super) sessions: Option<SessionBinding>,
-    pub(super) lists: ListFilter,
-}
 
 /// The service made by [`McpLayer`](super::McpLayer).
 #[derive(Clone)]
@@ -65,31 +56,37 @@ impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for McpService<S, R> {
 }
 
 /// One request being judged: what the audit trail and the answers need.
-struct Judging<'a, R> {
-    config: &'a Config<R>,
-    ctx: Option<&'a AuthContext>,
-    messages: &'a [Message],
+pub(super) struct Judging<'a, R> {
+    pub(super) config: &'a Config<R>,
+    pub(super) ctx: Option<&'a AuthContext>,
+    pub(super) messages: &'a [Message],
+    /// The `id` every JSON-RPC error answers with: a single message's, else
+    /// `null`.
+    pub(super) id: Value,
+}
+
+/// What a message acts on, as judged (a resource URI in its judged form).
+fn target(m: &Message) -> Option<std::borrow::Cow<'_, str>> {
+    let uri = |u: &str| normalize(u).unwrap_or_else(|_| u.to_owned()).into();
+    m.name
+        .as_deref()
+        .map(Into::into)
+        .or_else(|| m.uri.as_deref().map(uri))
+        .or(match &m.reference {
+            Some(Reference::Prompt(n)) => Some(n.as_str().into()),
+            Some(Reference::Resource(u)) => Some(uri(u)),
+            None => None,
+        })
+        .or_else(|| m.task_id.as_deref().map(Into::into))
 }
 
 impl<R> Judging<'_, R> {
-    fn audit(&self, allow: bool, error: Option<&AuthError>, required: &[String]) {
+    pub(super) fn audit(&self, allow: bool, error: Option<&AuthError>, required: &[String]) {
         let methods = Joined(
             self.messages.iter().filter_map(|m| m.method.as_deref()),
             ",",
         );
-        let targets = Joined(
-            self.messages.iter().filter_map(|m| {
-                m.name
-                    .as_deref()
-                    .or(m.uri.as_deref())
-                    .or(match &m.reference {
-                        Some(Reference::Prompt(n)) => Some(n.as_str()),
-                        Some(Reference::Resource(u)) => Some(u.as_str()),
-                        None => None,
-                    })
-            }),
-            ",",
-        );
+        let targets = Joined(self.messages.iter().filter_map(target), ",");
         audit::record(&Decision {
             layer: "mcp",
             allow,
@@ -104,24 +101,34 @@ impl<R> Judging<'_, R> {
         });
     }
 
-    /// A denial with an OAuth answer (`scope` is a 403 step-up's).
-    fn deny<B>(&self, error: AuthError, scope: Option<&str>, required: &[String]) -> Response<B>
+    /// A denial: the status and challenge of `error` (`scope` is a 403
+    /// step-up's), and a JSON-RPC error body carrying the request's `id`.
+    pub(super) fn deny<B>(
+        &self,
+        error: AuthError,
+        scope: Option<&str>,
+        required: &[String],
+    ) -> Response<B>
     where
         R: RejectionBody<B>,
     {
         self.audit(false, Some(&error), required);
-        let scheme = Scheme::of(self.ctx);
-        self.config
-            .shared
-            .deny(&self.config.rejection, error, scope, scheme, None)
+        let jsonrpc = JsonRpcError::for_kind(error.kind(), self.id.clone());
+        let mut rejection =
+            self.config
+                .shared
+                .challenger
+                .rejection(error, scope, Scheme::of(self.ctx));
+        rejection.set_jsonrpc(jsonrpc);
+        respond(&self.config.rejection, rejection)
     }
 
-    /// A refusal of a body the layer cannot judge: a JSON-RPC error, `id` null.
+    /// A refusal of a request the layer cannot judge: `400`, a JSON-RPC error.
     fn refuse<B>(&self, refusal: Refusal) -> Response<B>
     where
         R: RejectionBody<B>,
     {
-        let jsonrpc = JsonRpcError::new(refusal.code, refusal.message(), Value::Null);
+        let jsonrpc = JsonRpcError::new(refusal.code, refusal.message(), self.id.clone());
         self.jsonrpc(refusal.detail, jsonrpc)
     }
 
@@ -141,53 +148,20 @@ impl<R> Judging<'_, R> {
     {
         let error = AuthError::new(AuthErrorKind::InvalidMessage, detail);
         self.audit(false, Some(&error), &[]);
-        crate::challenge::respond(
+        respond(
             &self.config.rejection,
             self.config.shared.challenger.jsonrpc(error, jsonrpc),
         )
     }
-}
 
-/// Reads a POST body up to the layer's limit.
-async fn read_body<B>(
-    parts: &Parts,
-    body: B,
-    max: usize,
-) -> Result<Bytes, Result<AuthError, Refusal>>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    if let Some(enc) = parts.headers.get(CONTENT_ENCODING)
-        && !enc.as_bytes().eq_ignore_ascii_case(b"identity")
+    fn unread<B>(&self, unread: Unread) -> Response<B>
+    where
+        R: RejectionBody<B>,
     {
-        return Err(Err(Refusal::parse(
-            "the body is compressed (Content-Encoding): the layer cannot judge it",
-        )));
-    }
-    let too_large = || {
-        AuthError::new(
-            AuthErrorKind::BodyTooLarge,
-            "the request body exceeds the size limit",
-        )
-    };
-    let declared = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|l| l > max as u64) {
-        return Err(Ok(too_large()));
-    }
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(Ok(too_large()))
+        match unread {
+            Unread::Denied(error) => self.deny(error, None, &[]),
+            Unread::Refused(refusal) => self.refuse(refusal),
         }
-        Err(_) => Err(Err(Refusal::parse("the request body could not be read"))),
     }
 }
 
@@ -219,6 +193,39 @@ where
     }
 }
 
+/// The session a request may use, after its wire is known: on the stateless
+/// wire there are none (an `Mcp-Session-Id` and a `Last-Event-ID` are
+/// removed, so no server behind reads them as the session wire's); on the
+/// session wire, the one named, checked against its owner.
+async fn session_of<R>(
+    judging: &Judging<'_, R>,
+    parts: &mut Parts,
+    wire: Wire,
+    principal: &Principal,
+) -> Result<Option<String>, Result<AuthError, Refusal>> {
+    let config = judging.config;
+    if wire == Wire::Stateless {
+        parts.headers.remove(MCP_SESSION_ID);
+        parts.headers.remove(LAST_EVENT_ID);
+        return Ok(None);
+    }
+    if config.lists != ListFilter::Off && parts.headers.contains_key(LAST_EVENT_ID) {
+        return Err(Err(Refusal::invalid(
+            "Last-Event-ID while lists are filtered: a resumed stream could replay an unfiltered list",
+        )));
+    }
+    let session = session_id(&parts.headers).map_err(Ok)?;
+    if let (Some(binding), Some(id)) = (&config.sessions, session) {
+        let store = config.shared.store.as_ref();
+        binding
+            .owners
+            .check(id, principal, store)
+            .await
+            .map_err(Ok)?;
+    }
+    Ok(session.map(str::to_owned))
+}
+
 /// Judges one request and, if it passes, forwards it.
 async fn serve<S, R, ReqB, ResB>(
     config: Arc<Config<R>>,
@@ -233,56 +240,57 @@ where
     ResB: Body + From<String>,
     ResB::Error: Into<BoxError>,
 {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let caller = Caller::of(&parts.extensions);
     let ctx = caller.context().cloned();
     let mut judging = Judging {
         config: &config,
         ctx: ctx.as_ref(),
         messages: &[],
+        id: Value::Null,
     };
     if let Caller::NoGuard = caller {
         return Ok(judging.deny(no_guard("mcp"), None, &[]));
     }
-    let principal = || Principal::of(ctx.as_ref());
-    // Sessions exist on the session wire only; a stateless request's
-    // `Mcp-Session-Id` is ignored (and passed on), as the spec says.
-    let mut wire = Wire::of_headers(&parts.headers);
-    let session = match wire {
-        Wire::Stateless => None,
-        Wire::Session => match session_id(&parts.headers) {
-            Ok(s) => s.map(str::to_owned),
-            Err(e) => return Ok(judging.deny(e, None, &[])),
-        },
-    };
+    let principal = Principal::of(ctx.as_ref());
     let store = config.shared.store.as_ref();
-    if let (Some(binding), Some(id)) = (&config.sessions, &session)
-        && let Err(e) = binding.check(id, &principal(), store).await
-    {
-        return Ok(judging.deny(e, None, &[]));
-    }
-
     let policy = &config.policy;
     let messages;
-    let mut list = None;
-    let (rules, body) = if parts.method == Method::POST {
-        let bytes = match read_body(&parts, body, config.max_body).await {
+    let (wire, rules, body) = if parts.method == Method::POST {
+        let bytes = match body::read(&parts.headers, body, config.max_body).await {
             Ok(b) => b,
-            Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
-            Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
+            Err(unread) => return Ok(judging.unread(unread)),
         };
         messages = match peek(&bytes, config.max_batch) {
             Ok(m) => m,
             Err(refusal) => return Ok(judging.refuse(refusal)),
         };
-        judging.messages = &messages;
-        if config.lists != ListFilter::Off {
-            list = ListKind::of(&messages);
-        }
         let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-        match cross_check(&parts.headers, &messages, batch) {
-            Ok(w) => wire = w,
+        judging.messages = &messages;
+        if let ([m], false) = (messages.as_slice(), batch) {
+            judging.id = m.id.clone().unwrap_or(Value::Null);
+        }
+        let wire = match cross_check(&parts.headers, &messages, batch) {
+            Ok(w) => w,
             Err(m) => return Ok(judging.mismatch(m)),
+        };
+        if batch
+            && config.lists != ListFilter::Off
+            && messages.iter().any(|m| ListKind::of_message(m).is_some())
+        {
+            return Ok(judging.refuse(Refusal::invalid(
+                "a batch holding a list request while lists are filtered (only a single message's answer is filtered)",
+            )));
+        }
+        if batch
+            && config.tasks.is_some()
+            && messages
+                .iter()
+                .any(|m| m.method.as_deref() == Some("tasks/list"))
+        {
+            return Ok(judging.refuse(Refusal::invalid(
+                "a batch holding tasks/list while tasks are bound (only a single message's answer is filtered)",
+            )));
         }
         let mut rules = Vec::with_capacity(messages.len());
         for m in &messages {
@@ -291,10 +299,30 @@ where
                 Err(refusal) => return Ok(judging.refuse(refusal)),
             }
         }
-        (rules, ReqB::from(bytes))
+        (wire, rules, ReqB::from(bytes))
     } else {
-        (vec![policy.stream_rule()], body)
+        let wire = match single(&parts.headers, &PROTOCOL_VERSION) {
+            Ok(v) => v.map_or(Wire::Session, Wire::of_version),
+            Err(()) => {
+                return Ok(judging.refuse(Refusal::invalid(
+                    "the MCP-Protocol-Version header is repeated or not visible ASCII",
+                )));
+            }
+        };
+        (wire, vec![policy.stream_rule()], body)
     };
+    let session = match session_of(&judging, &mut parts, wire, &principal).await {
+        Ok(s) => s,
+        Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
+        Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
+    };
+    if let Some(tasks) = &config.tasks {
+        match tasks.check(judging.messages, &principal, store).await {
+            Ok(()) => {}
+            Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
+            Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
+        }
+    }
 
     match policy.judge(&config.shared, rules, ctx.as_ref()) {
         Verdict::Allow => {}
@@ -325,83 +353,11 @@ where
     judging.audit(true, None, &[]);
     let method = parts.method.clone();
     let res = inner.call(Request::from_parts(parts, body)).await?;
-    if let (Some(binding), Wire::Session) = (&config.sessions, wire) {
-        match &session {
-            // The server issued a session for this request: bind it.
-            None => {
-                if let Some(id) = res
-                    .headers()
-                    .get(MCP_SESSION_ID)
-                    .and_then(|v| v.to_str().ok())
-                    && let Err(e) = binding.bind(id, principal(), store).await
-                {
-                    return Ok(judging.deny(e, None, &[]));
-                }
-            }
-            Some(id) if method == Method::DELETE && res.status().is_success() => {
-                binding.end(id, store).await;
-            }
-            Some(_) => {}
-        }
-    }
-    let Some(kind) = list else {
-        return Ok(res);
-    };
-    let judge = Judge {
-        filter: config.lists,
-        policy: &config.policy,
-        shared: &config.shared,
-        ctx: ctx.as_ref(),
+    let forwarded = Forwarded {
+        method,
         wire,
+        session,
+        principal,
     };
-    Ok(filtered(&judging, &judge, kind, res).await)
-}
-
-/// The list answer filtered for the caller, or `502` when it cannot be.
-async fn filtered<R, ResB>(
-    judging: &Judging<'_, R>,
-    judge: &Judge<'_>,
-    kind: ListKind,
-    res: Response<ResB>,
-) -> Response<ResB>
-where
-    R: RejectionBody<ResB>,
-    ResB: Body + From<String>,
-    ResB::Error: Into<BoxError>,
-{
-    let (mut parts, body) = res.into_parts();
-    if !parts.status.is_success() {
-        // An error carries no list.
-        return Response::from_parts(parts, body);
-    }
-    let kind_of = |prefix: &str| {
-        parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with(prefix))
-    };
-    let sse = kind_of("text/event-stream");
-    let refuse = |detail| {
-        let error = AuthError::new(AuthErrorKind::UnfilterableResponse, detail);
-        judging.deny(error, None, &[])
-    };
-    if !sse && !kind_of("application/json") {
-        return refuse("the list answer is neither JSON nor SSE");
-    }
-    let Ok(bytes) = Limited::new(body, MAX_LIST)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-    else {
-        return refuse("the list answer is over the size limit, or unreadable");
-    };
-    let Some(body) = judge.filter_body(kind, &bytes, sse) else {
-        return refuse("the list answer holds no JSON-RPC list result");
-    };
-    parts.headers.remove(CONTENT_LENGTH);
-    Response::from_parts(
-        parts,
-        ResB::from(String::from_utf8_lossy(&body).into_owned()),
-    )
+    Ok(reply(&judging, forwarded, res).await)
 }

@@ -18,11 +18,13 @@ pub enum KeyKind {
     RevokedSubject,
     /// The owner of a `2025-11-25` session (the session id).
     Session,
+    /// The owner of a task of the tasks extension (the task id).
+    Task,
 }
 
 impl KeyKind {
     /// A short label: `dpop`, `introspection`, `revoked-token`,
-    /// `revoked-jti`, `revoked-sub`, `session`.
+    /// `revoked-jti`, `revoked-sub`, `session`, `task`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DpopProof => "dpop",
@@ -31,6 +33,7 @@ impl KeyKind {
             Self::RevokedJti => "revoked-jti",
             Self::RevokedSubject => "revoked-sub",
             Self::Session => "session",
+            Self::Task => "task",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Shared state for many replicas: one [`Store`] trait for everything a
 //! fleet of guards must agree on.
 //!
-//! JWT validation scales out by itself; four things do not, and all of
+//! JWT validation scales out by itself; five things do not, and all of
 //! them go through a [`Store`] once [`GuardBuilder::shared_store`] is set:
 //!
 //! | Use | Key | Value | TTL | When the store is down |
@@ -10,9 +10,10 @@
 //! | introspection results | the token | the AS's answer | its cache window | the AS is asked directly, within the introspection bounds |
 //! | revoked tokens, `jti`s, subjects | the token / issuer + `jti` / issuer + `sub` | revoked at | the revocation retention | a token not verified in the last [recheck](SharedStore::revocation_recheck) interval: 503 (or this replica's own list only, [`SharedStore::revocations_when_down`]) |
 //! | `2025-11-25` session owners | the `Mcp-Session-Id` | the principal | the binding's idle time | a session not known locally: 503 |
+//! | task owners (the tasks extension) | the `taskId` | the principal | the binding's idle time | a task not known locally: 503 |
 //!
 //! Keys are SHA-256 digests with a kind prefix ([`StoreKey`]): no token,
-//! `jti`, subject or session id is ever written in clear. Values are at
+//! `jti`, subject, session or task id is ever written in clear. Values are at
 //! most [`MAX_VALUE_BYTES`]; every entry has a TTL.
 //!
 //! Without a shared store each process keeps its own state in memory

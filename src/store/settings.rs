@@ -44,6 +44,7 @@ pub(crate) struct Uses {
     pub(crate) introspection: Outage,
     pub(crate) revocation: Outage,
     pub(crate) sessions: Outage,
+    pub(crate) tasks: Outage,
 }
 
 /// A [`Store`] shared by the replicas of one deployment, and the guard's
@@ -91,6 +92,7 @@ impl SharedStore {
                 introspection: Outage::new("introspection"),
                 revocation: Outage::new("revocation"),
                 sessions: Outage::new("sessions"),
+                tasks: Outage::new("tasks"),
             }),
         }
     }
@@ -129,14 +131,16 @@ impl SharedStore {
     }
 
     /// How many outages of the store each use has seen (each is logged
-    /// once, when it begins): replay, introspection, revocation, sessions.
-    pub fn outages(&self) -> [u64; 4] {
+    /// once, when it begins): replay, introspection, revocation, sessions,
+    /// tasks.
+    pub fn outages(&self) -> [u64; 5] {
         let u = &self.uses;
         [
             u.replay.count(),
             u.introspection.count(),
             u.revocation.count(),
             u.sessions.count(),
+            u.tasks.count(),
         ]
     }
 }

@@ -212,7 +212,10 @@ async fn three_replicas_sharing_redis_refuse_replays_honour_revocations_and_expo
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"], "session_mismatch");
+    assert_eq!(
+        body,
+        json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -31403, "message": "This MCP session belongs to another principal"}})
+    );
 
     // Probes and metrics on the operations port.
     let ready = http

@@ -778,6 +778,6 @@ async fn replicas_sharing_a_store_introspect_a_token_once_and_fall_back_to_the_a
         assert_eq!(get(g, "second-token").await.status, StatusCode::OK);
     }
     assert_eq!(fake.calls(), 5);
-    assert_eq!(store.outages(), [0, 1, 1, 0]);
+    assert_eq!(store.outages(), [0, 1, 1, 0, 0]);
     switch.set_down(false);
 }

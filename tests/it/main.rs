@@ -21,6 +21,7 @@ mod guard_proxy;
 mod introspection;
 mod jwks_cache;
 mod mcp_fail_closed;
+mod mcp_judgement;
 mod mcp_lists;
 mod mcp_policy;
 mod mcp_wires;

@@ -84,8 +84,9 @@ fn post_raw(token: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Req
     b.body(body.into()).unwrap()
 }
 
+/// A refusal of a body that could not be read: `id` null.
 fn jsonrpc_error(code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}})
+    rpc_error(Value::Null, code, message)
 }
 
 #[tokio::test]
@@ -244,7 +245,8 @@ async fn every_method_naming_a_resource_or_prompt_is_judged_by_its_rule() {
             rpc("resources/unsubscribe", json!({"uri": "file:///secret/a"})),
             secret,
         ),
-        // Normalized before matching: case, percent-encoding, dot segments.
+        // Judged in one form: case, percent-encoding, and every spelling
+        // WHATWG URL (the TypeScript SDK's lookup) reads as the same URI.
         (
             rpc("resources/read", json!({"uri": "FILE:///secret/%61"})),
             secret,
@@ -252,15 +254,23 @@ async fn every_method_naming_a_resource_or_prompt_is_judged_by_its_rule() {
         (
             rpc(
                 "resources/read",
-                json!({"uri": "file:///public/../secret/a"}),
+                json!({"uri": "file://localhost/secret/a"}),
             ),
             secret,
         ),
         (
             rpc(
                 "resources/read",
-                json!({"uri": "file:///public/%2E%2E/secret/a"}),
+                json!({"uri": "FILE://LOCALHOST/secret/a"}),
             ),
+            secret,
+        ),
+        (
+            rpc("resources/read", json!({"uri": "file:/secret/a"})),
+            secret,
+        ),
+        (
+            rpc("resources/read", json!({"uri": "file:secret/a"})),
             secret,
         ),
         (
@@ -284,8 +294,20 @@ async fn every_method_naming_a_resource_or_prompt_is_judged_by_its_rule() {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}");
         assert_eq!(r.www(), step_up(scope), "{body}");
     }
-    // What cannot be normalized or attributed is refused, not defaulted.
+    // What cannot be normalized or attributed is refused, not defaulted:
+    // dot and empty segments (a server comparing strings keeps them, a file
+    // system resolves them), encoded slashes, backslashes.
     for body in [
+        rpc(
+            "resources/read",
+            json!({"uri": "file:///public/../secret/a"}),
+        ),
+        rpc(
+            "resources/read",
+            json!({"uri": "file:///public/%2E%2E/secret/a"}),
+        ),
+        rpc("resources/read", json!({"uri": "file:////secret/a"})),
+        rpc("resources/read", json!({"uri": "file:///public//a"})),
         rpc(
             "resources/read",
             json!({"uri": "file:///public/..%2Fsecret/a"}),
@@ -300,7 +322,11 @@ async fn every_method_naming_a_resource_or_prompt_is_judged_by_its_rule() {
     ] {
         let r = send(&app, post_raw(&t, &[], body.clone())).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(r.json(), jsonrpc_error(-32602, "Invalid params"), "{body}");
+        assert_eq!(
+            r.json(),
+            rpc_error(json!(1), -32602, "Invalid params"),
+            "{body}"
+        );
     }
     assert_eq!(up.seen(), 0);
     // A public resource still passes.
@@ -351,7 +377,7 @@ async fn sessions_are_bound_by_the_server_issuing_them() {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(
             r.json(),
-            json!({"error": "session_not_found", "error_description": "The MCP session is unknown or has ended"})
+            rpc_error(json!(1), -32600, "The MCP session is unknown or has ended")
         );
     }
     assert_eq!(up.seen(), 0);
@@ -370,7 +396,11 @@ async fn sessions_are_bound_by_the_server_issuing_them() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
         r.json(),
-        json!({"error": "session_mismatch", "error_description": "This MCP session belongs to another principal"})
+        rpc_error(
+            json!(1),
+            ACCESS_DENIED,
+            "This MCP session belongs to another principal"
+        )
     );
     // A client whose client_id equals alice's sub is not alice.
     let lookalike = token(&claims_with(
@@ -410,7 +440,11 @@ async fn a_bound_session_refuses_an_anonymous_caller() {
         .unwrap();
     let r = send(&app, anon).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.json()["error"], "session_mismatch");
+    assert_eq!(r.json()["error"]["code"], ACCESS_DENIED);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "This MCP session belongs to another principal"
+    );
 }
 
 #[tokio::test]
@@ -437,7 +471,7 @@ async fn malformed_or_repeated_session_ids_are_400() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{headers:?}");
         assert_eq!(
             r.json(),
-            json!({"error": "invalid_request", "error_description": "The Mcp-Session-Id header is malformed"})
+            rpc_error(json!(1), -32600, "The Mcp-Session-Id header is malformed")
         );
     }
     assert_eq!(up.seen(), 0);
@@ -468,11 +502,18 @@ async fn the_guards_rejection_body_shapes_the_mcp_answers() {
         post_raw(&ro, &[], rpc("tools/call", json!({"name": "add_todo"}))),
     )
     .await;
+    // Every refusal of the MCP layer carries its JSON-RPC error, a step-up
+    // included (with its challenge); the guard's own refusals do not.
     assert_eq!(
         (r.status, r.body.as_str()),
-        (StatusCode::FORBIDDEN, "oauth 403")
+        (StatusCode::FORBIDDEN, "jsonrpc -31403")
     );
     assert_eq!(r.www(), step_up("todo:write todo:read"));
+    let r = send(&app, post_raw("garbage", &[], "nope")).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::UNAUTHORIZED, "oauth 401")
+    );
 }
 
 #[tokio::test]

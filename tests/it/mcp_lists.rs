@@ -1,7 +1,8 @@
-//! Filtered lists: `tools/list`, `prompts/list` and `resources/list` as the
-//! caller may use them, in JSON and SSE answers, `cacheScope: "private"` on
-//! the stateless wire, cursors kept, and a 502 rather than an unfiltered
-//! list when the answer cannot be read.
+//! Filtered lists: `tools/list`, `prompts/list`, `resources/list` and
+//! `resources/templates/list` as the caller may use them, in JSON and SSE
+//! answers, `cacheScope: "private"` on the stateless wire, cursors kept, a
+//! 502 rather than an unfiltered list when the answer cannot be read, and
+//! no other way past the filter (batches, resumed streams).
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -30,6 +31,12 @@ fn list_result(method: &str) -> Value {
             {"name": "whoami"}, {"name": "add_todo"}, {"name": "admin_reset"}, {"name": "echo"}
         ], "nextCursor": "page-2"}),
         "prompts/list" => json!({"prompts": [{"name": "secret_prompt"}, {"name": "hello"}]}),
+        "resources/templates/list" => json!({"resourceTemplates": [
+            {"uriTemplate": "file:///secret/{name}", "name": "secret"},
+            {"uriTemplate": "file:///public/{name}", "name": "public"},
+            {"uriTemplate": "file://localhost/secret/{name}", "name": "secret-too"},
+            {"name": "unattributable"}
+        ]}),
         _ => json!({"resources": [{"uri": "file:///secret/a"}, {"uri": "file:///public/b"}]}),
     }
 }
@@ -42,8 +49,19 @@ fn app(filter: ListFilter, answer: &'static str) -> Router {
         .build()
         .unwrap();
     let handler = move |body: Bytes| async move {
-        let req: Value = serde_json::from_slice(&body).unwrap();
-        let reply = json!({"jsonrpc": "2.0", "id": req["id"], "result": list_result(req["method"].as_str().unwrap())});
+        let req: Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Some(batch) = req.as_array() {
+            let replies: Vec<Value> = batch
+                .iter()
+                .map(|m| json!({"jsonrpc": "2.0", "id": m["id"], "result": {}}))
+                .collect();
+            return http::Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(Value::Array(replies).to_string()))
+                .unwrap();
+        }
+        let method = req["method"].as_str().unwrap_or("tools/list");
+        let reply = json!({"jsonrpc": "2.0", "id": req["id"], "result": list_result(method)});
         let (ct, text) = match answer {
             "sse" => (
                 "text/event-stream",
@@ -62,7 +80,7 @@ fn app(filter: ListFilter, answer: &'static str) -> Router {
     };
     let mcp = McpLayer::new(&guard, policy()).list_filter(filter);
     Router::new()
-        .route("/mcp", post(handler))
+        .route("/mcp", post(handler).get(handler))
         .layer(mcp)
         .layer(guard)
 }
@@ -157,6 +175,69 @@ async fn callable_only_lists_what_the_token_may_call() {
     assert_eq!(names(&res, "prompts", "name"), ["hello"]);
     let res = result(&send(&app, list(&admin, "resources/list", true)).await);
     assert_eq!(names(&res, "resources", "uri"), ["file:///public/b"]);
+    // Templates are judged as the resources they name, in every spelling.
+    let res = result(&send(&app, list(&admin, "resources/templates/list", true)).await);
+    assert_eq!(
+        names(&res, "resourceTemplates", "uriTemplate"),
+        ["file:///public/{name}"]
+    );
+    assert_eq!(res["cacheScope"], "private");
+}
+
+#[tokio::test]
+async fn no_list_passes_the_filter_in_a_batch_or_a_resumed_stream() {
+    let read = token(&claims_with(json!({"scope": "todo:read"})));
+    let batch = |methods: &[&str]| {
+        let msgs: Vec<Value> = methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| json!({"jsonrpc": "2.0", "id": i, "method": m}))
+            .collect();
+        Request::post("/mcp")
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {read}"))
+            .body(Body::from(Value::Array(msgs).to_string()))
+            .unwrap()
+    };
+    let filtered = app(ListFilter::CallableOnly, "json");
+    for methods in [
+        &["tools/list", "ping"][..],
+        &["ping", "resources/templates/list"],
+        &["prompts/list"],
+    ] {
+        let r = send(&filtered, batch(methods)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{methods:?}");
+        assert_eq!(
+            r.json(),
+            rpc_error(Value::Null, -32600, "Invalid Request"),
+            "{methods:?}"
+        );
+    }
+    // A batch without a list, or any batch with the filter off, passes.
+    assert_eq!(
+        send(&filtered, batch(&["ping", "ping"])).await.status,
+        StatusCode::OK
+    );
+    let off = app(ListFilter::Off, "json");
+    assert_eq!(
+        send(&off, batch(&["tools/list", "ping"])).await.status,
+        StatusCode::OK
+    );
+    // Resuming a stream (its replay may hold a list answer) is refused while
+    // filtering, on POST and GET alike; with the filter off it passes.
+    for method in [http::Method::POST, http::Method::GET] {
+        let mut req = list(&read, "tools/list", false);
+        *req.method_mut() = method.clone();
+        req.headers_mut()
+            .insert("last-event-id", "stream-1:7".parse().unwrap());
+        let r = send(&filtered, req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method}");
+        assert_eq!(r.json()["error"]["code"], -32600, "{method}");
+    }
+    let mut req = list(&read, "tools/list", false);
+    req.headers_mut()
+        .insert("last-event-id", "stream-1:7".parse().unwrap());
+    assert_eq!(send(&off, req).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -176,6 +257,11 @@ async fn an_answer_it_cannot_filter_is_a_502_not_a_leak() {
     assert!(!r.body.contains("admin_reset"), "{}", r.body);
     assert_eq!(
         r.json(),
-        json!({"error": "bad_gateway", "error_description": "The server's list could not be filtered for this caller"})
+        rpc_error(
+            r.json()["id"].clone(),
+            -32603,
+            "The server's list could not be filtered for this caller"
+        )
     );
+    assert_ne!(r.json()["id"], Value::Null, "the request's id");
 }

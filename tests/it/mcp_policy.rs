@@ -124,9 +124,14 @@ async fn deny_rules_are_plain_403s_without_step_up() {
         let r = send(&app, mcp(Some(&t), &body)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert_eq!(r.www(), "");
+        assert_eq!(r.headers["content-type"], "application/json");
         assert_eq!(
             r.json(),
-            json!({"error": "access_denied", "error_description": "This request is not allowed"})
+            rpc_error(
+                json!(1),
+                ACCESS_DENIED,
+                "The server's policy does not allow this request"
+            )
         );
     }
 }
@@ -171,35 +176,42 @@ async fn ambiguous_messages_are_refused_never_judged_by_the_default_rule() {
         .status,
         StatusCode::OK
     );
-    for (body, code) in [
+    // The `id` is the request's once the body could be read, else null.
+    let null = serde_json::Value::Null;
+    for (body, code, id) in [
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe","name":"dangerous"}}"#,
             -32600,
+            &null,
         ),
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"dangerous","name":"safe"}}"#,
             -32600,
+            &null,
         ),
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"tools/call","params":{"name":"safe"}}"#,
             -32600,
+            &null,
         ),
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["dangerous"]}}"#,
             -32602,
+            &null,
         ),
         (
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
             -32602,
+            &json!(1),
         ),
-        (r#"{"jsonrpc":"2.0","id":1,"method":7}"#, -32600),
-        (r#"[1]"#, -32600),
+        (r#"{"jsonrpc":"2.0","id":1,"method":7}"#, -32600, &null),
+        (r#"[1]"#, -32600, &null),
     ] {
         let r = send(&app, mcp(Some(&t), body)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(r.www(), "", "{body}");
         assert_eq!(r.json()["error"]["code"], code, "{body}");
-        assert_eq!(r.json()["id"], serde_json::Value::Null, "{body}");
+        assert_eq!(&r.json()["id"], id, "{body}");
     }
 }
 
@@ -257,7 +269,11 @@ async fn over_the_limit_is_413_and_without_its_guard_in_front_is_500() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         r.json(),
-        json!({"error": "request_too_large", "error_description": "The request body exceeds the size limit"})
+        rpc_error(
+            serde_json::Value::Null,
+            -32600,
+            "The request body exceeds the size limit"
+        )
     );
     let r = send(&app, mcp(Some(&t), &padded(1024))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -271,7 +287,11 @@ async fn over_the_limit_is_413_and_without_its_guard_in_front_is_500() {
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             r.json(),
-            json!({"error": "server_error", "error_description": "The server is misconfigured"})
+            rpc_error(
+                serde_json::Value::Null,
+                -32603,
+                "The server is misconfigured"
+            )
         );
     }
 }

@@ -35,6 +35,14 @@ fn scoped_app(guard: GuardLayer) -> Router {
             "/me",
             get(|ctx: AuthContext| async move { ctx.subject().unwrap_or("").to_owned() }),
         )
+        .route(
+            "/maybe",
+            get(|ctx: Option<AuthContext>| async move {
+                ctx.map_or("anonymous".to_owned(), |c| {
+                    c.subject().unwrap_or("").to_owned()
+                })
+            }),
+        )
         .layer(guard)
 }
 
@@ -202,6 +210,11 @@ async fn optional_auth_lets_anonymous_callers_through_but_not_bad_tokens() {
     let r = send(&app, request("/me", None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.www(), PLAIN_CHALLENGE);
+    // A handler that allows anonymous callers gets None, or the caller.
+    let r = send(&app, request("/maybe", None)).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "anonymous"));
+    let r = send(&app, request("/maybe", Some(&token(&claims())))).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "alice"));
     // The metadata is still served.
     let r = send(
         &app,
@@ -229,8 +242,15 @@ async fn the_extractor_without_a_guard_is_a_500_that_says_why() {
         "{}",
         r.body
     );
+    // Option<AuthContext> too: no guard is a wiring mistake, not an
+    // anonymous caller.
     let r = send(&app, request("/maybe", None)).await;
-    assert_eq!(r.body, "false");
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        r.body.contains("is GuardLayer applied to this route?"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

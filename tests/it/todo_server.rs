@@ -182,7 +182,7 @@ async fn a_disallowed_tool_gets_403_with_the_step_up_challenge() {
     assert_eq!(r.www, insufficient("todo:read todo:delete todo:write"));
     assert_eq!(
         serde_json::from_str::<Value>(&r.body).unwrap(),
-        json!({"error": "insufficient_scope", "error_description": "The access token lacks a scope this request needs"})
+        json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -31403, "message": "The access token lacks a scope this request needs"}})
     );
     let ro = dev.token(RESOURCE, "bob", "todo:read");
     let r = post(
@@ -232,8 +232,8 @@ async fn a_body_over_the_limit_gets_413() {
     let r = post(&app, Some(&t), None, big).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
-        serde_json::from_str::<Value>(&r.body).unwrap()["error"],
-        "request_too_large"
+        serde_json::from_str::<Value>(&r.body).unwrap(),
+        json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": "The request body exceeds the size limit"}})
     );
     // Without a Content-Length (streamed), the limit still holds.
     let stream = futures_body(vec![
@@ -309,7 +309,7 @@ async fn a_session_reused_by_another_subject_is_rejected() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(
         serde_json::from_str::<Value>(&r.body).unwrap(),
-        json!({"error": "session_mismatch", "error_description": "This MCP session belongs to another principal"})
+        json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -31403, "message": "This MCP session belongs to another principal"}})
     );
     // Its owner may use it.
     let r = post(&app, Some(&alice), Some(&session), list).await;
@@ -402,17 +402,20 @@ async fn delete_todo_only_deletes_the_callers_own_items() {
 async fn tools_and_methods_the_server_does_not_have_are_denied() {
     let (app, dev) = setup(RESOURCE).await;
     let all = dev.token(RESOURCE, "alice", "todo:read todo:write todo:delete");
-    let denied =
-        json!({"error": "access_denied", "error_description": "This request is not allowed"});
     for body in [
         call("drop_tables", json!({})),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "logging/setLevel", "params": {"level": "debug"}}),
         json!({"jsonrpc": "2.0", "id": 3, "method": "sampling/createMessage", "params": {}}),
     ] {
         let r = post(&app, Some(&all), None, body.to_string().into_bytes()).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{body}");
         assert!(r.www.is_empty(), "no scope would help: {}", r.www);
-        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap(), denied);
+        // A JSON-RPC error answering the request: MCP clients read it as
+        // the call's error.
+        assert_eq!(
+            serde_json::from_str::<Value>(&r.body).unwrap(),
+            json!({"jsonrpc": "2.0", "id": body["id"], "error": {"code": -31403, "message": "The server's policy does not allow this request"}})
+        );
     }
 }
 

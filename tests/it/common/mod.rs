@@ -201,6 +201,15 @@ pub async fn call(token: &str) -> Reply {
     send(&app(guard()), request("/mcp", Some(token))).await
 }
 
+/// The JSON-RPC error body every MCP-layer refusal has: the request's `id`,
+/// the code, the fixed message.
+pub fn rpc_error(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+/// The code of an MCP-layer authorization refusal (401 and 403).
+pub const ACCESS_DENIED: i64 = -31403;
+
 /// Asserts a 401 `invalid_token` with the exact challenge and JSON body.
 pub fn assert_invalid(r: &Reply, description: &str) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "body: {}", r.body);
