@@ -18,15 +18,19 @@
 //! | `MCP_BIND` | the listen address | `127.0.0.1:3000` |
 //! | `MCP_POLICY` | the policy file (TOML; see `support/policy_file.rs`) | required |
 //! | `MCP_TYP_POLICY` | `allow-jwt` for issuers whose access tokens say `typ: JWT` | `at+jwt` only |
-//! | `MCP_REDIS_URL`, `MCP_METRICS_BIND` | as for `todo_server`: shared state for replicas; metrics, probes, revoke | unset |
+//! | `MCP_REDIS_URL`, `MCP_METRICS_BIND`, `MCP_REVOKE_TOKEN` | as for `todo_server`: shared state for replicas; metrics, probes, revoke (with the operator's secret) | unset |
 //! | `RUST_LOG` | what is logged | `info`: every decision, with why |
 //!
 //! Both MCP wires pass, with everything the MCP layer does: bodies it
 //! cannot judge refused (byte-order marks, repeated keys, junk batch
-//! elements, compressed or non-JSON bodies, oversize), the `2026-07-28`
-//! `Mcp-Method`/`Mcp-Name` cross-check, scope hierarchies, filtered lists
-//! (`cacheScope: "private"` on `2026-07-28`), sessions bound to their
-//! caller on `2025-11-25`.
+//! elements, another charset or media type, compressed or non-JSON bodies,
+//! oversize), the `2026-07-28` `Mcp-Method`/`Mcp-Name` cross-check, scope
+//! hierarchies, filtered lists (`cacheScope: "private"` on `2026-07-28`),
+//! sessions and tasks bound to their caller. What the layers did not
+//! judge does not go upstream (see `support/proxy.rs`): other methods, a
+//! `Connection` header naming an end-to-end header (refused), method
+//! overrides, `Forwarded`/`X-Forwarded-*`, header names with underscores,
+//! the query string (unless `forward_query`).
 
 #[path = "support/operations.rs"]
 mod operations;
@@ -36,11 +40,13 @@ pub mod policy_file;
 pub mod proxy;
 
 use axum::Router;
-use mcp_resource_guard::mcp::{McpLayer, SessionBinding};
+use mcp_resource_guard::mcp::{McpLayer, SessionBinding, TaskBinding};
 use mcp_resource_guard::{GuardLayer, Issuer, TypPolicy};
 
-/// The proxy's application: the guard, the MCP layer and the upstream at
-/// the path of the canonical URL; anything else is 404.
+/// The proxy's application: a request whose `Connection` header names an
+/// end-to-end header is refused first; then the guard, the MCP layer (with
+/// sessions and tasks bound to their caller) and the upstream at the path
+/// of the canonical URL; anything else is 404.
 pub fn app(
     guard: GuardLayer,
     policy: &policy_file::PolicyFile,
@@ -51,11 +57,13 @@ pub fn app(
         .unwrap_or_else(|_| "/".to_owned());
     let mcp = McpLayer::new(&guard, policy.policy.clone())
         .list_filter(policy.list_filter)
-        .session_binding(SessionBinding::new());
+        .session_binding(SessionBinding::new())
+        .task_binding(TaskBinding::new());
     Router::new()
         .route_service(&path, upstream)
         .layer(mcp)
         .layer(guard)
+        .layer(axum::middleware::from_fn(proxy::check_connection))
 }
 
 /// The guard for `resource` trusting `issuer` under the policy file's scopes.
@@ -119,11 +127,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let policy = policy_file::load(&policy_path)?;
-    let upstream = proxy::Upstream::new(
-        &upstream_url,
-        policy.response_timeout,
-        policy.identity.clone(),
-    )?;
+    let upstream = proxy::Upstream::new(&upstream_url, &resource, &policy)?;
     let shared = operations::shared_store_from_env().await?;
     let guard = guard(&resource, Issuer::new(issuer), typ, &policy, shared)?;
     if let Err(e) = guard.warm_up().await {
@@ -133,6 +137,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("guarding {upstream_url} as {resource}");
     println!("listening on http://{bind}");
-    axum::serve(listener, app(guard, &policy, upstream)).await?;
+    let app = app(guard, &policy, upstream);
+    // The peer's address becomes the upstream's X-Forwarded-For.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }

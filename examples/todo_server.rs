@@ -21,6 +21,7 @@
 //! | `MCP_REDIS_PREFIX` | the prefix of this deployment's Redis keys | `mcp-resource-guard` |
 //! | `MCP_REVOCATION_RECHECK_MS` | with `MCP_REDIS_URL`: how long a replica serves a cached verification before it asks Redis whether the token was revoked elsewhere | `1000` |
 //! | `MCP_METRICS_BIND` | serve Prometheus metrics, `/live`, `/ready` and an operator's `POST /revoke` on this address (keep it private) | unset: none |
+//! | `MCP_REVOKE_TOKEN` | the operator's secret `POST /revoke` needs (`Authorization: Bearer …`, at least 16 characters) | unset: revocation off |
 //! | `RUST_LOG` | what is logged (`tracing-subscriber` filter syntax) | `info`: every access decision, with why |
 //! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
 //! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random (from the system's CSPRNG) |

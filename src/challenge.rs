@@ -36,7 +36,7 @@
 use std::fmt;
 
 use http::header::{
-    ACCESS_CONTROL_EXPOSE_HEADERS, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{Response, StatusCode};
 
@@ -131,9 +131,11 @@ impl JsonRpcError {
     pub(crate) fn for_kind(kind: AuthErrorKind, id: Value) -> Self {
         use AuthErrorKind as K;
         let code = match kind {
-            K::InvalidMessage | K::InvalidSession | K::UnknownSession | K::BodyTooLarge => {
-                Self::INVALID_REQUEST
-            }
+            K::InvalidMessage
+            | K::InvalidSession
+            | K::UnknownSession
+            | K::BodyTooLarge
+            | K::MethodNotAllowed => Self::INVALID_REQUEST,
             K::UnsupportedMediaType => Self::PARSE_ERROR,
             K::KeysUnavailable
             | K::IntrospectionUnavailable
@@ -258,6 +260,7 @@ impl Rejection {
             (None, AuthErrorKind::AccessDenied) => "access_denied",
             (None, AuthErrorKind::BodyTooLarge) => "request_too_large",
             (None, AuthErrorKind::UnsupportedMediaType) => "unsupported_media_type",
+            (None, AuthErrorKind::MethodNotAllowed) => "method_not_allowed",
             (None, AuthErrorKind::UnownedTask) => "access_denied",
             (None, AuthErrorKind::InvalidSession | AuthErrorKind::InvalidMessage) => {
                 "invalid_request"
@@ -495,6 +498,9 @@ pub(crate) fn respond<B, R: RejectionBody<B>>(shaper: &R, rejection: Rejection) 
     }
     if rejection.error.kind().status() == http::StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(RETRY_AFTER, RETRY_AFTER_SECS);
+    }
+    if rejection.error.kind() == AuthErrorKind::MethodNotAllowed {
+        headers.insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
     }
     headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
     res.extensions_mut().insert(rejection.error);

@@ -236,6 +236,10 @@ pub enum AuthErrorKind {
     InvalidMessage,
     /// The request body is larger than the MCP layer reads. 413.
     BodyTooLarge,
+    /// An HTTP method the MCP endpoint does not have: only `POST` (messages),
+    /// `GET` (the SSE stream) and `DELETE` (session end) are judged. 405
+    /// with `Allow: GET, POST, DELETE`.
+    MethodNotAllowed,
     /// The MCP layer reads only `application/json` bodies in UTF-8 (no other
     /// charset or media type parameter), which every MCP server decodes the
     /// same way. 415 with a JSON-RPC error body.
@@ -271,6 +275,7 @@ impl AuthErrorKind {
             | Self::SessionMismatch
             | Self::UnownedTask => StatusCode::FORBIDDEN,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::KeysUnavailable | Self::IntrospectionUnavailable | Self::StoreUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -313,6 +318,7 @@ impl AuthErrorKind {
             Self::InvalidMessage => "invalid_message",
             Self::BodyTooLarge => "body_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::InvalidSession => "invalid_session",
             Self::UnknownSession => "unknown_session",
             Self::SessionMismatch => "session_mismatch",
@@ -351,6 +357,7 @@ impl AuthErrorKind {
             Self::UnsupportedMediaType => {
                 "The request body must be application/json in UTF-8 (no other charset or parameter)"
             }
+            Self::MethodNotAllowed => "The MCP endpoint takes GET, POST and DELETE only",
             Self::InvalidSession => "The Mcp-Session-Id header is malformed",
             Self::UnknownSession => "The MCP session is unknown or has ended",
             Self::SessionMismatch => "This MCP session belongs to another principal",

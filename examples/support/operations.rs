@@ -9,16 +9,20 @@
 //! | `GET /metrics` | Prometheus text (`mcp_resource_guard_*`, see the crate's metrics docs) |
 //! | `GET /live` | 200 while the process serves |
 //! | `GET /ready` | 200 when every issuer's keys are usable, else 503 (`GuardLayer::readiness`) |
-//! | `POST /revoke` | form `token=…`, or `issuer=…&jti=…`, or `issuer=…&sub=…`: 204, on every replica within the recheck interval; 400 for a form that names nothing; 503 when the shared store cannot be written |
+//! | `POST /revoke` | with `Authorization: Bearer <MCP_REVOKE_TOKEN>` and a JSON body `{"token": …}`, `{"issuer": …, "jti": …}` or `{"issuer": …, "sub": …}`: 204, on every replica within the recheck interval; 401 without the secret (403 when `MCP_REVOKE_TOKEN` is unset: revocation is off); 415 for a body that is not `application/json`; 400 for one that names nothing; 503 when the shared store cannot be written |
 //!
-//! The operations port has no authentication: bind it to loopback or a
-//! private network only (as Kubernetes probes and Prometheus expect).
+//! Metrics and probes have no authentication: bind the operations port to
+//! loopback or a private network only (as Kubernetes probes and Prometheus
+//! expect). Revocation needs the operator's secret (`MCP_REVOKE_TOKEN`, at
+//! least 16 characters) and a JSON body, so neither a browser page (a
+//! cross-site form cannot send JSON or the header) nor anyone else who
+//! reaches the port can revoke.
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::{StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use mcp_resource_guard::store::{RedisStore, SharedStore};
@@ -62,6 +66,17 @@ pub async fn shared_store_from_env() -> Result<Option<SharedStore>, Box<dyn std:
 struct Ops {
     guard: GuardLayer,
     metrics: PrometheusHandle,
+    /// `MCP_REVOKE_TOKEN`: the secret `/revoke` needs (`None`: revocation off).
+    revoke_token: Option<std::sync::Arc<str>>,
+}
+
+/// `MCP_REVOKE_TOKEN`: the operator's secret for `/revoke`, if set.
+fn revoke_token_from_env() -> Result<Option<std::sync::Arc<str>>, Box<dyn std::error::Error>> {
+    match std::env::var("MCP_REVOKE_TOKEN") {
+        Err(_) => Ok(None),
+        Ok(t) if t.len() >= 16 && t.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(t.into())),
+        Ok(_) => Err("MCP_REVOKE_TOKEN: at least 16 visible ASCII characters".into()),
+    }
 }
 
 /// With `MCP_METRICS_BIND` set: installs the Prometheus recorder (first
@@ -82,11 +97,13 @@ pub async fn serve_from_env(
     let (Ok(bind), Some(metrics)) = (std::env::var("MCP_METRICS_BIND"), metrics) else {
         return Ok(());
     };
+    let revoke_token = revoke_token_from_env()?;
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("operations (metrics, probes, revoke) on http://{bind}");
     let ops = Ops {
         guard: guard.clone(),
         metrics,
+        revoke_token,
     };
     let app = Router::new()
         .route("/metrics", get(render))
@@ -128,14 +145,52 @@ async fn ready(State(ops): State<Ops>) -> impl IntoResponse {
 }
 
 #[derive(serde::Deserialize)]
-struct RevokeForm {
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
     token: Option<String>,
     issuer: Option<String>,
     jti: Option<String>,
     sub: Option<String>,
 }
 
-async fn revoke(State(ops): State<Ops>, Form(f): Form<RevokeForm>) -> impl IntoResponse {
+/// `true` when `given` is `Bearer <expected>`, compared in constant time.
+fn is_operator(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn revoke(
+    State(ops): State<Ops>,
+    headers: HeaderMap,
+    body: Result<axum::Json<RevokeRequest>, axum::extract::rejection::JsonRejection>,
+) -> impl IntoResponse {
+    let Some(expected) = &ops.revoke_token else {
+        return (
+            StatusCode::FORBIDDEN,
+            "revocation is off: set MCP_REVOKE_TOKEN (the operator's secret)".to_owned(),
+        );
+    };
+    if !is_operator(&headers, expected) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "send Authorization: Bearer <MCP_REVOKE_TOKEN>".to_owned(),
+        );
+    }
+    let f = match body {
+        Ok(axum::Json(f)) => f,
+        Err(e) => return (e.status(), e.body_text()),
+    };
     let result = match (f.token, f.issuer, f.jti, f.sub) {
         (Some(token), None, None, None) => ops.guard.revoke_token(&BearerToken::new(token)).await,
         (None, Some(issuer), Some(jti), None) => ops.guard.revoke_jti(&issuer, &jti).await,
@@ -143,7 +198,8 @@ async fn revoke(State(ops): State<Ops>, Form(f): Form<RevokeForm>) -> impl IntoR
         _ => {
             return (
                 StatusCode::BAD_REQUEST,
-                "give token=, or issuer= and jti=, or issuer= and sub=".to_owned(),
+                r#"give {"token": …}, or {"issuer": …, "jti": …}, or {"issuer": …, "sub": …}"#
+                    .to_owned(),
             );
         }
     };

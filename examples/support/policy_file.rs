@@ -23,6 +23,7 @@
 //! list_filter = "hide-denied"        # "off", "hide-denied" (default), "callable-only"
 //! stream = []                        # GET (SSE) and DELETE (session end): like default; [] allows (the default)
 //! response_timeout_ms = 30000        # no response head within this: 504
+//! forward_query = false              # the query string reaches the upstream (false: dropped)
 //! [proxy.identity_headers]           # what the upstream is told of the caller
 //! subject = "x-mcp-subject"
 //! client_id = "x-mcp-client-id"
@@ -79,6 +80,8 @@ struct ProxySection {
     stream: Option<Spanned<DefaultRule>>,
     response_timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
+    forward_query: bool,
+    #[serde(default)]
     identity_headers: IdentitySection,
 }
 
@@ -109,6 +112,9 @@ pub struct PolicyFile {
     pub list_filter: ListFilter,
     pub response_timeout: Duration,
     pub identity: IdentityHeaders,
+    /// The query string reaches the upstream: the layer does not judge it,
+    /// and a server may read it (the legacy SSE transport's `sessionId`).
+    pub forward_query: bool,
 }
 
 /// Why a policy file was refused: where, and what to fix.
@@ -341,5 +347,6 @@ pub fn parse(name: &str, text: &str) -> Result<PolicyFile, PolicyError> {
         list_filter,
         response_timeout,
         identity,
+        forward_query: raw.proxy.forward_query,
     })
 }

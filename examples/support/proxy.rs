@@ -7,12 +7,25 @@
 //!   "MUST NOT accept or transit any other tokens"). The caller's identity
 //!   goes upstream in the configured identity headers, after any copy the
 //!   client sent is removed.
-//! - Hop-by-hop headers (and those a `Connection` header names) are dropped
-//!   both ways; `Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`,
-//!   `Mcp-Name`, `Last-Event-ID` and the rest pass.
-//! - Bodies: the request's is bounded (the MCP layer already read a POST's;
-//!   others are read up to 4 MiB); the answer is streamed, SSE included,
-//!   never buffered.
+//! - Hop-by-hop headers are dropped both ways. A request whose
+//!   `Connection` header names anything but a hop-by-hop header is refused
+//!   (400, [`check_connection`]): obeying it would drop a header the guard
+//!   or the MCP layer acted on (`MCP-Protocol-Version`, `Mcp-Session-Id`)
+//!   before the upstream sees the request.
+//! - Nothing the layers did not judge goes upstream: headers that re-route
+//!   or re-label the request (`X-HTTP-Method-Override` and its kin,
+//!   `Forwarded`, `X-Forwarded-*`, `X-Real-IP`; the proxy sets its own
+//!   `X-Forwarded-For`, `-Proto` and `-Host`) and every header with an
+//!   underscore in its name (CGI and WSGI stacks read `x_mcp_subject` as
+//!   `x-mcp-subject`) are removed; the query string is dropped unless the
+//!   policy file's `forward_query` allows it; a POST's `Content-Type` is
+//!   the one the MCP layer accepted, sent as `application/json`.
+//!   `Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`,
+//!   `Last-Event-ID` and the rest pass (as the MCP layer left them).
+//! - Bodies: a POST's is the one the MCP layer read (and judged); a GET or
+//!   DELETE has none (the layer refuses one that does); the answer is
+//!   streamed, SSE included, never buffered (but for what the MCP layer
+//!   reads: filtered lists, task-creating calls).
 //! - Upstream unreachable: 502; no response head within the timeout: 504;
 //!   both with a JSON-RPC error body carrying the request's `id`. A stream
 //!   that has started is not cut.
@@ -30,7 +43,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use mcp_resource_guard::AuthContext;
 
-use super::policy_file::IdentityHeaders;
+use super::policy_file::{IdentityHeaders, PolicyFile};
 
 /// The most of a non-POST request body read (POST bodies are bounded by
 /// the MCP layer first).
@@ -52,6 +65,57 @@ const HOP_BY_HOP: [&str; 9] = [
 /// Credentials of the client's, which stop at the proxy.
 const CREDENTIALS: [&str; 4] = ["authorization", "proxy-authorization", "dpop", "cookie"];
 
+/// Headers that would re-route or re-label a request the layers judged:
+/// the client's copies never reach the upstream.
+const REROUTING: [&str; 6] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "forwarded",
+    "x-real-ip",
+    "x-original-url",
+];
+
+/// The only tokens a request's `Connection` header may name (RFC 9110
+/// §7.6.1: options and hop-by-hop headers; `keep-alive` and `close` are
+/// the connection's own).
+const CONNECTION_OPTIONS: [&str; 8] = [
+    "close",
+    "keep-alive",
+    "te",
+    "trailer",
+    "trailers",
+    "upgrade",
+    "proxy-connection",
+    "http2-settings",
+];
+
+/// Refuses (400, a JSON-RPC error) a request whose `Connection` header
+/// names an end-to-end header: a proxy obeying it would drop a header the
+/// guard and the MCP layer already acted on.
+pub async fn check_connection(req: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    let named_other = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|t| {
+            !t.is_empty()
+                && !CONNECTION_OPTIONS
+                    .iter()
+                    .any(|o| o.as_bytes().eq_ignore_ascii_case(t))
+        });
+    if named_other {
+        return error(
+            StatusCode::BAD_REQUEST,
+            None,
+            "the Connection header names an end-to-end header",
+        );
+    }
+    next.run(req).await
+}
+
 /// The upstream side of the proxy: a tower service.
 #[derive(Clone)]
 pub struct Upstream {
@@ -59,21 +123,39 @@ pub struct Upstream {
     url: url::Url,
     response_timeout: Duration,
     identity: IdentityHeaders,
+    forward_query: bool,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host`: the proxy's canonical URL's.
+    forwarded: [(HeaderName, HeaderValue); 2],
 }
 
 impl Upstream {
-    /// Forwards to the MCP endpoint at `url` (http or https).
-    pub fn new(
-        url: &str,
-        response_timeout: Duration,
-        identity: IdentityHeaders,
-    ) -> Result<Self, String> {
+    /// Forwards to the MCP endpoint at `url` (http or https) what reaches
+    /// the proxy at `resource` (its canonical URL), as `policy` says.
+    pub fn new(url: &str, resource: &str, policy: &PolicyFile) -> Result<Self, String> {
         let url = url::Url::parse(url).map_err(|e| format!("MCP_UPSTREAM={url:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(format!(
                 "MCP_UPSTREAM={url}: an http(s) URL of the upstream MCP endpoint"
             ));
         }
+        let public =
+            url::Url::parse(resource).map_err(|e| format!("MCP_RESOURCE={resource:?}: {e}"))?;
+        let host = match (public.host_str(), public.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            (None, _) => return Err(format!("MCP_RESOURCE={resource}: a URL with a host")),
+        };
+        let value = |v: &str| {
+            HeaderValue::from_str(v).map_err(|_| format!("MCP_RESOURCE={resource}: {v:?}"))
+        };
+        let forwarded = [
+            (
+                HeaderName::from_static("x-forwarded-proto"),
+                value(public.scheme())?,
+            ),
+            (HeaderName::from_static("x-forwarded-host"), value(&host)?),
+        ];
+        let response_timeout = policy.response_timeout;
         let client = reqwest::Client::builder()
             // The upstream is one endpoint: a redirect would send the
             // caller's request (and identity) somewhere else.
@@ -85,7 +167,9 @@ impl Upstream {
             client,
             url,
             response_timeout,
-            identity,
+            identity: policy.identity.clone(),
+            forward_query: policy.forward_query,
+            forwarded,
         })
     }
 }
@@ -121,8 +205,11 @@ impl Upstream {
         // Read only for an error answer.
         let id = || request_id(&body);
         let mut url = self.url.clone();
-        url.set_query(parts.uri.query());
+        if self.forward_query {
+            url.set_query(parts.uri.query());
+        }
         let mut headers = forwardable(&parts.headers);
+        headers.retain_judged();
         for name in [
             &self.identity.subject,
             &self.identity.client_id,
@@ -130,6 +217,23 @@ impl Upstream {
             &self.identity.issuer,
         ] {
             headers.remove(name);
+        }
+        for (name, value) in &self.forwarded {
+            headers.insert(name.clone(), value.clone());
+        }
+        if let Some(peer) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            && let Ok(v) = HeaderValue::from_str(&peer.0.ip().to_string())
+        {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
+        if parts.method == http::Method::POST {
+            // The MCP layer accepted only JSON in UTF-8: say exactly that.
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
         if let Some(ctx) = parts.extensions.get::<AuthContext>() {
             let scopes: Vec<&str> = ctx.scopes().iter().collect();
@@ -207,6 +311,29 @@ fn forwardable(headers: &HeaderMap) -> HeaderMap {
         out.append(name.clone(), value.clone());
     }
     out
+}
+
+/// Removing what the layers did not judge from the request's headers.
+trait RetainJudged {
+    fn retain_judged(&mut self);
+}
+
+impl RetainJudged for HeaderMap {
+    /// Drops the re-routing headers, `X-Forwarded-*`, and every name with
+    /// an underscore.
+    fn retain_judged(&mut self) {
+        let names: Vec<HeaderName> = self
+            .keys()
+            .filter(|n| {
+                let n = n.as_str();
+                REROUTING.contains(&n) || n.starts_with("x-forwarded-") || n.contains('_')
+            })
+            .cloned()
+            .collect();
+        for n in names {
+            self.remove(n);
+        }
+    }
 }
 
 /// An identity value as a header value: visible ASCII and spaces as they

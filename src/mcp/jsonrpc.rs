@@ -52,6 +52,10 @@ pub(crate) struct Message {
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]`: the
     /// revision a stateless (`2026-07-28`) request speaks.
     pub(crate) protocol_version: Option<String>,
+    /// The request may be answered with a task: it carries `params.task`
+    /// (`2025-11-25`), or its `_meta` client capabilities name the tasks
+    /// extension (`2026-07-28`). A server creates tasks for no other.
+    pub(crate) task_capable: bool,
     /// `id` (a string, a number or null), when present.
     pub(crate) id: Option<Value>,
 }
@@ -286,9 +290,15 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
                 }
                 "_meta" => {
                     once(&mut meta, self.invalid)?;
-                    self.message.protocol_version = map.next_value_seed(MetaSeed {
+                    let (version, tasks) = map.next_value_seed(MetaSeed {
                         invalid: self.invalid,
                     })?;
+                    self.message.protocol_version = version;
+                    self.message.task_capable |= tasks;
+                }
+                "task" => {
+                    map.next_value::<IgnoredAny>()?;
+                    self.message.task_capable = true;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -309,17 +319,22 @@ impl<'de> Visitor<'de> for ParamsSeed<'_, '_> {
     )));
 }
 
-/// `params._meta`: only its protocol version is read (a string; anything
-/// else there is skipped).
+/// `params._meta`: only its protocol version (a string) and whether its
+/// client capabilities name the tasks extension are read; anything else
+/// there is skipped.
 struct MetaSeed<'c> {
     invalid: &'c Cell<Option<Refusal>>,
 }
 
 /// The `_meta` key that carries a stateless request's revision.
 const PROTOCOL_VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+/// The `_meta` key of a stateless request's client capabilities.
+const CLIENT_CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+/// The tasks extension's identifier.
+const TASKS_EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
 impl<'de> DeserializeSeed<'de> for MetaSeed<'_> {
-    type Value = Option<String>;
+    type Value = (Option<String>, bool);
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
@@ -327,14 +342,14 @@ impl<'de> DeserializeSeed<'de> for MetaSeed<'_> {
 }
 
 impl<'de> Visitor<'de> for MetaSeed<'_> {
-    type Value = Option<String>;
+    type Value = (Option<String>, bool);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("_meta")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut seen, mut version) = (false, None);
+        let (mut seen, mut version, mut tasks) = (false, None, false);
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             if key == PROTOCOL_VERSION_KEY {
                 once(&mut seen, self.invalid)?;
@@ -347,19 +362,71 @@ impl<'de> Visitor<'de> for MetaSeed<'_> {
                         ));
                     }
                 }
+            } else if key == CLIENT_CAPABILITIES_KEY {
+                tasks |= map.next_value_seed(HasKeySeed {
+                    path: &["extensions", TASKS_EXTENSION],
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(version)
+        Ok((version, tasks))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
+        Ok((None, false))
     }
 
-    scalars!(Option<String>, |_this| Ok(None));
+    scalars!((Option<String>, bool), |_this| Ok((None, false)));
+}
+
+/// `true` when the value is an object holding the nested keys of `path`
+/// (anything else there is skipped).
+struct HasKeySeed<'p> {
+    path: &'p [&'p str],
+}
+
+impl<'de> DeserializeSeed<'de> for HasKeySeed<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HasKeySeed<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let Some((first, rest)) = self.path.split_first() else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(true);
+        };
+        let mut found = false;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == *first {
+                found |= match rest {
+                    [] => map.next_value::<IgnoredAny>().map(|_| true)?,
+                    _ => map.next_value_seed(HasKeySeed { path: rest })?,
+                };
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    scalars!(bool, |_this| Ok(false));
 }
 
 /// `params.notifications`: only its `taskIds` (an array of strings) is
@@ -513,6 +580,21 @@ mod tests {
         );
         assert_eq!(m[0].task_id.as_deref(), Some("t-1"));
         assert_eq!(m[0].protocol_version.as_deref(), Some("2026-07-28"));
+        assert!(!m[0].task_capable);
+        // Task-capable calls: `params.task`, or the tasks extension among
+        // the `_meta` client capabilities.
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","task":{"ttl":60000}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/clientCapabilities":{"roots":{},"extensions":{"a":1,"io.modelcontextprotocol/tasks":{}}}}}}"#,
+        ] {
+            assert!(ok(body)[0].task_capable, "{body}");
+        }
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/clientCapabilities":{"io.modelcontextprotocol/tasks":{}}}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"task":1},"_meta":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}}"#,
+        ] {
+            assert!(!ok(body)[0].task_capable, "{body}");
+        }
         // Escaped keys are the same keys.
         let m =
             ok(r#"{"jsonrpc":"2.0","id":1,"m\u0065thod":"tools/call","params":{"n\u0061me":"x"}}"#);

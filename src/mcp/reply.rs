@@ -90,7 +90,10 @@ where
         return res;
     };
     match m.method.as_deref() {
-        Some("tools/call") => {
+        // Only a call that may be answered with a task is read whole: other
+        // answers keep streaming (and a task a server created anyway stays
+        // unbound, so refused to everyone).
+        Some("tools/call") if m.task_capable => {
             let (parts, body) = res.into_parts();
             if !parts.status.is_success() {
                 return Response::from_parts(parts, body);

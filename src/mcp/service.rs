@@ -301,6 +301,18 @@ where
         }
         (wire, rules, ReqB::from(bytes))
     } else {
+        if parts.method != Method::GET && parts.method != Method::DELETE {
+            let error = AuthError::new(
+                AuthErrorKind::MethodNotAllowed,
+                "a method other than GET, POST and DELETE: the layer cannot judge it",
+            );
+            return Ok(judging.deny(error, None, &[]));
+        }
+        if !body.is_end_stream() {
+            return Ok(judging.refuse(Refusal::invalid(
+                "a GET or DELETE with a body: the layer judges no body there, a server might read one",
+            )));
+        }
         let wire = match single(&parts.headers, &PROTOCOL_VERSION) {
             Ok(v) => v.map_or(Wire::Session, Wire::of_version),
             Err(()) => {

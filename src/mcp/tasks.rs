@@ -20,12 +20,14 @@ use crate::store::SharedStore;
 /// Remembers which principal created each task, and refuses the task to
 /// everyone else.
 ///
-/// - A task is bound when the server answers a `tools/call` with a
-///   `CreateTaskResult` (`result.task.taskId` on `2025-11-25`,
-///   `result.resultType: "task"` with `result.taskId` on `2026-07-28`), in
-///   JSON or in an SSE stream. With task binding on, `tools/call` answers
-///   are therefore read whole (up to 8 MiB; a larger one gets `502`) before
-///   they are passed on.
+/// - A task is bound when the server answers a task-capable `tools/call`
+///   (one carrying `params.task` on `2025-11-25`, or naming the tasks
+///   extension in its `_meta` client capabilities on `2026-07-28`: a
+///   server creates tasks for no other) with a `CreateTaskResult`
+///   (`result.task.taskId`, or `result.resultType: "task"` with
+///   `result.taskId`), in JSON or in an SSE stream. Those answers are read
+///   whole (up to 8 MiB; a larger one gets `502`) before they are passed
+///   on; every other answer streams as it comes.
 /// - `tasks/get`, `tasks/result`, `tasks/update` and `tasks/cancel` name
 ///   one task (`params.taskId`, which they must carry); `subscriptions/listen`
 ///   may name several (`params.notifications.taskIds`). A task that is not

@@ -23,22 +23,27 @@ struct Replica {
     ops: String,
 }
 
+/// The operator's secret for `/revoke` on replicas 0 and 1 (replica 2 has
+/// none: revocation is off there).
+const REVOKE_TOKEN: &str = "fleet-operator-secret-1";
+
 async fn fleet(issuer: &str, redis: &RedisServer, canonical: &str) -> Vec<Replica> {
     let mut out = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
         let ops = format!("127.0.0.1:{}", free_port());
-        let (child, url, _logs) = spawn_example(
-            issuer,
-            &[
-                ("MCP_RESOURCE", canonical),
-                ("MCP_REDIS_URL", &redis.url()),
-                ("MCP_REDIS_PREFIX", "fleet-test"),
-                ("MCP_REVOCATION_RECHECK_MS", "500"),
-                ("MCP_DPOP", "allowed"),
-                ("MCP_METRICS_BIND", &ops),
-            ],
-        )
-        .await;
+        let redis_url = redis.url();
+        let mut env = vec![
+            ("MCP_RESOURCE", canonical),
+            ("MCP_REDIS_URL", &redis_url),
+            ("MCP_REDIS_PREFIX", "fleet-test"),
+            ("MCP_REVOCATION_RECHECK_MS", "500"),
+            ("MCP_DPOP", "allowed"),
+            ("MCP_METRICS_BIND", &ops),
+        ];
+        if i < 2 {
+            env.push(("MCP_REVOKE_TOKEN", REVOKE_TOKEN));
+        }
+        let (child, url, _logs) = spawn_example(issuer, &env).await;
         out.push(Replica {
             _child: child,
             url,
@@ -120,9 +125,45 @@ async fn three_replicas_sharing_redis_refuse_replays_honour_revocations_and_expo
     // Revoked through replica 0's operations port: every replica refuses
     // it within the recheck interval (500 ms here).
     let http = reqwest::Client::new();
-    let res = http
-        .post(format!("{}/revoke", replicas[0].ops))
-        .form(&[("token", token.as_str())])
+    // Revocation needs the operator's secret and a JSON body: a form (what
+    // a cross-site page can send) or a missing or wrong secret is refused.
+    let revoke = |ops: &str| http.post(format!("{ops}/revoke"));
+    for (req, status) in [
+        (
+            revoke(&replicas[0].ops).form(&[("token", token.as_str())]),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            revoke(&replicas[0].ops)
+                .bearer_auth(REVOKE_TOKEN)
+                .form(&[("token", token.as_str())]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            revoke(&replicas[0].ops)
+                .bearer_auth("not-the-operators-secret")
+                .json(&json!({"token": token})),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            revoke(&replicas[0].ops)
+                .bearer_auth(REVOKE_TOKEN)
+                .json(&json!({"token": token, "extra": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        assert_eq!(req.send().await.unwrap().status(), status);
+    }
+    assert_eq!(
+        whoami(&replicas[0].url, &format!("Bearer {token}"), None)
+            .await
+            .status(),
+        StatusCode::OK,
+        "not revoked by a refused request"
+    );
+    let res = revoke(&replicas[0].ops)
+        .bearer_auth(REVOKE_TOKEN)
+        .json(&json!({"token": token}))
         .send()
         .await
         .unwrap();
@@ -162,9 +203,20 @@ async fn three_replicas_sharing_redis_refuse_replays_honour_revocations_and_expo
             .status(),
         StatusCode::OK
     );
-    let res = http
-        .post(format!("{}/revoke", replicas[2].ops))
-        .form(&[("issuer", dev.issuer()), ("sub", "carol")])
+    let res = revoke(&replicas[2].ops)
+        .bearer_auth(REVOKE_TOKEN)
+        .json(&json!({"issuer": dev.issuer(), "sub": "carol"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "revocation is off there"
+    );
+    let res = revoke(&replicas[1].ops)
+        .bearer_auth(REVOKE_TOKEN)
+        .json(&json!({"issuer": dev.issuer(), "sub": "carol"}))
         .send()
         .await
         .unwrap();
@@ -174,9 +226,9 @@ async fn three_replicas_sharing_redis_refuse_replays_honour_revocations_and_expo
         let res = whoami(&r.url, &format!("Bearer {carol}"), None).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "at {}", r.url);
     }
-    let res = http
-        .post(format!("{}/revoke", replicas[2].ops))
-        .form(&[("nothing", "here")])
+    let res = revoke(&replicas[1].ops)
+        .bearer_auth(REVOKE_TOKEN)
+        .json(&json!({}))
         .send()
         .await
         .unwrap();

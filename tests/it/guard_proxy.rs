@@ -110,6 +110,8 @@ impl Seen {
 #[derive(Clone)]
 struct Upstream {
     seen: Seen,
+    /// The query string of each request the upstream received.
+    queries: Arc<Mutex<Vec<Option<String>>>>,
     release: Arc<tokio::sync::Notify>,
 }
 
@@ -118,10 +120,15 @@ struct Upstream {
 /// in two parts, sleeps on `slow_head`, echoes anything else.
 async fn upstream_handler(
     State(u): State<Upstream>,
+    uri: http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
     u.seen.0.lock().unwrap().push((headers, body.clone()));
+    u.queries
+        .lock()
+        .unwrap()
+        .push(uri.query().map(str::to_owned));
     let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = msg["id"].clone();
     match (msg["method"].as_str(), msg["params"]["name"].as_str()) {
@@ -183,6 +190,7 @@ fn tokio_stream_from(
 async fn start_upstream() -> (String, Upstream) {
     let u = Upstream {
         seen: Seen::default(),
+        queries: Arc::default(),
         release: Arc::new(tokio::sync::Notify::new()),
     };
     let app = Router::new()
@@ -216,12 +224,7 @@ async fn setup_with(policy_text: &str, upstream_url: &str, up: Upstream) -> Setu
     let issuer = Issuer::new(dev.issuer()).jwks_uri(dev.jwks_uri());
     let guard =
         example::guard(RESOURCE, issuer, TypPolicy::AccessTokenOnly, &policy, None).unwrap();
-    let upstream = example::proxy::Upstream::new(
-        upstream_url,
-        policy.response_timeout,
-        policy.identity.clone(),
-    )
-    .unwrap();
+    let upstream = example::proxy::Upstream::new(upstream_url, RESOURCE, &policy).unwrap();
     Setup {
         app: example::app(guard, &policy, upstream),
         dev,
@@ -292,8 +295,7 @@ async fn the_token_never_goes_upstream_the_identity_does_and_hop_by_hop_headers_
         ("x-mcp-scopes", "todo:admin".to_owned()),
         ("dpop", "proof".to_owned()),
         ("cookie", "session=secret".to_owned()),
-        ("connection", "x-client-private".to_owned()),
-        ("x-client-private", "1".to_owned()),
+        ("connection", "keep-alive, TE".to_owned()),
         ("te", "trailers".to_owned()),
         ("proxy-authorization", "Basic Zm9vOmJhcg==".to_owned()),
         ("last-event-id", "ev-9".to_owned()),
@@ -309,7 +311,7 @@ async fn the_token_never_goes_upstream_the_identity_does_and_hop_by_hop_headers_
         "authorization",
         "dpop",
         "cookie",
-        "x-client-private",
+        "connection",
         "te",
         "proxy-authorization",
         "accept-encoding",
@@ -329,6 +331,150 @@ async fn the_token_never_goes_upstream_the_identity_does_and_hop_by_hop_headers_
     for kept in ["mcp-protocol-version", "mcp-method", "mcp-name"] {
         assert!(up_headers.get(kept).is_some(), "{kept} was not forwarded");
     }
+}
+
+#[tokio::test]
+async fn a_connection_header_naming_an_end_to_end_header_is_refused() {
+    let s = setup(POLICY).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (mut h, body) = stateless("whoami", json!({}));
+    h.push(("connection", String::new()));
+    for named in [
+        "MCP-Protocol-Version",
+        "keep-alive, mcp-protocol-version",
+        "Mcp-Session-Id",
+        "mcp-method",
+        "x-mcp-subject",
+        "authorization",
+        "dpop",
+        "content-type",
+        "content-encoding",
+        "last-event-id",
+        "x-client-private",
+    ] {
+        h.last_mut().unwrap().1 = named.to_owned();
+        let r = post(&s.app, &token, &h, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{named}");
+        assert_eq!(
+            r.json(),
+            json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32603, "message": "the Connection header names an end-to-end header"}}),
+            "{named}"
+        );
+    }
+    assert!(s.up.seen.all().is_empty());
+    for fine in ["keep-alive", "close", "Keep-Alive, TE", "upgrade"] {
+        h.last_mut().unwrap().1 = fine.to_owned();
+        let r = post(&s.app, &token, &h, body.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{fine}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn what_the_layers_did_not_judge_never_goes_upstream() {
+    let s = setup(POLICY).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (mut h, body) = stateless("whoami", json!({}));
+    h.extend([
+        ("x-http-method-override", "DELETE".to_owned()),
+        ("x-http-method", "DELETE".to_owned()),
+        ("x-method-override", "DELETE".to_owned()),
+        ("forwarded", "for=10.0.0.1;proto=https".to_owned()),
+        ("x-forwarded-for", "10.0.0.1".to_owned()),
+        ("x-forwarded-host", "admin.internal".to_owned()),
+        ("x-forwarded-proto", "gopher".to_owned()),
+        ("x-forwarded-prefix", "/admin".to_owned()),
+        ("x-real-ip", "10.0.0.1".to_owned()),
+        ("x_mcp_subject", "root".to_owned()),
+        ("x_mcp_scopes", "todo:admin".to_owned()),
+        ("mcp_session_id", "session-1".to_owned()),
+    ]);
+    h.retain(|(k, _)| *k != "content-type");
+    let req = |query: &str| {
+        let mut b = Request::post(format!("/mcp{query}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "Application/JSON; charset=UTF-8");
+        for (k, v) in &h {
+            b = b.header(*k, v);
+        }
+        b.body(Body::from(body.clone())).unwrap()
+    };
+    let res = s
+        .app
+        .clone()
+        .oneshot(req("?sessionId=abc&x=1"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (up, _) = s.up.seen.all().pop().unwrap();
+    for gone in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-prefix",
+        "x-real-ip",
+        "x_mcp_subject",
+        "x_mcp_scopes",
+        "mcp_session_id",
+    ] {
+        assert!(
+            up.get(gone).is_none(),
+            "{gone} reached the upstream: {up:?}"
+        );
+    }
+    // The proxy's own, from its canonical URL (not the client's).
+    assert_eq!(up["x-forwarded-proto"], "http");
+    assert_eq!(up["x-forwarded-host"], "127.0.0.1:3000");
+    assert_eq!(up["x-mcp-subject"], "alice");
+    assert_eq!(up.get_all("content-type").iter().count(), 1);
+    assert_eq!(up["content-type"], "application/json");
+    assert_eq!(s.up.queries.lock().unwrap().pop().unwrap(), None);
+    // Allowed by the policy file, the query string passes.
+    let open = setup(&format!("{POLICY}\n[proxy]\nforward_query = true\n")).await;
+    let token = open.dev.token("alice", RESOURCE, "todo:read");
+    let mut r = req("?x=1");
+    r.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    assert_eq!(
+        open.app.clone().oneshot(r).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        open.up.queries.lock().unwrap().pop().unwrap().as_deref(),
+        Some("x=1")
+    );
+}
+
+#[tokio::test]
+async fn only_get_post_and_delete_are_forwarded_and_get_and_delete_without_a_body() {
+    let s = setup(POLICY).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (_, body) = stateless("whoami", json!({}));
+    for method in ["PUT", "PATCH", "post", "OPTIONS"] {
+        let req = Request::builder()
+            .method(http::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri("/mcp")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let res = s.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.headers()["allow"], "GET, POST, DELETE");
+    }
+    for method in ["GET", "DELETE"] {
+        let req = Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let res = s.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{method}");
+    }
+    assert!(s.up.seen.all().is_empty());
 }
 
 #[tokio::test]
@@ -532,6 +678,7 @@ async fn a_dead_upstream_is_502_a_silent_one_504_both_with_the_request_id() {
     drop(dead);
     let up = Upstream {
         seen: Seen::default(),
+        queries: Arc::default(),
         release: Arc::new(tokio::sync::Notify::new()),
     };
     let s = setup_with(&format!("{POLICY}{FAST}"), &url, up).await;

@@ -332,14 +332,17 @@ fn with_tasks(g: &GuardLayer) -> McpLayer {
 }
 
 async fn create_tasks(app: &Router, token: &str) {
-    for (name, id) in [("slow_job", "task-json"), ("slow_job_sse", "task-sse")] {
+    // The 2025-11-25 opt-in (params.task), and the 2026-07-28 one (the
+    // tasks extension in the _meta client capabilities).
+    let params = [
+        json!({"name": "slow_job", "arguments": {}, "task": {"ttl": 60000}}),
+        json!({"name": "slow_job_sse", "arguments": {}, "_meta": {"io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}}}}),
+    ];
+    for (params, id) in params.into_iter().zip(["task-json", "task-sse"]) {
+        let name = params["name"].clone();
         let r = send(
             app,
-            post_with(
-                token,
-                &[JSON],
-                rpc(1, "tools/call", json!({"name": name, "arguments": {}})).to_string(),
-            ),
+            post_with(token, &[JSON], rpc(1, "tools/call", params).to_string()),
         )
         .await;
         assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.body);
@@ -452,6 +455,37 @@ async fn tasks_are_bound_to_the_principal_whose_call_created_them() {
 }
 
 #[tokio::test]
+async fn a_task_made_for_a_call_that_did_not_ask_for_one_stays_unbound() {
+    let (app, _) = app(guard(), with_tasks);
+    let alice = token(&claims());
+    let r = send(
+        &app,
+        post_with(
+            &alice,
+            &[JSON],
+            rpc(
+                1,
+                "tools/call",
+                json!({"name": "slow_job", "arguments": {}}),
+            )
+            .to_string(),
+        ),
+    )
+    .await;
+    assert!(r.body.contains("task-json"), "{}", r.body);
+    let r = send(
+        &app,
+        post_with(
+            &alice,
+            &[JSON],
+            rpc(9, "tasks/get", json!({"taskId": "task-json"})).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn task_bindings_are_shared_by_replicas_through_the_store() {
     let store = SharedStore::new(MemoryStore::new(1 << 20));
     let replica = || builder().shared_store(store.clone()).build().unwrap();
@@ -486,4 +520,56 @@ async fn an_anonymous_caller_owns_no_one_elses_task() {
         ))
         .unwrap();
     assert_eq!(send(&app, anon).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn only_get_post_and_delete_reach_the_server_and_get_and_delete_without_a_body() {
+    let (app, seen) = app(guard(), |g| McpLayer::new(g, policy()));
+    let t = token(&claims());
+    let call = rpc(1, "tools/call", json!({"name": "delete_todo"})).to_string();
+    for method in [
+        "PUT", "PATCH", "OPTIONS", "HEAD", "post", "TRACE", "PROPFIND",
+    ] {
+        let req = Request::builder()
+            .method(http::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri("/mcp")
+            .header("authorization", format!("Bearer {t}"))
+            .header("content-type", "application/json")
+            .header("x-http-method-override", "POST")
+            .body(Body::from(call.clone()))
+            .unwrap();
+        let r = send(&app, req).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(r.headers["allow"], "GET, POST, DELETE", "{method}");
+        if method != "HEAD" {
+            assert_eq!(
+                r.json(),
+                rpc_error(
+                    Value::Null,
+                    -32600,
+                    "The MCP endpoint takes GET, POST and DELETE only"
+                ),
+                "{method}"
+            );
+        }
+    }
+    for method in [http::Method::GET, http::Method::DELETE] {
+        let req = Request::builder()
+            .method(method.clone())
+            .uri("/mcp")
+            .header("authorization", format!("Bearer {t}"))
+            .header("content-type", "application/json")
+            .body(Body::from(call.clone()))
+            .unwrap();
+        let r = send(&app, req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method}");
+        assert_eq!(r.json(), rpc_error(Value::Null, -32600, "Invalid Request"));
+    }
+    assert!(seen.all().is_empty(), "the upstream saw {:?}", seen.all());
+    // Without a body they pass (the stream rule decides).
+    let get = Request::get("/mcp")
+        .header("authorization", format!("Bearer {t}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, get).await.status, StatusCode::OK);
 }
