@@ -11,7 +11,10 @@
 //! - A revoked subject refuses that subject's tokens whose `iat` is at or
 //!   before the revocation (and tokens without `iat`); tokens issued later
 //!   work again, so a user who signs in anew is not locked out.
-//! - Bounded: at most 100,000 revoked tokens and 16 MiB of revoked subjects.
+//! - Bounded: at most 100,000 revoked tokens, 16 MiB of revoked `jti`s and
+//!   16 MiB of revoked subjects. A full list refuses a new revocation (an
+//!   error, [`StoreError::is_full`]) and never forgets one before its
+//!   retention ends: a forgotten revocation would let the token back in.
 //! - Free when unused: until the first revocation, a request pays one
 //!   atomic load.
 //! - With a [shared store](crate::store), every revocation is also written
@@ -20,26 +23,83 @@
 //!   verifications are kept at most the recheck interval, so a revocation
 //!   made on one replica reaches every replica within it.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::claims::AuthContext;
 use crate::clock::Clock;
+use crate::store::budget::Budget;
 use crate::store::{KeyKind, RevocationsWhenDown, SharedStore, StoreError, StoreKey};
 
 const MAX_TOKENS: u64 = 100_000;
 const MAX_SUBJECT_BYTES: u64 = 16 * 1024 * 1024;
 
+/// A list of revoked things that expire after the retention and refuses
+/// new ones when its budget is spent (never evicting one it holds).
+struct List<K, V> {
+    entries: moka::sync::Cache<K, V>,
+    budget: Arc<Budget>,
+    weigh: fn(&K) -> u64,
+    what: &'static str,
+}
+
+impl<K, V> std::fmt::Debug for List<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("List")
+            .field("what", &self.what)
+            .field("bytes", &self.budget.used())
+            .finish()
+    }
+}
+
+impl<K, V> List<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn new(max: u64, retention: Duration, weigh: fn(&K) -> u64, what: &'static str) -> Self {
+        let budget = Budget::new(max);
+        let released = budget.clone();
+        Self {
+            entries: moka::sync::Cache::builder()
+                .time_to_live(retention)
+                .eviction_listener(move |k: Arc<K>, _, _| released.release(weigh(&k)))
+                .build(),
+            budget,
+            weigh,
+            what,
+        }
+    }
+
+    /// Adds `key`, or replaces its value; refused when the list is full.
+    fn insert(&self, key: K, value: V) -> Result<(), StoreError> {
+        let w = (self.weigh)(&key);
+        if !self.budget.reserve(w) {
+            self.entries.run_pending_tasks();
+            if !self.budget.reserve(w) {
+                return Err(StoreError::full(format!(
+                    "this guard's list of revoked {} is full: the revocation was not recorded here",
+                    self.what
+                )));
+            }
+        }
+        // A replaced entry gives its room back through the listener.
+        self.entries.insert(key, value);
+        Ok(())
+    }
+}
+
 /// The revocation list of one guard configuration.
 #[derive(Debug)]
 pub(crate) struct Revocations {
     /// Hashes of revoked tokens.
-    tokens: moka::sync::Cache<u64, ()>,
+    tokens: List<u64, ()>,
     /// (issuer, subject) -> revoked at (Unix seconds).
-    subjects: moka::sync::Cache<(Box<str>, Box<str>), u64>,
+    subjects: List<(Box<str>, Box<str>), u64>,
     /// Revoked (issuer, jti)s.
-    jtis: moka::sync::Cache<(Box<str>, Box<str>), ()>,
+    jtis: List<(Box<str>, Box<str>), ()>,
     /// Where the replicas share revocations, if anywhere.
     shared: Option<SharedStore>,
     hasher: RandomState,
@@ -51,25 +111,24 @@ pub(crate) struct Revocations {
 
 impl Revocations {
     pub(crate) fn new(retention: Duration, clock: Clock, shared: Option<SharedStore>) -> Self {
-        let pair_weigher = |k: &(Box<str>, Box<str>)| {
-            u32::try_from(k.0.len() + k.1.len() + 64).unwrap_or(u32::MAX)
-        };
+        Self::with_limits(retention, clock, shared, MAX_TOKENS, MAX_SUBJECT_BYTES)
+    }
+
+    fn with_limits(
+        retention: Duration,
+        clock: Clock,
+        shared: Option<SharedStore>,
+        max_tokens: u64,
+        max_pair_bytes: u64,
+    ) -> Self {
+        fn pair(k: &(Box<str>, Box<str>)) -> u64 {
+            (k.0.len() + k.1.len() + 64) as u64
+        }
         Self {
-            jtis: moka::sync::Cache::builder()
-                .max_capacity(MAX_SUBJECT_BYTES)
-                .weigher(move |k: &(Box<str>, Box<str>), _: &()| pair_weigher(k))
-                .time_to_live(retention)
-                .build(),
+            jtis: List::new(max_pair_bytes, retention, pair, "jtis"),
             shared,
-            tokens: moka::sync::Cache::builder()
-                .max_capacity(MAX_TOKENS)
-                .time_to_live(retention)
-                .build(),
-            subjects: moka::sync::Cache::builder()
-                .max_capacity(MAX_SUBJECT_BYTES)
-                .weigher(move |k: &(Box<str>, Box<str>), _: &u64| pair_weigher(k))
-                .time_to_live(retention)
-                .build(),
+            tokens: List::new(max_tokens, retention, |_| 1, "tokens"),
+            subjects: List::new(max_pair_bytes, retention, pair, "subjects"),
             hasher: RandomState::new(),
             active_until: AtomicU64::new(0),
             retention,
@@ -94,17 +153,19 @@ impl Revocations {
     /// once and on the other replicas through the shared store.
     pub(crate) async fn revoke_token(&self, token: &[u8]) -> Result<(), StoreError> {
         self.activate();
-        self.tokens.insert(self.hash(token), ());
-        self.share(StoreKey::new(KeyKind::RevokedToken, &[token]), &[])
-            .await
+        let local = self.tokens.insert(self.hash(token), ());
+        let shared = self
+            .share(StoreKey::new(KeyKind::RevokedToken, &[token]), &[])
+            .await;
+        local.and(shared)
     }
 
     /// Refuses the token of `issuer` with this `jti`.
     pub(crate) async fn revoke_jti(&self, issuer: &str, jti: &str) -> Result<(), StoreError> {
         self.activate();
-        self.jtis.insert((issuer.into(), jti.into()), ());
+        let local = self.jtis.insert((issuer.into(), jti.into()), ());
         let key = StoreKey::new(KeyKind::RevokedJti, &[issuer.as_bytes(), jti.as_bytes()]);
-        self.share(key, &[]).await
+        local.and(self.share(key, &[]).await)
     }
 
     /// Refuses every token of `subject` from `issuer` issued up to now.
@@ -115,12 +176,12 @@ impl Revocations {
     ) -> Result<(), StoreError> {
         self.activate();
         let now = self.clock.unix_now();
-        self.subjects.insert((issuer.into(), subject.into()), now);
+        let local = self.subjects.insert((issuer.into(), subject.into()), now);
         let key = StoreKey::new(
             KeyKind::RevokedSubject,
             &[issuer.as_bytes(), subject.as_bytes()],
         );
-        self.share(key, &now.to_be_bytes()).await
+        local.and(self.share(key, &now.to_be_bytes()).await)
     }
 
     async fn share(&self, key: StoreKey, value: &[u8]) -> Result<(), StoreError> {
@@ -210,12 +271,13 @@ impl Revocations {
     }
 
     fn is_listed(&self, token: &[u8], ctx: &AuthContext) -> bool {
-        if self.tokens.contains_key(&self.hash(token)) {
+        if self.tokens.entries.contains_key(&self.hash(token)) {
             return true;
         }
         if let Some(jti) = ctx.jti()
             && self
                 .jtis
+                .entries
                 .contains_key(&(Box::<str>::from(ctx.issuer()), Box::<str>::from(jti)))
         {
             return true;
@@ -225,6 +287,7 @@ impl Revocations {
         };
         let key = (Box::<str>::from(ctx.issuer()), Box::<str>::from(sub));
         self.subjects
+            .entries
             .get(&key)
             .is_some_and(|at| ctx.issued_at_unix().is_none_or(|iat| iat <= at))
     }
@@ -283,5 +346,36 @@ mod tests {
         r.revoke_jti("i", "j-1").await.unwrap();
         assert!(r.is_revoked(b"t6", &with_jti("i")));
         assert!(!r.is_revoked(b"t6", &with_jti("j")));
+    }
+
+    #[tokio::test]
+    async fn a_full_list_refuses_new_revocations_and_forgets_none() {
+        let clock = Clock::default();
+        let now = clock.unix_now();
+        let r = Revocations::with_limits(Duration::from_secs(60), clock, None, 3, 200);
+        for t in [b"t1", b"t2", b"t3"] {
+            r.revoke_token(t).await.unwrap();
+        }
+        let e = r.revoke_token(b"t4").await.unwrap_err();
+        assert!(e.is_full(), "{e}");
+        for t in [b"t1", b"t2", b"t3"] {
+            assert!(r.is_revoked(t, &ctx("alice", Some(now))), "forgotten");
+        }
+        // Revoking again what is listed replaces it in place.
+        r.revoke_subject("i", "bob").await.unwrap();
+        r.revoke_subject("i", "bob").await.unwrap();
+        assert!(
+            r.revoke_subject("i", &"x".repeat(200))
+                .await
+                .unwrap_err()
+                .is_full()
+        );
+        assert!(r.is_revoked(b"t5", &ctx("bob", Some(now))));
+        assert!(
+            r.revoke_jti("i", &"j".repeat(200))
+                .await
+                .unwrap_err()
+                .is_full()
+        );
     }
 }

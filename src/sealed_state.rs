@@ -4,15 +4,15 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM_SIV, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::{digest, hmac, rand};
 
 use crate::claims::AuthContext;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 
-const PREFIX: &str = "ss1.";
-const AAD_LABEL: &[u8] = b"mcp-resource-guard/sealed-state/v1";
+const PREFIX: &str = "ss2.";
+const AAD_LABEL: &[u8] = b"mcp-resource-guard/sealed-state/v2";
 /// The largest state sealed.
 const MAX_STATE: usize = 64 * 1024;
 const TAG_LEN: usize = 8;
@@ -61,7 +61,7 @@ impl Key {
     fn from_secret(secret: &[u8; 32], created: Instant) -> Result<Self, SealError> {
         let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
         let derive = |label: &[u8]| hmac::sign(&master, label);
-        let aead = UnboundKey::new(&AES_256_GCM, derive(b"aead").as_ref())
+        let aead = UnboundKey::new(&AES_256_GCM_SIV, derive(b"aead").as_ref())
             .map_err(|_| SealError::Crypto)?;
         let id_tag = derive(b"id");
         let mut id = [0u8; 4];
@@ -107,8 +107,13 @@ struct Inner {
 /// multi-round-trip `requestState`, a server-minted state handle) is
 /// attacker-controlled input when it returns. [`SealedState`] seals it:
 ///
-/// - encrypted and authenticated (AES-256-GCM, aws-lc-rs): the client can
-///   neither read nor alter it;
+/// - encrypted and authenticated (AES-256-GCM-SIV, RFC 8452, aws-lc-rs):
+///   the client can neither read nor alter it. GCM-SIV resists nonce
+///   misuse: its random 96-bit nonces repeating by chance reveal at most
+///   that two sealed values are equal (AES-GCM would lose its
+///   authentication key), so one fixed key shared by a fleet for years
+///   stays within bounds (RFC 8452 §9: about 2^48 values per key, against
+///   GCM's 2^32);
 /// - bound to the caller (issuer, and subject or client) and to a digest of
 ///   the originating request: replayed by another caller, or against another
 ///   request, it is refused;
@@ -470,7 +475,7 @@ mod tests {
     fn round_trip_and_refusals() {
         let s = SealedState::new().unwrap();
         let sealed = s.seal(&alice(), b"req-1", b"state").unwrap();
-        assert!(sealed.starts_with("ss1."));
+        assert!(sealed.starts_with("ss2."));
         assert!(!sealed.contains("state") && !sealed.contains("alice"));
         assert_eq!(s.open(&alice(), b"req-1", &sealed).unwrap(), b"state");
         let bob = who(json!({"iss": "https://as", "sub": "bob"}));
@@ -497,14 +502,14 @@ mod tests {
         let last = raw.len() - 1;
         raw[last] ^= 1;
         let altered = format!(
-            "ss1.{}",
+            "ss2.{}",
             base64_simd::URL_SAFE_NO_PAD.encode_to_string(&raw)
         );
         assert_eq!(
             s.open(&alice(), b"req-1", &altered),
             Err(SealError::Tampered)
         );
-        for bad in ["", "ss1.", "ss1.!!", "ss2.AAAA", &sealed[..40]] {
+        for bad in ["", "ss2.", "ss2.!!", "ss1.AAAA", &sealed[..40]] {
             assert!(
                 matches!(
                     s.open(&alice(), b"req-1", bad),
@@ -567,6 +572,36 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn sealed_with_aes_256_gcm_siv() {
+        // Opened outside the sealer with GCM-SIV and the key it derives,
+        // the value is the expiry and the state; as AES-GCM it does not open.
+        let secret = [7u8; 32];
+        let s = SealedState::builder().key(secret).build().unwrap();
+        let sealed = s.seal(&alice(), b"r", b"state").unwrap();
+        let raw = base64_simd::URL_SAFE_NO_PAD
+            .decode_to_vec(sealed.strip_prefix(PREFIX).unwrap())
+            .unwrap();
+        let (id, rest) = raw.split_at(4);
+        let (nonce, rest) = rest.split_at(NONCE_LEN);
+        let body = &rest[2 * TAG_LEN..];
+        let master = hmac::Key::new(hmac::HMAC_SHA256, &secret);
+        let aead = hmac::sign(&master, b"aead");
+        let id: [u8; 4] = id.try_into().unwrap();
+        let open = |alg: &'static aws_lc_rs::aead::Algorithm| {
+            let key = LessSafeKey::new(UnboundKey::new(alg, aead.as_ref()).unwrap());
+            let mut b = body.to_vec();
+            key.open_in_place(
+                Nonce::try_assume_unique_for_key(nonce).unwrap(),
+                Aad::from(aad(&id, &caller_bytes(&alice()), b"r")),
+                &mut b,
+            )
+            .map(|p| p[8..].to_vec())
+        };
+        assert_eq!(open(&AES_256_GCM_SIV).unwrap(), b"state");
+        assert!(open(&aws_lc_rs::aead::AES_256_GCM).is_err());
     }
 
     #[test]

@@ -52,7 +52,17 @@ pub async fn shared_store_from_env() -> Result<Option<SharedStore>, Box<dyn std:
     if let Ok(prefix) = std::env::var("MCP_REDIS_PREFIX") {
         builder = builder.prefix(prefix);
     }
-    let mut shared = SharedStore::new(builder.connect().await?);
+    let store = builder.connect().await?;
+    // Only noeviction keeps replay and revocation entries under memory
+    // pressure (see RedisStore::eviction_policy, which also logs this).
+    match store.eviction_policy().await {
+        Ok(Some(p)) if p != "noeviction" => eprintln!(
+            "warning: Redis maxmemory-policy is {p}: DPoP replays and revocations can be forgotten when memory runs out; set maxmemory-policy noeviction"
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: Redis is not reachable yet: {e}"),
+    }
+    let mut shared = SharedStore::new(store);
     if let Ok(ms) = std::env::var("MCP_REVOCATION_RECHECK_MS") {
         let ms: u64 = ms
             .parse()

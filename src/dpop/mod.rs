@@ -16,8 +16,8 @@
 //! Every proof is checked on every request (RFC 9449 §4.3), also when the
 //! token itself comes from the verified-token cache: exactly one `DPoP`
 //! header; a compact JWS with `typ: dpop+jwt`; an asymmetric `alg` from the
-//! allow-list; a public `jwk` in its header (private members refused) that
-//! verifies the signature; `htm` the request method; `htu` the request URL
+//! allow-list; a public `jwk` in its header (private members refused; an
+//! RSA key at most 4,096 bits) that verifies the signature; `htm` the request method; `htu` the request URL
 //! without query and fragment, compared after normalization against the
 //! guard's canonical URL (so it works behind proxies); `iat` within the
 //! window (±5 minutes by default, the guard's clock); a `jti`; `ath` the
@@ -25,10 +25,13 @@
 //! thumbprint of the proof's `jwk`. Other `cnf` members are ignored; a
 //! `cnf` with only `x5t#S256` (mutual TLS) is refused.
 //!
-//! Replay: the `iat` window, plus each proof's `jti` remembered for the
-//! window in a [`Store`](crate::store::Store) (in memory and bounded by
-//! default; the guard's [shared store](crate::GuardBuilder::shared_store)
-//! for several replicas). Optional server nonces
+//! Replay: the `iat` window, plus each proof's `jti` remembered for as
+//! long as a proof could still pass it (twice the window, plus a second
+//! for the clock's whole seconds) in a [`Store`](crate::store::Store) (in
+//! memory and bounded by default, refusing new proofs with 503 rather than
+//! forgetting old ones when full; the guard's
+//! [shared store](crate::GuardBuilder::shared_store) for several
+//! replicas). Optional server nonces
 //! ([`Dpop::nonces`], feature `aws-lc-rs`) need no shared state: a nonce is
 //! an AEAD-sealed expiry bound to the proof's key; a proof without a valid
 //! one is answered `401 error="use_dpop_nonce"` with a fresh `DPoP-Nonce`.

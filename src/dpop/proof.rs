@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{AlgSet, Algorithm};
 use crate::error::{AuthError, AuthErrorKind};
-use crate::jwks::{VerificationKey, parse_public_jwk};
+use crate::jwks::{VerificationKey, parse_public_jwk, rsa_modulus_bits};
 
 /// The largest `DPoP` header read.
 pub(crate) const MAX_PROOF_LEN: usize = 8 * 1024;
@@ -54,6 +54,11 @@ pub(crate) struct CheckedHeader {
 
 /// The bytes the header cache may hold.
 pub(crate) const PROOF_HEADER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The largest RSA proof key accepted: the client picks its key, and an
+/// RSA verification's cost grows with the modulus (8,192 bits costs about
+/// four times 4,096); no DPoP client uses more than 4,096.
+pub(crate) const MAX_PROOF_RSA_BITS: usize = 4096;
 
 /// A header cache bounded by [`PROOF_HEADER_BYTES`].
 pub(crate) fn header_cache() -> ProofHeaders {
@@ -100,6 +105,15 @@ fn check_header(segment: &str, algorithms: AlgSet) -> Result<CheckedHeader, Auth
         .ok_or_else(|| bad("the DPoP proof has no jwk"))?;
     let key = parse_public_jwk(jwk)
         .map_err(|_| bad("the DPoP proof's jwk is not a usable public key"))?;
+    if jwk.get("kty").and_then(Value::as_str) == Some("RSA")
+        && jwk
+            .get("n")
+            .and_then(Value::as_str)
+            .and_then(rsa_modulus_bits)
+            .is_none_or(|bits| bits > MAX_PROOF_RSA_BITS)
+    {
+        return Err(bad("the DPoP proof's RSA key is over 4096 bits"));
+    }
     // The key's own algorithm (its `alg`, else its type and curve) must be
     // the header's: an RSA key published for RS256 does not verify PS256.
     if !key.algorithms(AlgSet::ALL, true).contains(alg) {
@@ -198,14 +212,11 @@ pub(crate) fn validate(
         return Err(bad("the DPoP proof is not a well-formed JWS"));
     };
     let segment = &proof[..d1];
-    // 3 to 5, once per distinct header.
-    let header = match cache.get(segment) {
-        Some(h) => h,
-        None => {
-            let h = Arc::new(check_header(segment, check.algorithms)?);
-            cache.insert(segment.to_owned(), h.clone());
-            h
-        }
+    // 3 to 5, once per distinct header (remembered only once a proof
+    // signed under it verifies: unsigned headers cannot fill the cache).
+    let (header, fresh) = match cache.get(segment) {
+        Some(h) => (h, false),
+        None => (Arc::new(check_header(segment, check.algorithms)?), true),
     };
     let b64 = |s: &str| {
         base64_simd::URL_SAFE_NO_PAD
@@ -221,6 +232,9 @@ pub(crate) fn validate(
         .verify(header.alg, &proof.as_bytes()[..d2], &signature)
     {
         return Err(bad("the DPoP proof's signature does not verify"));
+    }
+    if fresh {
+        cache.insert(segment.to_owned(), header.clone());
     }
     if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(bad("the DPoP proof's payload is not a JSON object"));
@@ -299,6 +313,65 @@ mod tests {
             thumbprint(&json!({"kty": "EC", "crv": "P-256", "x": "a"})),
             None
         );
+    }
+
+    /// A base64url RSA modulus of exactly `bits` bits (odd, top bit set).
+    fn modulus(bits: usize) -> String {
+        let mut n = vec![0x5Au8; bits / 8];
+        n[0] = 0x80 | 0x5A;
+        if let Some(last) = n.last_mut() {
+            *last |= 1;
+        }
+        base64_simd::URL_SAFE_NO_PAD.encode_to_string(&n)
+    }
+
+    fn rsa_header(bits: usize) -> String {
+        let h = json!({"typ": "dpop+jwt", "alg": "RS256",
+            "jwk": {"kty": "RSA", "n": modulus(bits), "e": "AQAB"}});
+        base64_simd::URL_SAFE_NO_PAD.encode_to_string(h.to_string())
+    }
+
+    #[test]
+    fn rsa_proof_keys_over_4096_bits_are_refused() {
+        let algs = AlgSet::ALL;
+        assert!(check_header(&rsa_header(4096), algs).is_ok());
+        for bits in [4104, 8192] {
+            assert_eq!(
+                check_header(&rsa_header(bits), algs).unwrap_err().detail(),
+                "the DPoP proof's RSA key is over 4096 bits",
+                "{bits}"
+            );
+        }
+    }
+
+    #[cfg(feature = "testing")]
+    #[test]
+    fn only_headers_of_proofs_that_verify_are_cached() {
+        let key = crate::testing::TestKey::generate(Algorithm::ES256).unwrap();
+        let url = "https://mcp.example.com/mcp";
+        let check = ProofCheck {
+            method: &Method::GET,
+            htu: url,
+            now: crate::clock::Clock::default().unix_now(),
+            window: 300,
+            algorithms: AlgSet::ALL,
+        };
+        let cache = header_cache();
+        let headers = |proof: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("dpop", proof.parse().unwrap());
+            h
+        };
+        let proof = key.dpop_proof("GET", url, "token");
+        // The same header with a signature that does not verify.
+        let (signed, _) = proof.rsplit_once('.').unwrap();
+        let forged = format!("{signed}.{}", "A".repeat(86));
+        assert!(validate(&headers(&forged), &check, &cache).is_err());
+        cache.run_pending_tasks();
+        assert_eq!(cache.entry_count(), 0, "an unsigned header was cached");
+        assert!(validate(&headers(&proof), &check, &cache).is_ok());
+        cache.run_pending_tasks();
+        assert_eq!(cache.entry_count(), 1);
     }
 
     #[test]

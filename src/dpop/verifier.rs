@@ -142,7 +142,7 @@ impl DpopVerifier {
         let outage = &shared.uses.replay;
         match shared
             .store
-            .insert_if_absent(&proof.replay_key, b"", self.window.saturating_mul(2))
+            .insert_if_absent(&proof.replay_key, b"", replay_ttl(self.window))
             .await
         {
             Ok(true) => {
@@ -220,3 +220,31 @@ impl DpopVerifier {
 /// What DPoP nonces are sealed for (they are bound to the proof's key).
 #[cfg(feature = "aws-lc-rs")]
 const NONCE_CALLER: &[u8] = b"mcp-resource-guard/dpop-nonce";
+
+/// How long a proof's `jti` is remembered: as long as the proof could pass
+/// the `iat` check. A proof with `iat` at the window's future edge passes
+/// until `iat + window`, twice the window after its first use; the check
+/// compares whole seconds of the clock, so a proof first used at `t.9`
+/// still passes at `t + 2 × window + 0.9`: one second more.
+pub(crate) fn replay_ttl(window: Duration) -> Duration {
+    window
+        .saturating_mul(2)
+        .saturating_add(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jti_outlives_every_iat_its_proof_could_still_pass() {
+        // iat at now + window passes until iat + window = now + 2 window,
+        // compared in whole seconds: one more second.
+        assert_eq!(
+            replay_ttl(Duration::from_secs(300)),
+            Duration::from_secs(601)
+        );
+        assert_eq!(replay_ttl(Duration::from_secs(1)), Duration::from_secs(3));
+        assert_eq!(replay_ttl(Duration::MAX), Duration::MAX);
+    }
+}

@@ -167,8 +167,12 @@ impl<R> GuardLayer<R> {
     ///
     /// # Errors
     ///
-    /// When the shared store cannot be written: this guard refuses the
-    /// token anyway; the other replicas may not (retry).
+    /// When the revocation could not be recorded everywhere: this guard's
+    /// own list is full ([`StoreError::is_full`]: it holds 100,000 tokens, or
+    /// 16 MiB of `jti`s or subjects, until their retention ends; the token
+    /// is not refused here then, though replicas reading the shared store
+    /// refuse it), or the shared store cannot be written (this guard refuses
+    /// the token anyway; the other replicas may not). Retry, or answer 503.
     pub async fn revoke_token(&self, token: &BearerToken) -> Result<(), StoreError> {
         let raw = token.secret().as_bytes();
         let shared = self.shared.revocations.revoke_token(raw).await;

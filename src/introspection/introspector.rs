@@ -62,6 +62,10 @@ impl Outcome {
 /// The bytes an entry costs besides its response.
 const ENTRY_OVERHEAD: u32 = 256;
 
+/// How many tokens seen active are remembered (16 bytes each, plus moka's
+/// node).
+const SEEN_ACTIVE: u64 = 100_000;
+
 /// A cache slot: filled once by the call that all concurrent requests for
 /// the token share.
 type Slot = Arc<tokio::sync::OnceCell<Outcome>>;
@@ -74,7 +78,14 @@ pub(crate) struct Introspector {
     configured_endpoint: Option<String>,
     endpoint: tokio::sync::OnceCell<String>,
     fetcher: Arc<dyn HttpFetch>,
+    /// Every call in flight.
     limiter: tokio::sync::Semaphore,
+    /// The calls for tokens never seen active: a quarter of the limit.
+    unknown_limiter: tokio::sync::Semaphore,
+    /// Tokens seen active (keyed like the cache), so their calls are not
+    /// counted against `unknown_limiter`. Bounded; forgetting one only puts
+    /// it back among the unknown.
+    seen_active: moka::sync::Cache<u128, ()>,
     max_wait: Duration,
     timeout: Duration,
     max_response_bytes: usize,
@@ -139,6 +150,11 @@ impl Introspector {
             endpoint: tokio::sync::OnceCell::new(),
             fetcher: settings.fetcher,
             limiter: tokio::sync::Semaphore::new(config.max_in_flight),
+            unknown_limiter: tokio::sync::Semaphore::new((config.max_in_flight / 4).max(1)),
+            seen_active: moka::sync::Cache::builder()
+                .max_capacity(SEEN_ACTIVE)
+                .time_to_idle(Duration::from_secs(24 * 3600))
+                .build(),
             max_wait: config.max_wait,
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
@@ -206,7 +222,7 @@ impl Introspector {
         let outcome = slot
             .get_or_init(|| async {
                 filled = true;
-                match self.call(token, signed).await {
+                match self.call(token, key, signed).await {
                     Ok(o) => o,
                     Err(e) => Outcome::Failed(e, self.clock.unix_now().saturating_add(1)),
                 }
@@ -223,6 +239,7 @@ impl Introspector {
     async fn call(
         &self,
         token: &BearerToken,
+        key: u128,
         signed: Option<&JwtVerifier>,
     ) -> Result<Outcome, AuthError> {
         let shared_key = self.shared.as_ref().map(|_| {
@@ -231,19 +248,38 @@ impl Introspector {
                 &[self.issuer.as_bytes(), token.secret().as_bytes()],
             )
         });
-        if let (Some(shared), Some(key)) = (&self.shared, &shared_key)
-            && let Some(answer) = shared_answers::get(shared, key, self.clock.unix_now()).await
+        if let (Some(shared), Some(store_key)) = (&self.shared, &shared_key)
+            && let Some(answer) =
+                shared_answers::get(shared, store_key, self.clock.unix_now()).await
         {
             crate::metrics::introspection_shared_hit(&self.issuer);
-            return self
+            let outcome = self
                 .judge(&answer.body, answer.is_jwt, signed, answer.until)
                 .await;
+            if let Ok(Outcome::Active(..)) = &outcome {
+                self.seen_active.insert(key, ());
+            }
+            return outcome;
         }
-        let _permit = tokio::time::timeout(self.max_wait, self.limiter.acquire())
+        let too_many = || unavailable("too many introspection calls are in flight");
+        let deadline = tokio::time::Instant::now() + self.max_wait;
+        let _unknown = if self.seen_active.contains_key(&key) {
+            None
+        } else {
+            let p = tokio::time::timeout_at(deadline, self.unknown_limiter.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    unavailable("too many calls for tokens never seen active are in flight")
+                })?;
+            Some(p)
+        };
+        let _permit = tokio::time::timeout_at(deadline, self.limiter.acquire())
             .await
             .ok()
             .and_then(Result::ok)
-            .ok_or_else(|| unavailable("too many introspection calls are in flight"))?;
+            .ok_or_else(too_many)?;
         let started = std::time::Instant::now();
         crate::metrics::introspection_in_flight(&self.issuer, 1.0);
         let result = self.fetch(token).await;
@@ -256,6 +292,9 @@ impl Introspector {
             }
         };
         let outcome = self.judge(&body, is_jwt, signed, u64::MAX).await;
+        if let Ok(Outcome::Active(..)) = &outcome {
+            self.seen_active.insert(key, ());
+        }
         let label = match &outcome {
             Ok(Outcome::Active(..)) => "active",
             Ok(_) => "refused",

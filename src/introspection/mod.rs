@@ -200,6 +200,11 @@ impl Introspection {
     /// At most this many introspection calls in flight; further requests
     /// wait up to `max_wait`, then get 503 with `Retry-After`. Defaults to
     /// 32 and 1 s; from 1 to 4096, and at most 30 s.
+    ///
+    /// Tokens never seen active may hold at most a quarter of the calls (at
+    /// least one): anyone can send a new random string, and a flood of
+    /// them then waits among itself while the tokens of callers already
+    /// served keep the rest (re-introspected when their cache window ends).
     pub fn max_in_flight(mut self, calls: usize, max_wait: Duration) -> Self {
         self.max_in_flight = calls;
         self.max_wait = max_wait;

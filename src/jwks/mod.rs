@@ -64,8 +64,8 @@ pub use fetch::ReqwestFetch;
 pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
 pub use remote::RemoteJwks;
 pub use remote_builder::RemoteJwksBuilder;
-pub(crate) use set::parse_public_jwk;
 pub use set::{KeyRef, KeySet, SkippedKey, VerificationKey};
+pub(crate) use set::{parse_public_jwk, rsa_modulus_bits};
 
 /// Why a [`KeySource`] is asked to refresh.
 #[non_exhaustive]

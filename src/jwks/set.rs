@@ -200,7 +200,7 @@ fn fingerprint(raw: &RawJwk) -> u64 {
 }
 
 /// The bit length of a base64url big-endian modulus (leading zeros ignored).
-fn rsa_modulus_bits(n: &str) -> Option<usize> {
+pub(crate) fn rsa_modulus_bits(n: &str) -> Option<usize> {
     let bytes = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(n).ok()?;
     let start = bytes.iter().position(|b| *b != 0)?;
     Some((bytes.len() - start) * 8 - bytes[start].leading_zeros() as usize)

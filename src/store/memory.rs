@@ -1,10 +1,12 @@
 //! [`MemoryStore`]: a [`Store`] in this process, bounded in bytes.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::budget::Budget;
 use super::{Store, StoreError, StoreKey, check_value};
 
 /// What an entry costs besides its value (key, TTL, moka's node).
@@ -38,12 +40,21 @@ impl moka::Expiry<StoreKey, Entry> for PerEntryTtl {
 /// A [`Store`] in this process: the default of a guard without a shared
 /// store, and a way to test several guards in one process.
 ///
-/// Bounded in bytes (values plus about 112 bytes per entry); when full, the
-/// least useful entries go first, so size it above what one window brings
-/// (a DPoP proof costs about 112 bytes).
+/// Bounded in bytes (values plus about 112 bytes per entry). When full it
+/// refuses new entries ([`StoreError::is_full`]; a DPoP request then gets
+/// 503) and never evicts one it holds before its TTL: a replay check or a
+/// revocation that is forgotten lets a replayed proof or a revoked token
+/// through. Size it above what one window brings (a DPoP proof costs about
+/// 112 bytes and is kept for twice the `iat` window).
 #[derive(Clone)]
 pub struct MemoryStore {
     entries: moka::sync::Cache<StoreKey, Entry>,
+    budget: Arc<Budget>,
+}
+
+/// What an entry weighs against the budget.
+fn weight(value_len: usize) -> u64 {
+    (value_len + ENTRY_OVERHEAD) as u64
 }
 
 impl fmt::Debug for MemoryStore {
@@ -57,15 +68,33 @@ impl fmt::Debug for MemoryStore {
 impl MemoryStore {
     /// A store of at most `max_bytes` (at least 64 KiB).
     pub fn new(max_bytes: u64) -> Self {
+        let budget = Budget::new(max_bytes.max(64 * 1024));
+        let released = budget.clone();
         Self {
+            // No capacity of its own: the budget refuses what does not fit,
+            // and an entry leaves only when it expires or is removed.
             entries: moka::sync::Cache::builder()
-                .max_capacity(max_bytes.max(64 * 1024))
-                .weigher(|_: &StoreKey, e: &Entry| {
-                    u32::try_from(e.value.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
-                })
                 .expire_after(PerEntryTtl)
+                .eviction_listener(move |_, e: Entry, _| released.release(weight(e.value.len())))
                 .build(),
+            budget,
         }
+    }
+
+    /// Reserves room for a value of `len` bytes, after dropping what has
+    /// expired if it does not fit at first.
+    fn reserve(&self, len: usize) -> Result<(), StoreError> {
+        let w = weight(len);
+        if self.budget.reserve(w) {
+            return Ok(());
+        }
+        self.entries.run_pending_tasks();
+        if self.budget.reserve(w) {
+            return Ok(());
+        }
+        Err(StoreError::full(
+            "the memory store is full: new entries are refused until others expire",
+        ))
     }
 
     /// The entries held (after pending evictions).
@@ -82,7 +111,7 @@ impl MemoryStore {
     /// The bytes held (after pending evictions).
     pub fn weighted_size(&self) -> u64 {
         self.entries.run_pending_tasks();
-        self.entries.weighted_size()
+        self.budget.used()
     }
 }
 
@@ -95,15 +124,26 @@ impl Store for MemoryStore {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         check_value(value)?;
+        if self.entries.contains_key(key) {
+            // There already (a replay): no room needed to say so.
+            return Ok(false);
+        }
+        self.reserve(value.len())?;
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
             value: value.into(),
             ttl,
         });
+        if !entry.is_fresh() {
+            // Inserted by another call in between: nothing of ours stored.
+            self.budget.release(weight(value.len()));
+        }
         Ok(entry.is_fresh())
     }
 
     async fn set(&self, key: &StoreKey, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         check_value(value)?;
+        // A value replaced gives its room back through the listener.
+        self.reserve(value.len())?;
         self.entries.insert(
             key.clone(),
             Entry {
@@ -171,15 +211,53 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bounded_in_bytes() {
+    async fn full_it_refuses_new_entries_and_forgets_none() {
         let s = MemoryStore::new(64 * 1024);
+        let ttl = Duration::from_secs(60);
         let value = vec![7u8; 1024];
+        let mut stored = Vec::new();
         for i in 0..10_000 {
-            s.set(&key(i), &value, Duration::from_secs(60))
+            match s.insert_if_absent(&key(i), &value, ttl).await {
+                Ok(true) => stored.push(i),
+                Ok(false) => panic!("{i} was never inserted"),
+                Err(e) => {
+                    assert!(e.is_full(), "{e}");
+                    break;
+                }
+            }
+        }
+        assert!(s.weighted_size() <= 64 * 1024, "{}", s.weighted_size());
+        assert!((50..=64).contains(&stored.len()), "{}", stored.len());
+        // Every entry stored is still there: a replay is still a replay.
+        for i in &stored {
+            assert!(!s.insert_if_absent(&key(*i), &value, ttl).await.unwrap());
+        }
+        assert!(
+            s.set(&key(99_999), &value, ttl)
+                .await
+                .unwrap_err()
+                .is_full()
+        );
+        // Room comes back when entries are removed, or expire.
+        s.remove(&key(stored[0])).await.unwrap();
+        assert!(s.insert_if_absent(&key(99_999), &value, ttl).await.unwrap());
+        let short = MemoryStore::new(64 * 1024);
+        for i in 0..50 {
+            short
+                .set(&key(i), &value, Duration::from_millis(50))
                 .await
                 .unwrap();
         }
-        assert!(s.weighted_size() <= 64 * 1024, "{}", s.weighted_size());
-        assert!(s.len() <= 64, "{}", s.len());
+        // Expired entries leave at the next tick of moka's timer wheel (about
+        // a second), and give their room back then.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        for i in 50..100 {
+            short.set(&key(i), &value, ttl).await.unwrap();
+        }
+        // Replacing a value does not leak room.
+        for _ in 0..1000 {
+            short.set(&key(50), &value, ttl).await.unwrap();
+        }
+        assert!(short.weighted_size() <= 64 * 1024);
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! | Use | Key | Value | TTL | When the store is down |
 //! |---|---|---|---|---|
-//! | DPoP proof `jti`s (replay) | proof key thumbprint + `jti` | empty | 2 × the `iat` window | refused: 503 (or 401, [`SharedStore::replay_when_down`]) |
+//! | DPoP proof `jti`s (replay) | proof key thumbprint + `jti` | empty | 2 × the `iat` window + 1 s | refused: 503 (or 401, [`SharedStore::replay_when_down`]) |
 //! | introspection results | the token | the AS's answer | its cache window | the AS is asked directly, within the introspection bounds |
 //! | revoked tokens, `jti`s, subjects | the token / issuer + `jti` / issuer + `sub` | revoked at | the revocation retention | a token not verified in the last [recheck](SharedStore::revocation_recheck) interval: 503 (or this replica's own list only, [`SharedStore::revocations_when_down`]) |
 //! | `2025-11-25` session owners | the `Mcp-Session-Id` | the principal | the binding's idle time | a session not known locally: 503 |
@@ -43,6 +43,7 @@
 //!
 //! [`GuardBuilder::shared_store`]: crate::GuardBuilder::shared_store
 
+pub(crate) mod budget;
 mod key;
 mod memory;
 mod outage;
@@ -66,12 +67,13 @@ pub use settings::{ReplayWhenDown, RevocationsWhenDown, SharedStore};
 /// at 64 KiB, plus a small header). Stores refuse larger ones.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024 + 64;
 
-/// A store could not answer: down, too slow, or refused the command. The
-/// message never holds a key or a value.
+/// A store could not answer: down, too slow, refused the command, or full.
+/// The message never holds a key or a value.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the shared store failed: {message}")]
 pub struct StoreError {
     message: String,
+    full: bool,
 }
 
 impl StoreError {
@@ -79,7 +81,22 @@ impl StoreError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            full: false,
         }
+    }
+
+    /// The store is full and refused a new entry (rather than forget one it
+    /// holds: see [`MemoryStore`]).
+    pub fn full(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            full: true,
+        }
+    }
+
+    /// `true` when the store refused a new entry because it is full.
+    pub fn is_full(&self) -> bool {
+        self.full
     }
 }
 

@@ -17,6 +17,7 @@ use redis::{Cmd, Value};
 
 use super::{Store, StoreError, StoreKey, check_value, ttl_millis};
 use crate::error::ConfigError;
+use crate::log::event;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 const DEFAULT_PREFIX: &str = "mcp-resource-guard";
@@ -119,16 +120,71 @@ impl RedisStore {
         format!("{}:{key}", self.prefix)
     }
 
-    async fn run(&self, cmd: &Cmd) -> Result<Value, StoreError> {
-        self.bounded(async {
-            match &self.connection {
-                Connection::Single(c) => c.clone().send_packed_command(cmd).await,
-                Connection::Cluster(c) => {
-                    redis::aio::ConnectionLike::req_packed_command(&mut c.clone(), cmd).await
-                }
+    /// The server's `maxmemory-policy` (`CONFIG GET`), or `None` when it
+    /// does not allow `CONFIG` (as some managed services do).
+    ///
+    /// Only `noeviction` keeps what the guard stores: under any other policy
+    /// a Redis short of memory drops entries before their TTL, among them
+    /// DPoP proofs already seen and revocations, and a replayed proof or a
+    /// revoked token passes again. With `noeviction` Redis refuses the write
+    /// instead, and the guard answers 503. Logs a warning (feature
+    /// `tracing`) when the policy is another; call it at startup.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn eviction_policy(&self) -> Result<Option<String>, StoreError> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory-policy");
+        let answer = match tokio::time::timeout(self.timeout, self.send(&cmd)).await {
+            Ok(a) => a,
+            Err(_) => return Err(StoreError::new("redis did not answer CONFIG GET in time")),
+        };
+        let text = |v: &Value| match v {
+            Value::BulkString(p) => Some(String::from_utf8_lossy(p).into_owned()),
+            Value::SimpleString(p) => Some(p.clone()),
+            _ => None,
+        };
+        let policy = match answer {
+            Ok(Value::Array(items)) => items.get(1).and_then(text),
+            Ok(Value::Map(pairs)) => pairs.first().and_then(|(_, v)| text(v)),
+            Ok(_) => None,
+            // Redis answered with an error: CONFIG is disabled or renamed.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+                ) =>
+            {
+                None
             }
-        })
-        .await
+            Err(e) => return Err(StoreError::new(format!("redis: {}", kind_name(&e)))),
+        };
+        if let Some(p) = policy.as_deref()
+            && p != "noeviction"
+        {
+            event!(
+                warn,
+                STORE,
+                policy = p,
+                "Redis may evict entries (maxmemory-policy is not noeviction): DPoP replays and revocations can be forgotten under memory pressure; set maxmemory-policy noeviction"
+            );
+        }
+        Ok(policy)
+    }
+
+    async fn run(&self, cmd: &Cmd) -> Result<Value, StoreError> {
+        self.bounded(self.send(cmd)).await
+    }
+
+    /// `cmd` on the connection, without a timeout or error mapping.
+    async fn send(&self, cmd: &Cmd) -> redis::RedisResult<Value> {
+        match &self.connection {
+            Connection::Single(c) => c.clone().send_packed_command(cmd).await,
+            Connection::Cluster(c) => {
+                redis::aio::ConnectionLike::req_packed_command(&mut c.clone(), cmd).await
+            }
+        }
     }
 
     async fn run_pipeline(

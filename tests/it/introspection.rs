@@ -421,9 +421,10 @@ async fn ten_thousand_concurrent_requests_with_one_new_token_make_one_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distinct_garbage_tokens_are_bounded_by_max_in_flight() {
-    // The two admitted calls take far longer than the others may wait.
+    // Tokens never seen active hold a quarter of the 8 calls: the two
+    // admitted calls take far longer than the others may wait.
     let fake = FakeAs::new().delayed(Duration::from_secs(2));
-    let guard = builder_with(introspection(&fake).max_in_flight(2, Duration::from_millis(50)))
+    let guard = builder_with(introspection(&fake).max_in_flight(8, Duration::from_millis(50)))
         .build()
         .unwrap();
     let app = app(guard);
@@ -448,6 +449,55 @@ async fn distinct_garbage_tokens_are_bounded_by_max_in_flight() {
     assert_eq!(fake.max_in_flight.load(Ordering::SeqCst), 2);
     assert_eq!(fake.calls(), 2);
     assert_eq!(unavailable, 198);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_new_garbage_tokens_cannot_starve_tokens_seen_active() {
+    let fake = FakeAs::new().delayed(Duration::from_millis(300));
+    fake.activate(OPAQUE, json!({}));
+    let guard = builder_with(
+        introspection(&fake)
+            .max_in_flight(8, Duration::from_millis(100))
+            .positive_ttl(Duration::ZERO),
+    )
+    .build()
+    .unwrap();
+    let app = app(guard);
+    // OPAQUE is seen active once.
+    assert_eq!(
+        send(&app, request("/mcp", Some(OPAQUE))).await.status,
+        StatusCode::OK
+    );
+    // Garbage keeps the unknown tokens' share (2 of 8) busy...
+    let flood: Vec<_> = (0..400)
+        .map(|n| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(n % 200)).await;
+                send(&app, request("/mcp", Some(&format!("junk-{n}"))))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...while OPAQUE, asked anew every time (no cache window), still gets
+    // its calls.
+    for _ in 0..5 {
+        let r = send(&app, request("/mcp", Some(OPAQUE))).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let mut unavailable = 0;
+    for t in flood {
+        if t.await.unwrap() == StatusCode::SERVICE_UNAVAILABLE {
+            unavailable += 1;
+        }
+    }
+    assert!(
+        unavailable > 300,
+        "{unavailable} of 400 garbage requests got 503"
+    );
+    assert!(fake.max_in_flight.load(Ordering::SeqCst) <= 3);
 }
 
 #[tokio::test]

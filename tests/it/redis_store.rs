@@ -228,3 +228,50 @@ async fn a_redis_restart_gives_503s_not_panics_and_the_guard_recovers_by_itself(
     );
     assert_eq!(store.outages()[2], 1);
 }
+
+#[tokio::test]
+async fn a_redis_short_of_memory_refuses_new_proofs_with_503_and_forgets_no_old_one() {
+    let redis = RedisServer::start();
+    let store = RedisStore::builder(redis.url()).connect().await.unwrap();
+    // Debian's redis-server: noeviction, the only policy that keeps entries.
+    assert_eq!(
+        store.eviction_policy().await.unwrap().as_deref(),
+        Some("noeviction")
+    );
+    let shared = SharedStore::new(store.clone());
+    let a = replica(&shared);
+    let bound = bound_token();
+    let first = client_key().dpop_proof("GET", URL, &bound);
+    assert_eq!(
+        send(&a, dpop_request(&bound, &first)).await.status,
+        StatusCode::OK
+    );
+    // Memory is full: Redis refuses writes, so no proof can be remembered
+    // and each is refused (503; Redis refuses the write before it looks at
+    // the key). Nothing was forgotten to make room: with memory back, the
+    // proof seen before is still a replay (401).
+    let used: u64 = redis
+        .command("INFO memory")
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    redis.command(&format!("CONFIG SET maxmemory {}", used / 2));
+    let fresh = client_key().dpop_proof("GET", URL, &bound);
+    let r = send(&a, dpop_request(&bound, &fresh)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    let replay = send(&a, dpop_request(&bound, &first)).await;
+    assert_eq!(replay.status, StatusCode::SERVICE_UNAVAILABLE);
+    redis.command("CONFIG SET maxmemory 0");
+    let replay = send(&a, dpop_request(&bound, &first)).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert_dpop_error(&replay, "invalid_dpop_proof");
+    // A policy that evicts is reported.
+    redis.command("CONFIG SET maxmemory-policy allkeys-lru");
+    assert_eq!(
+        store.eviction_policy().await.unwrap().as_deref(),
+        Some("allkeys-lru")
+    );
+}
