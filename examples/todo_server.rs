@@ -205,6 +205,10 @@ pub fn policy() -> McpPolicy {
         .method("ping", Rule::Allow)
         .method("server/discover", Rule::Allow)
         .method("tools/list", Rule::require(["todo:read"]))
+        // The lists rmcp answers for every server (empty here).
+        .method("prompts/list", Rule::require(["todo:read"]))
+        .method("resources/list", Rule::require(["todo:read"]))
+        .method("resources/templates/list", Rule::require(["todo:read"]))
         .tool("whoami", Rule::require(["todo:read"]))
         .tool("list_todos", Rule::require(["todo:read"]))
         .tool("add_todo", Rule::require(["todo:write"]))

@@ -107,13 +107,16 @@ impl Judge<'_> {
         {
             return false;
         }
-        let Ok(Some(rule)) = self.policy.rule_for(&m) else {
+        let Ok(rules) = self.policy.rule_for(&m) else {
             return false;
         };
+        if rules.is_empty() {
+            return false;
+        }
         matches!(
             (
                 self.filter,
-                self.policy.judge(self.shared, [rule], self.ctx)
+                self.policy.judge(self.shared, rules.iter(), self.ctx)
             ),
             (ListFilter::Off, _) | (_, Verdict::Allow) | (ListFilter::HideDenied, Verdict::Need(_))
         )

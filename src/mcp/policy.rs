@@ -90,6 +90,48 @@ pub struct McpPolicyBuilder {
     stream: Option<Rule>,
 }
 
+/// The rules one message must pass: one, or one per reading of its
+/// resource URI (at most three).
+#[derive(Debug, Default)]
+pub(crate) struct MessageRules<'p> {
+    rules: [Option<&'p Rule>; 3],
+}
+
+impl<'p> MessageRules<'p> {
+    fn push(&mut self, rule: &'p Rule) {
+        if let Some(slot) = self.rules.iter_mut().find(|r| r.is_none()) {
+            *slot = Some(rule);
+        }
+    }
+
+    /// The rules, each once.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'p Rule> + '_ {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.filter(|r| !self.rules[..i].contains(&Some(*r))))
+    }
+
+    /// `true` for a message that needs no rule (a response).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rules[0].is_none()
+    }
+}
+
+/// A judged URI as it is, without its fragment, and without its query and
+/// fragment: each distinct one once.
+fn readings(uri: &str) -> impl Iterator<Item = &str> {
+    let no_fragment = uri.split_once('#').map_or(uri, |(u, _)| u);
+    let no_query = no_fragment.split_once('?').map_or(no_fragment, |(u, _)| u);
+    [
+        Some(uri),
+        (no_fragment != uri).then_some(no_fragment),
+        (no_query != no_fragment).then_some(no_query),
+    ]
+    .into_iter()
+    .flatten()
+}
+
 /// The outcome for a request.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -114,11 +156,15 @@ impl McpPolicy {
         }
     }
 
-    /// The rule for one message (`None` for a response, which has no
-    /// method), or why the message cannot be judged.
-    pub(crate) fn rule_for(&self, m: &Message) -> Result<Option<&Rule>, Refusal> {
+    /// The rules one message must pass (none for a response, which has no
+    /// method), or why the message cannot be judged. A resource URI is
+    /// judged in each reading a server may act on: as it is, without its
+    /// fragment, and without its query and fragment (a server that serves
+    /// `file:///a` for `file:///a?x` must not escape a rule on `file:///a`).
+    pub(crate) fn rule_for(&self, m: &Message) -> Result<MessageRules<'_>, Refusal> {
+        let mut out = MessageRules::default();
         let Some(method) = m.method.as_deref() else {
-            return Ok(None);
+            return Ok(out);
         };
         let p = &self.0;
         let name = || {
@@ -126,34 +172,49 @@ impl McpPolicy {
                 "the request names no tool or prompt (params.name)",
             ))
         };
-        let uri = |u: &str| {
-            normalize(u).map_err(|_| Refusal::params("the resource URI cannot be normalized"))
-        };
-        let specific = match method {
-            "tools/call" => p.tools.find(name()?),
-            "prompts/get" => p.prompts.find(name()?),
+        match method {
+            "tools/call" => out.push(self.or_method(p.tools.find(name()?), method)),
+            "prompts/get" => out.push(self.or_method(p.prompts.find(name()?), method)),
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
                 let u = m.uri.as_deref().ok_or(Refusal::params(
                     "the request names no resource (params.uri)",
                 ))?;
-                p.resources.find(&uri(u)?)
+                self.resource_rules(u, method, &mut out)?;
             }
             "completion/complete" => match &m.reference {
-                Some(Reference::Prompt(n)) => p.prompts.find(n),
-                Some(Reference::Resource(u)) => p.resources.find(&uri(u)?),
+                Some(Reference::Prompt(n)) => out.push(self.or_method(p.prompts.find(n), method)),
+                Some(Reference::Resource(u)) => self.resource_rules(u, method, &mut out)?,
                 None => {
                     return Err(Refusal::params(
                         "completion/complete without a ref/prompt name or ref/resource uri",
                     ));
                 }
             },
-            _ => None,
-        };
-        Ok(Some(
-            specific
-                .or_else(|| p.methods.find(method))
-                .unwrap_or(&p.default),
-        ))
+            _ => out.push(self.or_method(None, method)),
+        }
+        Ok(out)
+    }
+
+    /// `specific`, else the rule of `method`, else the default.
+    fn or_method<'p>(&'p self, specific: Option<&'p Rule>, method: &str) -> &'p Rule {
+        specific
+            .or_else(|| self.0.methods.find(method))
+            .unwrap_or(&self.0.default)
+    }
+
+    /// The rule of each reading of resource URI `uri`.
+    fn resource_rules<'p>(
+        &'p self,
+        uri: &str,
+        method: &str,
+        out: &mut MessageRules<'p>,
+    ) -> Result<(), Refusal> {
+        let full =
+            normalize(uri).map_err(|_| Refusal::params("the resource URI cannot be normalized"))?;
+        for reading in readings(&full) {
+            out.push(self.or_method(self.0.resources.find(reading), method));
+        }
+        Ok(())
     }
 
     /// The rule for requests without a JSON-RPC method (`GET`, `DELETE`).
@@ -304,7 +365,12 @@ mod tests {
             .prompt("p", Rule::require(["p"]))
             .build()
             .unwrap();
-        let rule = |m: Message| p.rule_for(&m).unwrap().unwrap().clone();
+        let rule = |m: Message| {
+            let rules = p.rule_for(&m).unwrap();
+            let all: Vec<&Rule> = rules.iter().collect();
+            assert_eq!(all.len(), 1, "{m:?}: {all:?}");
+            all[0].clone()
+        };
         assert_eq!(rule(msg("tools/list", None, None)), Rule::require(["r"]));
         assert_eq!(rule(msg("tools/call", Some("admin_x"), None)), Rule::Deny);
         assert_eq!(
@@ -355,8 +421,26 @@ mod tests {
             rule(complete(Reference::Resource("file:///secret/{x}".into()))),
             Rule::require(["s"])
         );
+        // A URI with a query or fragment is judged as each reading a server
+        // may serve: here the query-less one is a secret.
+        let rules = p
+            .rule_for(&msg("resources/read", None, Some("file:///secret/a?x#y")))
+            .unwrap();
+        let all: Vec<&Rule> = rules.iter().collect();
+        assert_eq!(all, [&Rule::require(["s"])], "one rule, each once");
+        let exact = McpPolicy::builder()
+            .default_rule(Rule::Allow)
+            .resource("file:///a", Rule::Deny)
+            .build()
+            .unwrap();
+        for uri in ["file:///a?x", "file:///a#x", "file:///a?x#y"] {
+            let rules = exact
+                .rule_for(&msg("resources/read", None, Some(uri)))
+                .unwrap();
+            assert!(rules.iter().any(|r| *r == Rule::Deny), "{uri}");
+        }
         // Responses have no rule; messages missing what their rule reads are refused.
-        assert_eq!(p.rule_for(&Message::default()).unwrap(), None);
+        assert!(p.rule_for(&Message::default()).unwrap().is_empty());
         for m in [
             msg("tools/call", None, None),
             msg("prompts/get", None, None),

@@ -295,7 +295,7 @@ where
         let mut rules = Vec::with_capacity(messages.len());
         for m in &messages {
             match policy.rule_for(m) {
-                Ok(rule) => rules.extend(rule),
+                Ok(r) => rules.extend(r.iter()),
                 Err(refusal) => return Ok(judging.refuse(refusal)),
             }
         }

@@ -16,18 +16,25 @@ import { ALGS, GATEWAY_CLIENT, OPAQUE_CLIENT, RS_CLIENT, SECRET, clientFor, gene
 import { tsFlow } from './ts_client.mjs';
 import { ts2Flow } from './ts2_client.mjs';
 import { dpopFlow } from './dpop_client.mjs';
+import { runTarget } from './differential.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
 const AGENT = process.env.AGENT_BIN;
 const GATEWAY = process.env.GATEWAY_BIN;
 const PROXY = process.env.GUARD_PROXY_BIN;
 const POLICY = process.env.GUARD_PROXY_POLICY;
+const RMCP_UPSTREAM = process.env.RMCP_UPSTREAM_BIN;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
+const DIFFERENTIAL_POLICY = new URL('./differential_policy.toml', import.meta.url).pathname;
 const run = promisify(execFile);
 const results = [];
 const children = [];
 
+/** `INTEROP_ONLY=text`: run only the cases whose name holds `text`. */
+const ONLY = process.env.INTEROP_ONLY;
+
 async function check(name, fn) {
+  if (ONLY && !name.includes(ONLY)) return;
   try {
     await fn();
     results.push(true);
@@ -251,7 +258,18 @@ try {
   const pyProxyResource = `http://127.0.0.1:${pyProxyPort}/mcp`;
   const tsProxyPort = await freePort();
   const tsProxyResource = `http://127.0.0.1:${tsProxyPort}/mcp`;
-  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource, pyProxyResource, tsProxyResource];
+  // The differential harness: a guard proxy in front of each real server.
+  const differentialTargets = [
+    { name: 'TypeScript SDK, createMcpExpressApp()', cmd: process.execPath, args: (port, log) => ['ts_server.mjs', String(port), log, 'express'], wires: ['session'] },
+    { name: 'TypeScript SDK, node:http', cmd: process.execPath, args: (port, log) => ['ts_server.mjs', String(port), log, 'http'], wires: ['session'] },
+    { name: 'Python SDK', cmd: PYTHON, args: (port, log) => ['py_server.py', String(port), log], wires: ['session', 'stateless'] },
+    { name: 'rmcp', cmd: RMCP_UPSTREAM, args: (port, log) => [String(port), log], wires: ['session', 'stateless'] },
+  ];
+  for (const t of differentialTargets) {
+    t.proxyPort = await freePort();
+    t.resource = `http://127.0.0.1:${t.proxyPort}/mcp`;
+  }
+  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource, pyProxyResource, tsProxyResource, ...differentialTargets.map((t) => t.resource)];
   let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
@@ -424,6 +442,29 @@ try {
     assert.equal(ok.status, 200);
     assert.deepEqual(executed().slice(before).map((e) => e.tool), ['whoami']);
   });
+
+  // The differential harness: what the MCP layer judged against what each
+  // real server executed, for every request of the corpus.
+  for (const t of differentialTargets) {
+    await check(`differential: guard_proxy in front of the ${t.name}: every request executes exactly what was judged, or nothing`, async () => {
+      const upstreamPort = await freePort();
+      const log = join(work, `differential-${upstreamPort}.jsonl`);
+      await startUpstream(t.cmd, t.args(upstreamPort, log), upstreamPort);
+      const proxy = await startTodo({
+        MCP_UPSTREAM: `http://127.0.0.1:${upstreamPort}/mcp`, MCP_ISSUER: as.issuer, MCP_RESOURCE: t.resource,
+        MCP_BIND: `127.0.0.1:${t.proxyPort}`, MCP_POLICY: DIFFERENTIAL_POLICY, RUST_LOG: 'info',
+      }, PROXY);
+      const tokens = {
+        alice: await clientCredentialsToken(as.issuer, clientFor('ES256'), t.resource, 'todo:read todo:write todo:delete'),
+        bob: await clientCredentialsToken(as.issuer, clientFor('PS256'), t.resource, 'todo:read'),
+      };
+      const subjects = { alice: clientFor('ES256'), bob: clientFor('PS256') };
+      const r = await runTarget({ name: t.name, proxyPort: t.proxyPort, proxyLog: proxy.out, log, tokens, subjects, wires: t.wires });
+      console.log(`        ${r.cases} requests, ${r.executed} executions, ${r.failures.length} disagreements`);
+      assert.deepEqual(r.failures, []);
+      assert.ok(r.executed >= 5, `only ${r.executed} executions: the harness saw nothing run`);
+    });
+  }
 
   // A fleet: three todo_server replicas sharing a real redis-server, each
   // introspecting opaque tokens at oidc-provider; requests round-robin.

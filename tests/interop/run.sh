@@ -24,8 +24,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 (cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway --example guard_proxy)
+# The rmcp peer of the differential harness: its own crate (and lockfile).
+cargo build --quiet --manifest-path rmcp_upstream/Cargo.toml
 TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" \
 AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" \
 GATEWAY_BIN="$(cd ../.. && pwd)/target/debug/examples/gateway" \
 GUARD_PROXY_BIN="$(cd ../.. && pwd)/target/debug/examples/guard_proxy" \
+RMCP_UPSTREAM_BIN="$(pwd)/rmcp_upstream/target/debug/rmcp-upstream" \
 GUARD_PROXY_POLICY="$(cd ../.. && pwd)/examples/guard_proxy.toml" node run.mjs

@@ -13,6 +13,7 @@ mod challenges;
 mod client;
 mod conformance;
 mod cors;
+mod differential;
 mod dpop;
 mod example_axum_basic;
 mod example_hyper_basic;

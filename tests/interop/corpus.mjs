@@ -1,0 +1,193 @@
+// The differential harness's requests: the attack corpus and generated
+// mutations, each an exact HTTP request from bob (todo:read) or alice
+// (everything), on the session wire (2025-11-25, in the sender's own
+// session unless the case says whose) or the stateless one (2026-07-28).
+// Classes: charset and media type, content encoding, duplicated and
+// escaped keys, Unicode escapes, resource URI spellings (RFC 3986 vs
+// WHATWG), header case, duplicates and Connection-named headers,
+// identity look-alikes, batches, HTTP methods, query strings,
+// resumption. Positive controls (`control: true`) must execute wherever
+// their wire is served: a harness that sees nothing executed proves
+// nothing.
+import { deflateSync, gzipSync } from 'node:zlib';
+
+const STATELESS = '2026-07-28';
+const META = { 'io.modelcontextprotocol/protocolVersion': STATELESS, 'io.modelcontextprotocol/clientCapabilities': {} };
+
+let nextId = 1;
+const rpc = (method, params) => ({ jsonrpc: '2.0', id: nextId++, method, ...(params === undefined ? {} : { params }) });
+const call = (name, args = {}) => rpc('tools/call', { name, arguments: args });
+const read = (uri) => rpc('resources/read', { uri });
+
+/** What `Mcp-Name` mirrors for a message. */
+function nameOf(m) {
+  const p = m.params ?? {};
+  if (m.method === 'tools/call' || m.method === 'prompts/get') return p.name;
+  if (m.method?.startsWith('resources/')) return p.uri;
+  if (m.method?.startsWith('tasks/')) return p.taskId;
+  return undefined;
+}
+
+/** A header value as `Mcp-Name` carries it (Base64 form when not ASCII). */
+function headerValue(v) {
+  return /^[\x20-\x7e]*$/.test(v) ? v : `=?base64?${Buffer.from(v).toString('base64')}?=`;
+}
+
+/**
+ * A request for message `m` on `wire` ("session" or "stateless"), with
+ * `extra` headers appended and `body` (default: `m` as JSON) instead.
+ */
+function request(m, wire, { extra = [], body, session = 'own', contentType = 'application/json' } = {}) {
+  const headers = [['Accept', 'application/json, text/event-stream']];
+  if (contentType !== null) headers.push(['Content-Type', contentType]);
+  let payload = m;
+  if (wire === 'stateless') {
+    payload = Array.isArray(m) ? m : { ...m, params: { ...(m.params ?? {}), _meta: META } };
+    headers.push(['MCP-Protocol-Version', STATELESS]);
+    if (!Array.isArray(m) && m.method) {
+      headers.push(['Mcp-Method', m.method]);
+      const n = nameOf(m);
+      if (typeof n === 'string') headers.push(['Mcp-Name', headerValue(n)]);
+    }
+  } else {
+    headers.push(['MCP-Protocol-Version', '2025-11-25']);
+  }
+  return { wire, session: wire === 'session' ? session : null, headers: [...headers, ...extra], body: body ?? JSON.stringify(payload) };
+}
+
+/** Every spelling of `file:///secret/a` and of paths that end there. */
+export const SECRET_SPELLINGS = [
+  'file:///secret/a', 'FILE:///secret/a', 'file:///secret/%61', 'file:///%73ecret/a',
+  'file://localhost/secret/a', 'file://LOCALHOST/secret/a', 'file:/secret/a', 'file:secret/a',
+  'file:////secret/a', 'file:///secret//a', 'file:///public/../secret/a', 'file:///public/%2e%2e/secret/a',
+  'file:///public/%2E%2E/secret/a', 'file:///public/.%2e/secret/a', 'file:///public/..%2fsecret/a',
+  'file:///public%2f..%2fsecret%2fa', 'file:///public/a/../../secret/a', 'file:///public\\..\\secret\\a',
+  'file:///public/./../secret/a', 'file://127.0.0.1/secret/a', 'file://[::1]/secret/a',
+  'file:///secret/a?x=1', 'file:///secret/a#f', 'file:///secret/a%00', 'file:///secret/a%2f..%2fb',
+  ' file:///secret/a', 'file:///secret/a ', 'file:///se\tcret/a', 'file:///se\ncret/a',
+  'file:///ｓecret/a', 'file:///secret/%C3%A9', 'file:%2F%2F%2Fsecret/a', 'file:/%2Fsecret/a',
+  'file:///public/a/..', 'file:///public/a%2F..%2F..%2Fsecret%2Fa',
+];
+
+/**
+ * The corpus. Header values and paths may name `@alice` (alice's session
+ * id); `session` is whose session id the request carries ("own", "alice"
+ * or none); `dropVersion` removes the MCP-Protocol-Version header.
+ */
+export function corpus() {
+  const cases = [];
+  const add = (klass, name, req, opts = {}) => cases.push({ klass, name, ...req, ...opts });
+  for (const wire of ['session', 'stateless']) {
+    const w = (n) => `${n} (${wire})`;
+    // Positive controls.
+    add('control', w('bob whoami'), request(call('whoami'), wire), { control: true });
+    add('control', w('bob reads file:///public/a'), request(read('file:///public/a'), wire), { control: true });
+    add('control', w('bob gets the hello prompt'), request(rpc('prompts/get', { name: 'hello' }), wire), { control: true });
+    add('control', w('alice deletes'), request(call('delete_todo', { id: 1 }), wire), { who: 'alice', control: true });
+    add('control', w('alice reads file:///secret/a'), request(read('file:///secret/a'), wire), { who: 'alice', control: true });
+    // What bob's token does not allow.
+    add('policy', w('bob deletes'), request(call('delete_todo', { id: 1 }), wire));
+    add('policy', w('bob adds'), request(call('add_todo', { title: 'x' }), wire));
+    add('policy', w('bob gets the secret prompt'), request(rpc('prompts/get', { name: 'secret_prompt' }), wire));
+
+    // Charset and media type: UTF-8 JSON only.
+    // Read as UTF-8: whoami with an ignored string. Read as UTF-7 (as
+    // express.json() does): a second "name": "delete_todo", which wins.
+    const smuggle = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{"id":1},"x":"+ACIALAAi-name+ACIAOgAi-delete_todo"}}';
+    for (const ct of ['application/json; charset=utf-7', 'application/json; charset=UTF-7', 'application/json;charset="utf-7"', 'application/json; charset=utf7']) {
+      add('charset', w(`UTF-7 smuggling (${ct})`), request(call('whoami'), wire, { contentType: ct, body: smuggle }));
+    }
+    const del = JSON.stringify(wire === 'stateless' ? { ...call('delete_todo', { id: 1 }), params: { name: 'delete_todo', arguments: { id: 1 }, _meta: META } } : call('delete_todo', { id: 1 }));
+    for (const [enc, cs] of [['utf16le', 'utf-16le'], ['utf16le', 'utf-16'], ['latin1', 'latin1'], ['latin1', 'iso-8859-1']]) {
+      add('charset', w(`delete in ${cs}`), request(call('delete_todo', { id: 1 }), wire, { contentType: `application/json; charset=${cs}`, body: Buffer.from(del, enc) }));
+    }
+    for (const ct of ['text/plain', 'application/json-seq', 'application/x-www-form-urlencoded', 'application/json; foo=bar', 'application/vnd.api+json', 'APPLICATION/JSON; CHARSET=UTF-8']) {
+      add('media-type', w(`Content-Type ${ct}`), request(call('delete_todo', { id: 1 }), wire, { contentType: ct }));
+    }
+    add('media-type', w('no Content-Type'), request(call('delete_todo', { id: 1 }), wire, { contentType: null }));
+    add('media-type', w('two Content-Types'), request(call('whoami'), wire, { extra: [['Content-Type', 'application/json; charset=utf-7']], body: smuggle }));
+    // Content encodings: every value read.
+    for (const [enc, zip] of [['gzip', gzipSync], ['deflate', deflateSync], ['identity, gzip', gzipSync], ['x-gzip', gzipSync]]) {
+      add('encoding', w(`Content-Encoding ${enc}`), request(call('delete_todo', { id: 1 }), wire, { extra: [['Content-Encoding', enc]], body: zip(Buffer.from(del)) }));
+    }
+    add('encoding', w('two Content-Encodings'), request(call('delete_todo', { id: 1 }), wire, { extra: [['Content-Encoding', 'identity'], ['Content-Encoding', 'gzip']], body: gzipSync(Buffer.from(del)) }));
+
+    // Duplicated and escaped keys, Unicode escapes.
+    const edit = (m, f) => request(m, wire, { body: f(request(m, wire).body) });
+    const who = call('whoami');
+    add('json', w('name twice, delete last'), edit(who, (s) => s.replace('"name":"whoami"', '"name":"whoami","name":"delete_todo"')));
+    add('json', w('name twice, delete first'), edit(who, (s) => s.replace('"name":"whoami"', '"name":"delete_todo","name":"whoami"')));
+    add('json', w('params twice'), edit(who, (s) => s.replace('"params":{', '"params":{"name":"delete_todo","arguments":{"id":1}},"params":{')));
+    add('json', w('method twice'), edit(who, (s) => s.replace('"method":"tools/call"', '"method":"ping","method":"tools/call"')));
+    add('json', w('escaped key'), edit(who, (s) => s.replace('"name":"whoami"', '"n\\u0061me":"whoami","name":"delete_todo"')));
+    add('json', w('escaped value'), edit(who, (s) => s.replace('"name":"whoami"', '"name":"delete\\u005ftodo"')));
+    add('json', w('escaped method'), edit(call('delete_todo', { id: 1 }), (s) => s.replace('"method":"tools/call"', '"method":"tools\\/call"')));
+    add('json', w('__proto__ name'), edit(who, (s) => s.replace('"name":"whoami"', '"__proto__":{"name":"delete_todo"},"name":"whoami"')));
+    add('json', w('constructor key'), edit(who, (s) => s.replace('"params":{', '"constructor":{"name":"delete_todo"},"params":{')));
+    for (const n of ['WhoAmI', 'whoami ', ' whoami', 'whoami\u0000', 'who\u200bami', 'whоami', 'delete_todo\u0000', 'DELETE_TODO', 'delete_todo ']) {
+      add('json', w(`tool named ${JSON.stringify(n)}`), request(call(n, { id: 1 }), wire));
+    }
+    add('json', w('byte-order mark'), request(call('delete_todo', { id: 1 }), wire, { body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(del)]) }));
+    add('json', w('comment'), request(call('delete_todo', { id: 1 }), wire, { body: `/*x*/${del}` }));
+    add('json', w('trailing bytes'), request(call('delete_todo', { id: 1 }), wire, { body: `${del}{"x":1}` }));
+    add('json', w('params as array'), edit(call('delete_todo', { id: 1 }), (s) => s.replace(/"params":\{.*\}\}$/, '"params":["delete_todo"]}')));
+    add('json', w('jsonrpc 1.0'), edit(call('delete_todo', { id: 1 }), (s) => s.replace('"jsonrpc":"2.0"', '"jsonrpc":"1.0"')));
+    add('json', w('id as object'), edit(call('delete_todo', { id: 1 }), (s) => s.replace(/"id":\d+/, '"id":{"x":1}')));
+    add('json', w('deeply nested arguments'), edit(who, (s) => s.replace('"arguments":{}', `"arguments":{"x":${'['.repeat(2000)}${']'.repeat(2000)}}`)));
+
+    // Resource URI spellings.
+    for (const uri of SECRET_SPELLINGS) {
+      add('uri', w(`bob reads ${JSON.stringify(uri)}`), request(read(uri), wire));
+    }
+    for (const uri of ['file:///secret/{name}', 'file://localhost/secret/{name}', 'file:secret/{name}']) {
+      add('uri', w(`bob completes ${uri}`), request(rpc('completion/complete', { ref: { type: 'ref/resource', uri }, argument: { name: 'name', value: '' } }), wire));
+    }
+    for (const uri of ['file:///public/b', 'file:///public/caf%C3%A9', 'file:///public/a?x', 'file:///public/a#/../../secret/a', 'file:///public/a?../../secret/a']) {
+      add('uri', w(`bob reads ${JSON.stringify(uri)}`), request(read(uri), wire));
+    }
+
+    // Identity look-alikes and re-routing headers.
+    add('headers', w('x_mcp_subject look-alike'), request(call('whoami'), wire, { extra: [['x_mcp_subject', 'alice'], ['X_MCP_SCOPES', 'todo:delete']] }));
+    add('headers', w('forged identity headers'), request(call('whoami'), wire, { extra: [['X-MCP-Subject', 'alice'], ['x-mcp-scopes', 'todo:delete']] }));
+    add('headers', w('method override'), request(call('whoami'), wire, { extra: [['X-HTTP-Method-Override', 'DELETE'], ['X-Method-Override', 'PUT']] }));
+    add('headers', w('Forwarded'), request(call('whoami'), wire, { extra: [['Forwarded', 'for=10.0.0.1;host=admin'], ['X-Forwarded-Host', 'admin'], ['X-Forwarded-Prefix', '/admin']] }));
+    for (const named of ['MCP-Protocol-Version', 'keep-alive, mcp-protocol-version', 'Mcp-Session-Id', 'Content-Type', 'Content-Encoding', 'Authorization', 'x-mcp-subject', 'Mcp-Method']) {
+      add('connection', w(`Connection: ${named}`), request(call('delete_todo', { id: 1 }), wire, { extra: [['Connection', named]] }));
+    }
+    add('headers', w('MCP-Protocol-Version twice'), request(call('whoami'), wire, { extra: [['MCP-Protocol-Version', wire === 'stateless' ? '2025-11-25' : STATELESS]] }));
+    add('headers', w('Mcp-Method disagrees'), request(call('delete_todo', { id: 1 }), wire, { extra: [['Mcp-Method', 'tools/list']] }));
+  }
+
+  // Sessions: alice's session used by bob.
+  const list = rpc('tools/list');
+  add('session', 'bob in alice\'s session', request(call('whoami'), 'session', { session: 'alice' }));
+  add('session', 'bob in alice\'s session, stateless header', request(call('whoami'), 'stateless', { extra: [['Mcp-Session-Id', '@alice']] }));
+  add('session', 'bob in alice\'s session, stateless header, version header dropped by Connection', request(call('whoami'), 'stateless', { extra: [['Mcp-Session-Id', '@alice'], ['Connection', 'keep-alive, MCP-Protocol-Version']] }));
+  add('session', 'bob in alice\'s session, body _meta 2025-11-25', request(call('whoami'), 'session', {
+    session: 'alice',
+    body: JSON.stringify({ ...call('whoami'), params: { name: 'whoami', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2025-11-25' } } }),
+  }));
+  add('session', 'bob in alice\'s session, no version header', { ...request(call('whoami'), 'session', { session: 'alice' }), dropVersion: true });
+  add('session', 'two session ids, bob\'s then alice\'s', request(call('whoami'), 'session', { extra: [['Mcp-Session-Id', '@alice']] }));
+  add('session', 'mcp_session_id look-alike (alice\'s)', { ...request(call('whoami'), 'session', { session: null, extra: [['mcp_session_id', '@alice']] }) });
+  add('session', 'alice\'s session in the query string', { ...request(call('whoami'), 'session', { session: null }), path: '/mcp?sessionId=@alice&session_id=@alice' });
+  add('session', 'bob ends alice\'s session', { method: 'DELETE', wire: 'session', session: 'alice', headers: [['MCP-Protocol-Version', '2025-11-25']], body: '' });
+  add('session', 'bob opens alice\'s stream', { method: 'GET', wire: 'session', session: 'alice', headers: [['Accept', 'text/event-stream'], ['MCP-Protocol-Version', '2025-11-25']], body: '' });
+  add('session', 'bob resumes a stream (Last-Event-ID)', { method: 'GET', wire: 'session', session: 'own', headers: [['Accept', 'text/event-stream'], ['Last-Event-ID', '0']], body: '' });
+
+  // Batches (the session wire only; the stateless wire has none).
+  const batch = (msgs, name) => add('batch', name, request(msgs, 'session'));
+  batch([call('delete_todo', { id: 1 })], 'batch [delete]');
+  batch([call('whoami'), call('delete_todo', { id: 1 })], 'batch [whoami, delete]');
+  batch([list, rpc('ping')], 'batch [tools/list, ping] (lists filtered)');
+  batch([rpc('resources/templates/list')], 'batch [resources/templates/list]');
+  batch([call('whoami'), read('file:///public/a')], 'batch [whoami, read public]');
+
+  // HTTP methods.
+  for (const method of ['PUT', 'PATCH', 'post', 'Post', 'OPTIONS', 'PROPFIND']) {
+    add('method', `${method} with a delete body`, { ...request(call('delete_todo', { id: 1 }), 'session'), method });
+  }
+  add('method', 'GET with a delete body', { ...request(call('delete_todo', { id: 1 }), 'session'), method: 'GET' });
+  add('method', 'DELETE with a delete body', { ...request(call('delete_todo', { id: 1 }), 'session'), method: 'DELETE' });
+  return cases;
+}
