@@ -191,3 +191,64 @@ export function corpus() {
   add('method', 'DELETE with a delete body', { ...request(call('delete_todo', { id: 1 }), 'session'), method: 'DELETE' });
   return cases;
 }
+
+/** A small seeded generator (mulberry32), so a failing case can be replayed. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * `n` generated mutations from `seed`: URI spellings composed from several
+ * transformations (scheme case, host forms, slash forms, percent-encoded
+ * characters, dot segments, query and fragment, doubled and trailing
+ * slashes), tool names with escaped characters and duplicated keys in
+ * random order, header names in random case and duplicated
+ * `Content-Type`s, each on a random wire.
+ */
+export function generated(n, seed) {
+  const random = rng(seed);
+  const pick = (xs) => xs[Math.floor(random() * xs.length)];
+  const cases = [];
+  const enc = (c) => {
+    const hex = c.charCodeAt(0).toString(16).padStart(2, '0');
+    return `%${random() < 0.5 ? hex : hex.toUpperCase()}`;
+  };
+  for (let i = 0; i < n; i++) {
+    const wire = pick(['session', 'stateless']);
+    const kind = pick(['uri', 'uri', 'json', 'headers']);
+    if (kind === 'uri') {
+      let path = `/${pick(['secret', 'public'])}/${pick(['a', 'b', 'caf%C3%A9'])}`;
+      if (random() < 0.3) path = path.replace(/[a-z]/, (c) => enc(c));
+      if (random() < 0.2) path = path.replace('/', pick(['/./', '/x/../', '//']));
+      if (random() < 0.2) path += pick(['/', '?x', '#y', '?../../secret/a', '#/../secret/a']);
+      const scheme = pick(['file', 'FILE', 'File']);
+      const host = pick(['', '', 'localhost', 'LOCALHOST', '127.0.0.1', '[::1]']);
+      const uri = random() < 0.2 && host === '' ? `${scheme}:${pick(['', '/'])}${path.slice(1)}` : `${scheme}://${host}${path}`;
+      cases.push({ klass: 'generated-uri', name: `#${i} bob reads ${JSON.stringify(uri)} (${wire})`, ...request(read(uri), wire) });
+    } else if (kind === 'json') {
+      const names = ['whoami', 'delete_todo'];
+      if (random() < 0.5) names.reverse();
+      const escape = (name) => name.replace(/[a-z_]/g, (c) => (random() < 0.2 ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : c));
+      const key = () => escape('name');
+      const pairs = random() < 0.5 ? `"${key()}":"${escape(names[0])}","${key()}":"${escape(names[1])}"` : `"${key()}":"${escape(names[0])}"`;
+      const m = call('whoami', { id: 1 });
+      const body = request(m, wire).body.replace('"name":"whoami"', pairs);
+      cases.push({ klass: 'generated-json', name: `#${i} ${pairs} (${wire})`, ...request(m, wire, { body }) });
+    } else {
+      const caseOf = (h) => h.replace(/[a-z]/g, (c) => (random() < 0.5 ? c.toUpperCase() : c));
+      const req = request(call(pick(['whoami', 'delete_todo']), { id: 1 }), wire);
+      req.headers = req.headers.map(([k, v]) => [caseOf(k), v]);
+      if (random() < 0.5) req.headers.push([caseOf('content-type'), pick(['application/json; charset=utf-7', 'application/json', 'text/plain', 'application/json; charset=utf-8'])]);
+      if (random() < 0.3) req.headers.push([caseOf('connection'), pick(['keep-alive', 'close', 'mcp-method', 'keep-alive, Content-Type'])]);
+      cases.push({ klass: 'generated-headers', name: `#${i} ${JSON.stringify(req.headers.slice(2))} (${wire})`, ...req });
+    }
+  }
+  return cases;
+}

@@ -13,7 +13,7 @@
 // Any disagreement fails the run, with the case and both sides.
 import { readFileSync, existsSync } from 'node:fs';
 import { sendRaw } from './raw_http.mjs';
-import { corpus } from './corpus.mjs';
+import { corpus, generated } from './corpus.mjs';
 
 /** The MCP layer's audit lines in `text`: {outcome, sub, methods, targets}. */
 export function auditLines(text) {
@@ -121,7 +121,10 @@ export async function runTarget({ name, proxyPort, proxyLog, log, tokens, subjec
     }
   }
   let executed = 0;
-  const cases = corpus();
+  // DIFFERENTIAL_MUTATIONS (default 150) generated cases from
+  // DIFFERENTIAL_SEED (default: a new one, printed): more by hand.
+  const seed = Number(process.env.DIFFERENTIAL_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const cases = [...corpus(), ...generated(Number(process.env.DIFFERENTIAL_MUTATIONS ?? 150), seed)];
   for (const c of cases) {
     const who = c.who ?? 'bob';
     const auditBefore = auditLines(proxyLog()).length;
@@ -145,5 +148,5 @@ export async function runTarget({ name, proxyPort, proxyLog, log, tokens, subjec
       failures.push(`${name}: [control] ${c.name} executed nothing (${r.status} ${r.body.slice(0, 200)})`);
     }
   }
-  return { cases: cases.length, executed, failures };
+  return { cases: cases.length, executed, failures, seed };
 }

