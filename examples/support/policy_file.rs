@@ -16,7 +16,9 @@
 //!
 //! `[]` allows (beyond `required`), a list requires those scopes. Beyond
 //! these keys, `[prompts]` and `[resources]` (URI patterns) take rules the
-//! same way, and `[proxy]` sets the proxy itself:
+//! same way: exact names first, then `*` patterns in the order the file
+//! lists them (the first that matches decides). `[proxy]` sets the proxy
+//! itself:
 //!
 //! ```toml
 //! [proxy]
@@ -35,7 +37,6 @@
 //! a rule naming a scope not in `scopes_supported` is an error naming the
 //! line.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mcp_resource_guard::ScopeHierarchy;
@@ -53,17 +54,51 @@ struct Raw {
     scopes_supported: Vec<Spanned<String>>,
     default: Spanned<DefaultRule>,
     #[serde(default)]
-    implies: BTreeMap<String, Scopes>,
+    implies: InOrder<Scopes>,
     #[serde(default)]
-    methods: BTreeMap<String, Scopes>,
+    methods: InOrder<Scopes>,
     #[serde(default)]
-    tools: BTreeMap<String, Scopes>,
+    tools: InOrder<Scopes>,
     #[serde(default)]
-    prompts: BTreeMap<String, Scopes>,
+    prompts: InOrder<Scopes>,
     #[serde(default)]
-    resources: BTreeMap<String, Scopes>,
+    resources: InOrder<Scopes>,
     #[serde(default)]
     proxy: ProxySection,
+}
+
+/// A TOML table's entries in the order the file lists them: the first
+/// glob pattern that matches decides, so the order is the author's, not
+/// the alphabet's.
+struct InOrder<V>(Vec<(String, V)>);
+
+impl<V> Default for InOrder<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for InOrder<V> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<V> {
+            type Value = InOrder<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(InOrder(out))
+            }
+        }
+        d.deserialize_map(Entries(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -278,7 +313,7 @@ pub fn parse(name: &str, text: &str) -> Result<PolicyFile, PolicyError> {
     }
     let required = cx.scopes(&raw.required, Some(&supported))?;
     let mut hierarchy = ScopeHierarchy::new();
-    for (broad, narrower) in &raw.implies {
+    for (broad, narrower) in &raw.implies.0 {
         let line_of = narrower.span();
         if !supported.contains(broad) {
             return cx.err(
@@ -299,16 +334,16 @@ pub fn parse(name: &str, text: &str) -> Result<PolicyFile, PolicyError> {
     let mut policy = McpPolicy::builder()
         .default_rule(default)
         .stream_rule(stream);
-    for (m, v) in &raw.methods {
+    for (m, v) in &raw.methods.0 {
         policy = policy.method(m.clone(), cx.rule(v, &supported)?);
     }
-    for (t, v) in &raw.tools {
+    for (t, v) in &raw.tools.0 {
         policy = policy.tool(t.clone(), cx.rule(v, &supported)?);
     }
-    for (p, v) in &raw.prompts {
+    for (p, v) in &raw.prompts.0 {
         policy = policy.prompt(p.clone(), cx.rule(v, &supported)?);
     }
-    for (r, v) in &raw.resources {
+    for (r, v) in &raw.resources.0 {
         policy = policy.resource(r.clone(), cx.rule(v, &supported)?);
     }
     let policy = policy

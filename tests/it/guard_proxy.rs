@@ -334,6 +334,23 @@ async fn the_token_never_goes_upstream_the_identity_does_and_hop_by_hop_headers_
 }
 
 #[tokio::test]
+async fn glob_patterns_are_tried_in_the_order_the_file_lists_them() {
+    // Alphabetically "*" comes first and would open every x_ tool to
+    // todo:read; the file lists x_* first, so it decides.
+    let text = POLICY.replace(
+        "[tools]\n",
+        "[tools]\n\"x_*\" = [\"todo:write\"]\n\"*\" = [\"todo:read\"]\n",
+    );
+    let s = setup(&text).await;
+    let token = s.dev.token("alice", RESOURCE, "todo:read");
+    let (h, body) = stateless("x_tool", json!({}));
+    let r = post(&s.app, &token, &h, body).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let (h, body) = stateless("y_tool", json!({}));
+    assert_eq!(post(&s.app, &token, &h, body).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_connection_header_naming_an_end_to_end_header_is_refused() {
     let s = setup(POLICY).await;
     let token = s.dev.token("alice", RESOURCE, "todo:read");
