@@ -362,6 +362,78 @@ impl Owners {
     }
 }
 
+/// The public face of an [`Owners`] map (`SessionBinding`,
+/// `TaskBinding`): `Debug`, `Default`, `new`, `with_limits`, `len`,
+/// `is_empty`, `weighted_size`. `$what` is the plural the docs use.
+macro_rules! binding {
+    ($name:ident, $kind:expr, $what:literal) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field($what, &self.owners.len())
+                    .finish()
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $name {
+            /// At most 16 MiB of bindings, each remembered for 24 hours after
+            /// last use.
+            pub fn new() -> Self {
+                // The defaults are within the bounds `with_limits` checks.
+                Self::with_limits(
+                    $crate::mcp::ownership::DEFAULT_MAX_BYTES,
+                    $crate::mcp::ownership::DEFAULT_IDLE,
+                )
+                .unwrap_or_else(|_| unreachable!("the default limits are in range"))
+            }
+
+            /// At most `max_bytes` of bindings (ids, principals and a fixed
+            /// overhead per entry), each remembered for `idle` after last use.
+            ///
+            /// # Errors
+            ///
+            /// [`ConfigError::OutOfRange`](crate::ConfigError::OutOfRange) when
+            /// `max_bytes` is under 64 KiB or `idle` is zero or over 30 days.
+            pub fn with_limits(
+                max_bytes: u64,
+                idle: std::time::Duration,
+            ) -> Result<Self, $crate::error::ConfigError> {
+                Ok(Self {
+                    owners: $crate::mcp::ownership::Owners::new(
+                        $kind,
+                        stringify!($name),
+                        max_bytes,
+                        idle,
+                    )?,
+                })
+            }
+
+            #[doc = concat!("The number of bound ", $what, " (after pending evictions).")]
+            pub fn len(&self) -> u64 {
+                self.owners.len()
+            }
+
+            #[doc = concat!("`true` when no ", $what, " are bound.")]
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// The bytes the bindings weigh (after pending evictions).
+            pub fn weighted_size(&self) -> u64 {
+                self.owners.weighted_size()
+            }
+        }
+    };
+}
+
+pub(crate) use binding;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,10 @@
 //! Session binding for the `2025-11-25` wire (`Mcp-Session-Id`): which
 //! principal owns each session the server issued.
 
-use std::fmt;
-use std::time::Duration;
-
 use http::HeaderMap;
 
-use super::ownership::{DEFAULT_IDLE, DEFAULT_MAX_BYTES, IdKind, Owners, valid_id};
-use crate::error::{AuthError, AuthErrorKind, ConfigError};
+use super::ownership::{IdKind, Owners, binding, valid_id};
+use crate::error::{AuthError, AuthErrorKind};
 
 pub(crate) const MCP_SESSION_ID: &str = "mcp-session-id";
 
@@ -41,57 +38,7 @@ pub struct SessionBinding {
     pub(super) owners: Owners,
 }
 
-impl fmt::Debug for SessionBinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionBinding")
-            .field("sessions", &self.owners.len())
-            .finish()
-    }
-}
-
-impl Default for SessionBinding {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl SessionBinding {
-    /// At most 16 MiB of bindings, each remembered for 24 hours after last use.
-    pub fn new() -> Self {
-        // The defaults are within the bounds `with_limits` checks.
-        Self::with_limits(DEFAULT_MAX_BYTES, DEFAULT_IDLE)
-            .unwrap_or_else(|_| unreachable!("the default limits are in range"))
-    }
-
-    /// At most `max_bytes` of bindings (ids, principals and a fixed overhead
-    /// per entry), each remembered for `idle` after last use.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::OutOfRange`] when `max_bytes` is under 64 KiB or `idle`
-    /// is zero or over 30 days.
-    pub fn with_limits(max_bytes: u64, idle: Duration) -> Result<Self, ConfigError> {
-        Ok(Self {
-            owners: Owners::new(IdKind::Session, "SessionBinding", max_bytes, idle)?,
-        })
-    }
-
-    /// The number of bound sessions (after pending evictions). For tests
-    /// and metrics.
-    pub fn len(&self) -> u64 {
-        self.owners.len()
-    }
-
-    /// `true` when no session is bound.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The bytes the bindings weigh (after pending evictions).
-    pub fn weighted_size(&self) -> u64 {
-        self.owners.weighted_size()
-    }
-}
+binding!(SessionBinding, IdKind::Session, "sessions");
 
 /// The request's session id: `Ok(None)` without one.
 pub(crate) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
@@ -137,6 +84,7 @@ mod tests {
 
     #[test]
     fn limits() {
+        use std::time::Duration;
         assert!(SessionBinding::with_limits(1, Duration::from_secs(1)).is_err());
         assert!(SessionBinding::with_limits(1 << 20, Duration::MAX).is_err());
         assert!(SessionBinding::new().is_empty());

@@ -7,14 +7,11 @@
 //! later by `taskId`. Whoever holds a task id can read its result, update
 //! or cancel it, so the layer binds each id to its creator, like sessions.
 
-use std::fmt;
-use std::time::Duration;
-
 use serde_json::Value;
 
 use super::jsonrpc::{Message, Refusal};
-use super::ownership::{DEFAULT_IDLE, DEFAULT_MAX_BYTES, IdKind, Owners, Principal};
-use crate::error::{AuthError, ConfigError};
+use super::ownership::{IdKind, Owners, Principal, binding};
+use crate::error::AuthError;
 use crate::store::SharedStore;
 
 /// Remembers which principal created each task, and refuses the task to
@@ -36,7 +33,9 @@ use crate::store::SharedStore;
 ///   either way, so whether a task id exists is not disclosed.
 /// - `tasks/list` answers are filtered to the caller's tasks.
 /// - Bounded in bytes (16 MiB by default) and by idle time (24 hours by
-///   default); with the guard's [shared store](crate::GuardBuilder::shared_store)
+///   default: [`with_limits`](Self::with_limits) should keep it at least
+///   the longest task time-to-live the server grants); with the guard's
+///   [shared store](crate::GuardBuilder::shared_store)
 ///   bindings are written there too, as for [sessions](super::SessionBinding).
 ///
 /// A task id never stands in for a token: every request is verified and
@@ -46,57 +45,9 @@ pub struct TaskBinding {
     pub(super) owners: Owners,
 }
 
-impl fmt::Debug for TaskBinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskBinding")
-            .field("tasks", &self.owners.len())
-            .finish()
-    }
-}
-
-impl Default for TaskBinding {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+binding!(TaskBinding, IdKind::Task, "tasks");
 
 impl TaskBinding {
-    /// At most 16 MiB of bindings, each remembered for 24 hours after last use.
-    pub fn new() -> Self {
-        // The defaults are within the bounds `with_limits` checks.
-        Self::with_limits(DEFAULT_MAX_BYTES, DEFAULT_IDLE)
-            .unwrap_or_else(|_| unreachable!("the default limits are in range"))
-    }
-
-    /// At most `max_bytes` of bindings (ids, principals and a fixed overhead
-    /// per entry), each remembered for `idle` after last use (set it to at
-    /// least the longest task time-to-live the server grants).
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::OutOfRange`] when `max_bytes` is under 64 KiB or `idle`
-    /// is zero or over 30 days.
-    pub fn with_limits(max_bytes: u64, idle: Duration) -> Result<Self, ConfigError> {
-        Ok(Self {
-            owners: Owners::new(IdKind::Task, "TaskBinding", max_bytes, idle)?,
-        })
-    }
-
-    /// The number of bound tasks (after pending evictions).
-    pub fn len(&self) -> u64 {
-        self.owners.len()
-    }
-
-    /// `true` when no task is bound.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The bytes the bindings weigh (after pending evictions).
-    pub fn weighted_size(&self) -> u64 {
-        self.owners.weighted_size()
-    }
-
     /// Checks that `principal` created every task `messages` act on.
     pub(crate) async fn check(
         &self,
