@@ -12,6 +12,9 @@ use crate::config::{AlgSet, Algorithm};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::jwks::{VerificationKey, parse_public_jwk, rsa_modulus_bits};
 
+/// The `DPoP` request header.
+const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
 /// The largest `DPoP` header read.
 pub(crate) const MAX_PROOF_LEN: usize = 8 * 1024;
 
@@ -196,7 +199,7 @@ pub(crate) fn validate(
     cache: &ProofHeaders,
 ) -> Result<Proof, AuthError> {
     // 1. Exactly one DPoP header.
-    let mut values = headers.get_all("dpop").iter();
+    let mut values = headers.get_all(&DPOP).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return Err(bad("exactly one DPoP header is required"));
     };

@@ -38,6 +38,10 @@ pub(crate) enum Unread {
 /// `true` when `value` is `application/json` with no parameter but
 /// `charset=utf-8`.
 fn is_json_in_utf8(value: &[u8]) -> bool {
+    // What MCP clients send.
+    if value == b"application/json" {
+        return true;
+    }
     let Ok(value) = std::str::from_utf8(value) else {
         return false;
     };

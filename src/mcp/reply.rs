@@ -27,7 +27,6 @@ pub(super) struct Forwarded {
     pub(super) wire: Wire,
     /// The session the request named (checked), if any.
     pub(super) session: Option<String>,
-    pub(super) principal: Principal,
 }
 
 /// The answer to a forwarded request, as the client gets it.
@@ -43,16 +42,17 @@ where
 {
     let config = judging.config;
     let store = config.shared.store.as_ref();
-    let principal = &forwarded.principal;
+    // Who the caller is, as a binding records it (made only when needed).
+    let principal = || Principal::of(judging.ctx);
     if let (Some(binding), Wire::Session) = (&config.sessions, forwarded.wire) {
         match &forwarded.session {
             // The server issued a session for this request: bind it.
             None => {
                 if let Some(id) = res
                     .headers()
-                    .get(MCP_SESSION_ID)
+                    .get(&MCP_SESSION_ID)
                     .and_then(|v| v.to_str().ok())
-                    && let Err(e) = binding.owners.bind(id, principal.clone(), store).await
+                    && let Err(e) = binding.owners.bind(id, principal(), store).await
                 {
                     return judging.deny(e, None, &[]);
                 }
@@ -108,8 +108,9 @@ where
                 Err(e) => return judging.deny(e, None, &[]),
             };
             if let Some(answers) = Answers::parse(&bytes, sse) {
+                let principal = principal();
                 for reply in answers.replies() {
-                    if let Err(e) = tasks.bind_created(reply, principal, store).await {
+                    if let Err(e) = tasks.bind_created(reply, &principal, store).await {
                         return judging.deny(e, None, &[]);
                     }
                 }
@@ -122,8 +123,9 @@ where
                 Err(answer) => return answer,
             };
             let mut filtered = false;
+            let principal = principal();
             for reply in answers.replies_mut() {
-                filtered |= tasks.filter_list(reply, principal, store).await;
+                filtered |= tasks.filter_list(reply, &principal, store).await;
             }
             written(judging, parts, &answers, filtered)
         }

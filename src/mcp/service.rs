@@ -62,7 +62,7 @@ pub(super) struct Judging<'a, R> {
     pub(super) messages: &'a [Message],
     /// The `id` every JSON-RPC error answers with: a single message's, else
     /// `null`.
-    pub(super) id: Value,
+    pub(super) id: &'a Value,
 }
 
 /// What a message acts on, as judged (a resource URI in its judged form).
@@ -193,19 +193,17 @@ where
     }
 }
 
-/// The session a request may use, after its wire is known: on the stateless
+/// The session a request names, after its wire is known: on the stateless
 /// wire there are none (an `Mcp-Session-Id` and a `Last-Event-ID` are
 /// removed, so no server behind reads them as the session wire's); on the
-/// session wire, the one named, checked against its owner.
-async fn session_of<R>(
-    judging: &Judging<'_, R>,
+/// session wire, the one named (its owner is checked next).
+fn session_of<R>(
+    config: &Config<R>,
     parts: &mut Parts,
     wire: Wire,
-    principal: &Principal,
 ) -> Result<Option<String>, Result<AuthError, Refusal>> {
-    let config = judging.config;
     if wire == Wire::Stateless {
-        parts.headers.remove(MCP_SESSION_ID);
+        parts.headers.remove(&MCP_SESSION_ID);
         parts.headers.remove(LAST_EVENT_ID);
         return Ok(None);
     }
@@ -214,16 +212,7 @@ async fn session_of<R>(
             "Last-Event-ID while lists are filtered: a resumed stream could replay an unfiltered list",
         )));
     }
-    let session = session_id(&parts.headers).map_err(Ok)?;
-    if let (Some(binding), Some(id)) = (&config.sessions, session) {
-        let store = config.shared.store.as_ref();
-        binding
-            .owners
-            .check(id, principal, store)
-            .await
-            .map_err(Ok)?;
-    }
-    Ok(session.map(str::to_owned))
+    Ok(session_id(&parts.headers).map_err(Ok)?.map(str::to_owned))
 }
 
 /// Judges one request and, if it passes, forwards it.
@@ -247,12 +236,11 @@ where
         config: &config,
         ctx: ctx.as_ref(),
         messages: &[],
-        id: Value::Null,
+        id: &Value::Null,
     };
     if let Caller::NoGuard = caller {
         return Ok(judging.deny(no_guard("mcp"), None, &[]));
     }
-    let principal = Principal::of(ctx.as_ref());
     let store = config.shared.store.as_ref();
     let policy = &config.policy;
     let messages;
@@ -268,7 +256,7 @@ where
         let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
         judging.messages = &messages;
         if let ([m], false) = (messages.as_slice(), batch) {
-            judging.id = m.id.clone().unwrap_or(Value::Null);
+            judging.id = m.id.as_ref().unwrap_or(&Value::Null);
         }
         let wire = match cross_check(&parts.headers, &messages, batch) {
             Ok(w) => w,
@@ -323,13 +311,22 @@ where
         };
         (wire, vec![policy.stream_rule()], body)
     };
-    let session = match session_of(&judging, &mut parts, wire, &principal).await {
+    let session = match session_of(&config, &mut parts, wire) {
         Ok(s) => s,
         Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
         Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
     };
+    // The owner checks are boxed: most layers bind neither sessions nor
+    // tasks, and their futures would make every request's future larger.
+    if let (Some(binding), Some(id)) = (&config.sessions, &session) {
+        let principal = Principal::of(ctx.as_ref());
+        if let Err(error) = Box::pin(binding.owners.check(id, &principal, store)).await {
+            return Ok(judging.deny(error, None, &[]));
+        }
+    }
     if let Some(tasks) = &config.tasks {
-        match tasks.check(judging.messages, &principal, store).await {
+        let principal = Principal::of(ctx.as_ref());
+        match Box::pin(tasks.check(judging.messages, &principal, store)).await {
             Ok(()) => {}
             Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
             Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
@@ -365,11 +362,13 @@ where
     judging.audit(true, None, &[]);
     let method = parts.method.clone();
     let res = inner.call(Request::from_parts(parts, body)).await?;
+    if config.sessions.is_none() && config.tasks.is_none() && config.lists == ListFilter::Off {
+        return Ok(res);
+    }
     let forwarded = Forwarded {
         method,
         wire,
         session,
-        principal,
     };
-    Ok(reply(&judging, forwarded, res).await)
+    Ok(Box::pin(reply(&judging, forwarded, res)).await)
 }

@@ -1,12 +1,12 @@
 //! Session binding for the `2025-11-25` wire (`Mcp-Session-Id`): which
 //! principal owns each session the server issued.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::ownership::{IdKind, Owners, binding, valid_id};
 use crate::error::{AuthError, AuthErrorKind};
 
-pub(crate) const MCP_SESSION_ID: &str = "mcp-session-id";
+pub(crate) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Remembers which principal owns each `Mcp-Session-Id` (the `2025-11-25`
 /// wire; the stateless `2026-07-28` wire has no sessions, and the MCP layer
@@ -42,7 +42,7 @@ binding!(SessionBinding, IdKind::Session, "sessions");
 
 /// The request's session id: `Ok(None)` without one.
 pub(crate) fn session_id(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    let mut values = headers.get_all(MCP_SESSION_ID).iter();
+    let mut values = headers.get_all(&MCP_SESSION_ID).iter();
     let Some(v) = values.next() else {
         return Ok(None);
     };

@@ -124,11 +124,14 @@ impl Store for MemoryStore {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         check_value(value)?;
-        if self.entries.contains_key(key) {
+        if let Err(full) = self.reserve(value.len()) {
             // There already (a replay): no room needed to say so.
-            return Ok(false);
+            return if self.entries.contains_key(key) {
+                Ok(false)
+            } else {
+                Err(full)
+            };
         }
-        self.reserve(value.len())?;
         let entry = self.entries.entry(key.clone()).or_insert_with(|| Entry {
             value: value.into(),
             ttl,
