@@ -148,6 +148,7 @@ mod jsonrpc;
 mod layer;
 mod list_filter;
 mod ownership;
+mod params;
 mod policy;
 mod reply;
 mod resource_uri;
