@@ -115,6 +115,10 @@ where
                     }
                 }
             }
+            let mut parts = parts;
+            // The same bytes, unless they were not UTF-8: let the body say
+            // its length.
+            parts.headers.remove(CONTENT_LENGTH);
             Response::from_parts(parts, ResB::from(into_string(bytes)))
         }
         Some("tasks/list") => {
