@@ -75,15 +75,14 @@ where
 
     /// Adds `key`, or replaces its value; refused when the list is full.
     fn insert(&self, key: K, value: V) -> Result<(), StoreError> {
-        let w = (self.weigh)(&key);
-        if !self.budget.reserve(w) {
-            self.entries.run_pending_tasks();
-            if !self.budget.reserve(w) {
-                return Err(StoreError::full(format!(
-                    "this guard's list of revoked {} is full: the revocation was not recorded here",
-                    self.what
-                )));
-            }
+        let room = self
+            .budget
+            .reserve_or_drop_expired((self.weigh)(&key), || self.entries.run_pending_tasks());
+        if !room {
+            return Err(StoreError::full(format!(
+                "this guard's list of revoked {} is full: the revocation was not recorded here",
+                self.what
+            )));
         }
         // A replaced entry gives its room back through the listener.
         self.entries.insert(key, value);

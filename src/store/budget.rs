@@ -34,6 +34,17 @@ impl Budget {
             .is_ok()
     }
 
+    /// Reserves `n`, calling `drop_expired` (the map's pending evictions,
+    /// which give room back) once if it does not fit at first: `false`
+    /// (nothing reserved) when it still does not.
+    pub(crate) fn reserve_or_drop_expired(&self, n: u64, drop_expired: impl FnOnce()) -> bool {
+        if self.reserve(n) {
+            return true;
+        }
+        drop_expired();
+        self.reserve(n)
+    }
+
     /// Gives back `n` reserved before.
     pub(crate) fn release(&self, n: u64) {
         // Never below zero, whatever the caller's accounting.
@@ -67,5 +78,10 @@ mod tests {
         b.release(100);
         assert_eq!(b.used(), 0);
         assert!(!b.reserve(u64::MAX));
+        // Room freed by dropping what expired is used at once.
+        assert!(b.reserve(10));
+        assert!(b.reserve_or_drop_expired(4, || b.release(4)));
+        assert!(!b.reserve_or_drop_expired(4, || {}));
+        assert_eq!(b.used(), 10);
     }
 }

@@ -84,12 +84,10 @@ impl MemoryStore {
     /// Reserves room for a value of `len` bytes, after dropping what has
     /// expired if it does not fit at first.
     fn reserve(&self, len: usize) -> Result<(), StoreError> {
-        let w = weight(len);
-        if self.budget.reserve(w) {
-            return Ok(());
-        }
-        self.entries.run_pending_tasks();
-        if self.budget.reserve(w) {
+        if self
+            .budget
+            .reserve_or_drop_expired(weight(len), || self.entries.run_pending_tasks())
+        {
             return Ok(());
         }
         Err(StoreError::full(
