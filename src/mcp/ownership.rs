@@ -16,8 +16,8 @@ use crate::store::{KeyKind, Outage, SharedStore, StoreKey};
 /// The longest id accepted, in bytes.
 pub(crate) const MAX_ID: usize = 128;
 
-pub(crate) const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
-pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_MAX_BYTES: u64 = 16 * 1024 * 1024;
+const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
 const MAX_IDLE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// What an entry costs besides its strings (key box, `Arc`, moka's node).
 const ENTRY_OVERHEAD: usize = 128;
@@ -215,11 +215,22 @@ impl Owners {
                 reason: "idle: from 1 second to 30 days",
             });
         }
+        Ok(Self::unchecked(kind, max_bytes, idle))
+    }
+
+    /// At most 16 MiB of bindings, each remembered for 24 hours after last
+    /// use.
+    pub(crate) fn with_defaults(kind: IdKind) -> Self {
+        Self::unchecked(kind, DEFAULT_MAX_BYTES, DEFAULT_IDLE)
+    }
+
+    /// A map with the limits [`new`](Self::new) checks, or the defaults.
+    fn unchecked(kind: IdKind, max_bytes: u64, idle: Duration) -> Self {
         #[allow(clippy::borrowed_box)] // moka's weigher takes `&K`, and K is `Box<str>`
         let weigher = |id: &Box<str>, p: &Arc<Principal>| -> u32 {
             u32::try_from(id.len() + p.bytes() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
         };
-        Ok(Self {
+        Self {
             map: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(weigher)
@@ -227,7 +238,7 @@ impl Owners {
                 .build(),
             idle,
             kind,
-        })
+        }
     }
 
     /// Checks that `principal` owns `id`: from this process's bindings,
@@ -385,12 +396,9 @@ macro_rules! binding {
             /// At most 16 MiB of bindings, each remembered for 24 hours after
             /// last use.
             pub fn new() -> Self {
-                // The defaults are within the bounds `with_limits` checks.
-                Self::with_limits(
-                    $crate::mcp::ownership::DEFAULT_MAX_BYTES,
-                    $crate::mcp::ownership::DEFAULT_IDLE,
-                )
-                .unwrap_or_else(|_| unreachable!("the default limits are in range"))
+                Self {
+                    owners: $crate::mcp::ownership::Owners::with_defaults($kind),
+                }
             }
 
             /// At most `max_bytes` of bindings (ids, principals and a fixed
