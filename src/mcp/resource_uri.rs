@@ -67,18 +67,34 @@ fn raw_path(rest: &str) -> &str {
 /// (but for a trailing slash).
 fn check_path_segments(path: &str) -> Result<(), &'static str> {
     let path = path.strip_prefix('/').unwrap_or(path);
-    let segments: Vec<&str> = path.split('/').collect();
-    let last = segments.len() - 1;
-    for (i, seg) in segments.iter().enumerate() {
-        if seg.is_empty() && i != last {
+    let mut segments = path.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        if seg.is_empty() && segments.peek().is_some() {
             return Err("an empty path segment");
         }
-        let dots = seg.to_ascii_lowercase().replace("%2e", ".");
-        if dots == "." || dots == ".." {
+        if is_dot_segment(seg) {
             return Err("a dot segment in the path");
         }
     }
     Ok(())
+}
+
+/// `.` or `..`, each dot possibly percent-encoded (`%2e`, `%2E`).
+fn is_dot_segment(seg: &str) -> bool {
+    match after_dot(seg) {
+        Some("") => true,
+        Some(rest) => after_dot(rest) == Some(""),
+        None => false,
+    }
+}
+
+/// What follows a leading `.` or `%2e` (any case), if `s` starts with one.
+fn after_dot(s: &str) -> Option<&str> {
+    s.strip_prefix('.').or_else(|| {
+        s.get(..3)
+            .filter(|p| p.eq_ignore_ascii_case("%2e"))
+            .and_then(|_| s.get(3..))
+    })
 }
 
 /// RFC 3986 §6.2.2 on a WHATWG-serialized URL: lowercased scheme and host,
@@ -219,6 +235,8 @@ mod tests {
             "file:///a/%2e%2E/b",
             "file:///a/.%2e/b",
             "file:///%2e",
+            "file:///a/%2E./b",
+            "file:///a/%2e",
             "file:secret/../x",
             "file:.//x",
             "todo:a/../b",
