@@ -208,8 +208,7 @@ impl Upstream {
         if self.forward_query {
             url.set_query(parts.uri.query());
         }
-        let mut headers = forwardable(&parts.headers);
-        headers.retain_judged();
+        let mut headers = forwardable(&parts.headers, unjudged);
         for name in [
             &self.identity.subject,
             &self.identity.client_id,
@@ -279,15 +278,16 @@ impl Upstream {
         // Streamed: SSE events reach the client as the upstream sends them;
         // a body of known length keeps it.
         let (mut head, body) = http::Response::from(response).into_parts();
-        head.headers = forwardable(&head.headers);
+        head.headers = forwardable(&head.headers, |_| false);
         Response::from_parts(head, Body::new(body))
     }
 }
 
 /// `headers` without hop-by-hop headers (and those `Connection` names),
-/// credentials, `Host`, `Content-Length` (set anew) and `Accept-Encoding`
-/// (answers come uncompressed, so the MCP layer can filter lists).
-fn forwardable(headers: &HeaderMap) -> HeaderMap {
+/// credentials, `Host`, `Content-Length` (set anew), `Accept-Encoding`
+/// (answers come uncompressed, so the MCP layer can filter lists) and the
+/// names `drop` picks.
+fn forwardable(headers: &HeaderMap, drop: fn(&str) -> bool) -> HeaderMap {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -305,6 +305,7 @@ fn forwardable(headers: &HeaderMap) -> HeaderMap {
             // The answer must stay readable: the MCP layer filters lists.
             || n == "accept-encoding"
             || named.iter().any(|c| c == n)
+            || drop(n)
         {
             continue;
         }
@@ -313,27 +314,10 @@ fn forwardable(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Removing what the layers did not judge from the request's headers.
-trait RetainJudged {
-    fn retain_judged(&mut self);
-}
-
-impl RetainJudged for HeaderMap {
-    /// Drops the re-routing headers, `X-Forwarded-*`, and every name with
-    /// an underscore.
-    fn retain_judged(&mut self) {
-        let names: Vec<HeaderName> = self
-            .keys()
-            .filter(|n| {
-                let n = n.as_str();
-                REROUTING.contains(&n) || n.starts_with("x-forwarded-") || n.contains('_')
-            })
-            .cloned()
-            .collect();
-        for n in names {
-            self.remove(n);
-        }
-    }
+/// A request header the layers did not judge: a re-routing one,
+/// `X-Forwarded-*` (the proxy sets its own), or a name with an underscore.
+fn unjudged(name: &str) -> bool {
+    REROUTING.contains(&name) || name.starts_with("x-forwarded-") || name.contains('_')
 }
 
 /// An identity value as a header value: visible ASCII and spaces as they

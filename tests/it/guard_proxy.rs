@@ -413,7 +413,11 @@ async fn what_the_layers_did_not_judge_never_goes_upstream() {
         for (k, v) in &h {
             b = b.header(*k, v);
         }
-        b.body(Body::from(body.clone())).unwrap()
+        let mut r = b.body(Body::from(body.clone())).unwrap();
+        // The peer's address, as axum's connect info gives it.
+        let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        r
     };
     let res = s
         .app
@@ -428,7 +432,6 @@ async fn what_the_layers_did_not_judge_never_goes_upstream() {
         "x-http-method",
         "x-method-override",
         "forwarded",
-        "x-forwarded-for",
         "x-forwarded-prefix",
         "x-real-ip",
         "x_mcp_subject",
@@ -440,7 +443,9 @@ async fn what_the_layers_did_not_judge_never_goes_upstream() {
             "{gone} reached the upstream: {up:?}"
         );
     }
-    // The proxy's own, from its canonical URL (not the client's).
+    // The proxy's own, from the peer and its canonical URL (not the client's).
+    assert_eq!(up.get_all("x-forwarded-for").iter().count(), 1);
+    assert_eq!(up["x-forwarded-for"], "192.0.2.7");
     assert_eq!(up["x-forwarded-proto"], "http");
     assert_eq!(up["x-forwarded-host"], "127.0.0.1:3000");
     assert_eq!(up["x-mcp-subject"], "alice");
