@@ -23,17 +23,8 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 
-use super::json::Refusal;
+use super::json::{NotForwarded, Refusal};
 use crate::error::{AuthError, AuthErrorKind, BoxError};
-
-/// Why a body was not read.
-#[derive(Debug)]
-pub(crate) enum Unread {
-    /// Answered with this error's status and a JSON-RPC error.
-    Denied(AuthError),
-    /// Answered `400` with this JSON-RPC refusal.
-    Refused(Refusal),
-}
 
 /// `true` when `value` is `application/json` with no parameter but
 /// `charset=utf-8`.
@@ -64,14 +55,14 @@ fn is_json_in_utf8(value: &[u8]) -> bool {
 }
 
 /// Checks the headers that say how the body is decoded.
-pub(crate) fn check_encoding(headers: &HeaderMap) -> Result<(), Unread> {
+pub(crate) fn check_encoding(headers: &HeaderMap) -> Result<(), NotForwarded> {
     let mut types = headers.get_all(CONTENT_TYPE).iter();
     let one_json = match (types.next(), types.next()) {
         (Some(v), None) => is_json_in_utf8(v.as_bytes()),
         _ => false,
     };
     if !one_json {
-        return Err(Unread::Denied(AuthError::new(
+        return Err(NotForwarded::Denied(AuthError::new(
             AuthErrorKind::UnsupportedMediaType,
             "the Content-Type is not one application/json with at most charset=utf-8",
         )));
@@ -82,7 +73,7 @@ pub(crate) fn check_encoding(headers: &HeaderMap) -> Result<(), Unread> {
             .all(|token| token.trim_ascii().eq_ignore_ascii_case(b"identity"))
     });
     if !identity {
-        return Err(Unread::Refused(Refusal::parse(
+        return Err(NotForwarded::Refused(Refusal::parse(
             "the body is encoded (Content-Encoding): the layer cannot judge it",
         )));
     }
@@ -90,14 +81,14 @@ pub(crate) fn check_encoding(headers: &HeaderMap) -> Result<(), Unread> {
 }
 
 /// Reads a POST body up to `max` bytes, after [`check_encoding`].
-pub(crate) async fn read<B>(headers: &HeaderMap, body: B, max: usize) -> Result<Bytes, Unread>
+pub(crate) async fn read<B>(headers: &HeaderMap, body: B, max: usize) -> Result<Bytes, NotForwarded>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     check_encoding(headers)?;
     let too_large = || {
-        Unread::Denied(AuthError::new(
+        NotForwarded::Denied(AuthError::new(
             AuthErrorKind::BodyTooLarge,
             "the request body exceeds the size limit",
         ))
@@ -117,7 +108,7 @@ where
         {
             Err(too_large())
         }
-        Err(_) => Err(Unread::Refused(Refusal::parse(
+        Err(_) => Err(NotForwarded::Refused(Refusal::parse(
             "the request body could not be read",
         ))),
     }
@@ -183,7 +174,7 @@ mod tests {
             .is_ok()
         );
         let denied = |h: &[(&str, &[u8])]| match check_encoding(&headers(h)) {
-            Err(Unread::Denied(e)) => e.kind(),
+            Err(NotForwarded::Denied(e)) => e.kind(),
             other => panic!("{other:?}"),
         };
         assert_eq!(denied(&[]), AuthErrorKind::UnsupportedMediaType);
@@ -203,7 +194,7 @@ mod tests {
                 h.append(CONTENT_ENCODING, http::HeaderValue::from_bytes(v).unwrap());
             }
             assert!(
-                matches!(check_encoding(&h), Err(Unread::Refused(r)) if r.code == -32700),
+                matches!(check_encoding(&h), Err(NotForwarded::Refused(r)) if r.code == -32700),
                 "{enc:?}"
             );
         }

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::challenge::JsonRpcError;
+use crate::error::AuthError;
 
 /// Why a body cannot be judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,27 @@ impl Refusal {
             JsonRpcError::INVALID_PARAMS => "Invalid params",
             _ => "Invalid Request",
         }
+    }
+}
+
+/// Why a request is not forwarded: denied (answered with the error's
+/// status and challenge), or refused as a request the layer cannot judge
+/// (`400`). Both answers are JSON-RPC errors.
+#[derive(Debug)]
+pub(crate) enum NotForwarded {
+    Denied(AuthError),
+    Refused(Refusal),
+}
+
+impl From<AuthError> for NotForwarded {
+    fn from(error: AuthError) -> Self {
+        Self::Denied(error)
+    }
+}
+
+impl From<Refusal> for NotForwarded {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
     }
 }
 

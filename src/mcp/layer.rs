@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::list_filter::ListFilter;
+use super::jsonrpc::Message;
+use super::list_filter::{ListFilter, ListKind};
 use super::policy::McpPolicy;
 use super::service::McpService;
 use super::session::SessionBinding;
@@ -32,6 +33,16 @@ pub(super) struct Config<R> {
     pub(super) sessions: Option<SessionBinding>,
     pub(super) tasks: Option<TaskBinding>,
     pub(super) lists: ListFilter,
+}
+
+impl<R> Config<R> {
+    /// `true` when the layer filters the answer to `m` (a list, the
+    /// caller's tasks). Only a single message's answer is filtered, so a
+    /// batch holding such a request is refused.
+    pub(super) fn filters_answer_to(&self, m: &Message) -> bool {
+        (self.lists != ListFilter::Off && ListKind::of_message(m).is_some())
+            || (self.tasks.is_some() && m.method.as_deref() == Some("tasks/list"))
+    }
 }
 
 /// The MCP policy layer, built from the [`GuardLayer`] in front of it (it

@@ -245,21 +245,21 @@ impl<'de> Visitor<'de> for TaskIdsSeed<'_> {
                 continue;
             }
             once(&mut seen, self.invalid)?;
-            let Some(list) = map.next_value::<Option<Vec<Scalar>>>().ok().flatten() else {
+            let strings = map.next_value::<Vec<Scalar>>().ok().and_then(|list| {
+                list.into_iter()
+                    .map(|id| match id {
+                        Scalar::Str(id) => Some(id),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<String>>>()
+            });
+            let Some(strings) = strings else {
                 return Err(refuse(
                     self.invalid,
                     Refusal::params("params.notifications.taskIds is not an array of strings"),
                 ));
             };
-            for id in list {
-                let Scalar::Str(id) = id else {
-                    return Err(refuse(
-                        self.invalid,
-                        Refusal::params("params.notifications.taskIds is not an array of strings"),
-                    ));
-                };
-                ids.push(id);
-            }
+            ids = strings;
         }
         Ok(ids)
     }

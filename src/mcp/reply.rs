@@ -173,7 +173,8 @@ where
 /// The answer's bytes as the body type's `String` (JSON and SSE are UTF-8;
 /// an answer that is not was refused when parsed, or is passed as read).
 fn into_string(bytes: Bytes) -> String {
-    String::from_utf8(bytes.to_vec())
+    // Without a copy when the bytes are the answer's alone.
+    String::from_utf8(Vec::from(bytes))
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 

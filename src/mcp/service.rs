@@ -15,11 +15,12 @@ use http_body::Body;
 use serde_json::Value;
 use tower_service::Service;
 
-use super::body::{self, Unread};
+use super::body;
 use super::headers::{Mismatch, cross_check, single};
+use super::json::NotForwarded;
 use super::jsonrpc::{Message, Reference, Refusal, peek};
 use super::layer::Config;
-use super::list_filter::{ListFilter, ListKind};
+use super::list_filter::ListFilter;
 use super::ownership::Principal;
 use super::policy::Verdict;
 use super::reply::{Forwarded, reply};
@@ -154,13 +155,14 @@ impl<R> Judging<'_, R> {
         )
     }
 
-    fn unread<B>(&self, unread: Unread) -> Response<B>
+    /// The answer to a request not forwarded.
+    fn stop<B>(&self, why: NotForwarded) -> Response<B>
     where
         R: RejectionBody<B>,
     {
-        match unread {
-            Unread::Denied(error) => self.deny(error, None, &[]),
-            Unread::Refused(refusal) => self.refuse(refusal),
+        match why {
+            NotForwarded::Denied(error) => self.deny(error, None, &[]),
+            NotForwarded::Refused(refusal) => self.refuse(refusal),
         }
     }
 }
@@ -201,18 +203,19 @@ fn session_of<R>(
     config: &Config<R>,
     parts: &mut Parts,
     wire: Wire,
-) -> Result<Option<String>, Result<AuthError, Refusal>> {
+) -> Result<Option<String>, NotForwarded> {
     if wire == Wire::Stateless {
         parts.headers.remove(&MCP_SESSION_ID);
         parts.headers.remove(LAST_EVENT_ID);
         return Ok(None);
     }
     if config.lists != ListFilter::Off && parts.headers.contains_key(LAST_EVENT_ID) {
-        return Err(Err(Refusal::invalid(
+        return Err(Refusal::invalid(
             "Last-Event-ID while lists are filtered: a resumed stream could replay an unfiltered list",
-        )));
+        )
+        .into());
     }
-    Ok(session_id(&parts.headers).map_err(Ok)?.map(str::to_owned))
+    Ok(session_id(&parts.headers)?.map(str::to_owned))
 }
 
 /// Judges one request and, if it passes, forwards it.
@@ -247,7 +250,7 @@ where
     let (wire, rules, body) = if parts.method == Method::POST {
         let bytes = match body::read(&parts.headers, body, config.max_body).await {
             Ok(b) => b,
-            Err(unread) => return Ok(judging.unread(unread)),
+            Err(why) => return Ok(judging.stop(why)),
         };
         messages = match peek(&bytes, config.max_batch) {
             Ok(m) => m,
@@ -262,22 +265,9 @@ where
             Ok(w) => w,
             Err(m) => return Ok(judging.mismatch(m)),
         };
-        if batch
-            && config.lists != ListFilter::Off
-            && messages.iter().any(|m| ListKind::of_message(m).is_some())
-        {
+        if batch && messages.iter().any(|m| config.filters_answer_to(m)) {
             return Ok(judging.refuse(Refusal::invalid(
-                "a batch holding a list request while lists are filtered (only a single message's answer is filtered)",
-            )));
-        }
-        if batch
-            && config.tasks.is_some()
-            && messages
-                .iter()
-                .any(|m| m.method.as_deref() == Some("tasks/list"))
-        {
-            return Ok(judging.refuse(Refusal::invalid(
-                "a batch holding tasks/list while tasks are bound (only a single message's answer is filtered)",
+                "a batch holding a request whose answer the layer filters (only a single message's answer is filtered)",
             )));
         }
         let mut rules = Vec::with_capacity(messages.len());
@@ -313,8 +303,7 @@ where
     };
     let session = match session_of(&config, &mut parts, wire) {
         Ok(s) => s,
-        Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
-        Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
+        Err(why) => return Ok(judging.stop(why)),
     };
     // The owner checks are boxed: most layers bind neither sessions nor
     // tasks, and their futures would make every request's future larger.
@@ -326,10 +315,8 @@ where
     }
     if let Some(tasks) = &config.tasks {
         let principal = Principal::of(ctx.as_ref());
-        match Box::pin(tasks.check(judging.messages, &principal, store)).await {
-            Ok(()) => {}
-            Err(Ok(error)) => return Ok(judging.deny(error, None, &[])),
-            Err(Err(refusal)) => return Ok(judging.refuse(refusal)),
+        if let Err(why) = Box::pin(tasks.check(judging.messages, &principal, store)).await {
+            return Ok(judging.stop(why));
         }
     }
 

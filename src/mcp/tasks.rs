@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use super::json::NotForwarded;
 use super::jsonrpc::{Message, Refusal};
 use super::ownership::{IdKind, Owners, Principal, binding};
 use crate::error::AuthError;
@@ -54,10 +55,10 @@ impl TaskBinding {
         messages: &[Message],
         principal: &Principal,
         shared: Option<&SharedStore>,
-    ) -> Result<(), Result<AuthError, Refusal>> {
+    ) -> Result<(), NotForwarded> {
         for m in messages {
-            for id in tasks_of(m).map_err(Err)? {
-                self.owners.check(id, principal, shared).await.map_err(Ok)?;
+            for id in tasks_of(m)? {
+                self.owners.check(id, principal, shared).await?;
             }
         }
         Ok(())
@@ -88,19 +89,18 @@ impl TaskBinding {
         let Some(Value::Array(tasks)) = reply.pointer_mut("/result/tasks") else {
             return false;
         };
-        let mut keep = Vec::with_capacity(tasks.len());
-        for task in tasks.iter() {
+        for task in std::mem::take(tasks) {
             let id = task.get("taskId").and_then(Value::as_str);
             // A task that cannot be attributed, or whose owner cannot be
             // read now, is left out.
-            let ok = match id {
+            let owned = match id {
                 Some(id) => self.owners.check(id, principal, shared).await.is_ok(),
                 None => false,
             };
-            keep.push(ok);
+            if owned {
+                tasks.push(task);
+            }
         }
-        let mut keep = keep.into_iter();
-        tasks.retain(|_| keep.next().unwrap_or(false));
         true
     }
 }

@@ -429,10 +429,18 @@ async fn tasks_are_bound_to_the_principal_whose_call_created_them() {
             "{ids}"
         );
     }
-    assert_eq!(
-        send(&app, listen(&alice, json!("task-json"))).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    // taskIds that are not an array of strings name tasks the layer
+    // cannot check: refused.
+    for ids in [
+        json!("task-json"),
+        json!(null),
+        json!([7]),
+        json!(["task-json", {"taskId": "task-made-up"}]),
+    ] {
+        let r = send(&app, listen(&alice, ids.clone())).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{ids}");
+        assert_eq!(r.json()["error"]["code"], -32602, "{ids}");
+    }
     // tasks/list: each caller sees their own tasks only.
     let list = |who: &str| post_with(who, &[JSON], rpc(11, "tasks/list", json!({})).to_string());
     let ids = |r: &Reply| -> Vec<String> {
