@@ -52,6 +52,7 @@ pub struct ClientAuth {
 
 #[derive(Clone)]
 enum Method {
+    None,
     Basic(ClientSecret),
     Post(ClientSecret),
     #[cfg(feature = "aws-lc-rs")]
@@ -68,6 +69,16 @@ impl ClientAuth {
         Self {
             client_id: client_id.into(),
             method: Method::Basic(ClientSecret::new(secret)),
+        }
+    }
+
+    /// `none`: a public client (RFC 6749 §2.1), only its `client_id` in the
+    /// form. For token requests of the client side (an authorization code
+    /// flow with PKCE, a workload assertion); introspection refuses it.
+    pub fn none(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            method: Method::None,
         }
     }
 
@@ -118,6 +129,7 @@ impl ClientAuth {
     /// The method's registered name, e.g. `client_secret_basic`.
     pub fn method_name(&self) -> &'static str {
         match &self.method {
+            Method::None => "none",
             Method::Basic(_) => "client_secret_basic",
             Method::Post(_) => "client_secret_post",
             #[cfg(feature = "aws-lc-rs")]
@@ -135,6 +147,7 @@ impl ClientAuth {
     ) -> Result<(), AuthError> {
         let _ = (issuer, clock);
         match &self.method {
+            Method::None => form.push(("client_id", self.client_id.clone())),
             Method::Basic(secret) => {
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()

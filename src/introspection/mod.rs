@@ -252,6 +252,12 @@ impl Introspection {
     /// Checks every setting against its bounds; the HTTP client to use.
     pub(crate) fn check(&self, issuer: &str) -> Result<Arc<dyn HttpFetch>, ConfigError> {
         let range = |setting, reason| Err(ConfigError::OutOfRange { setting, reason });
+        if self.auth.method_name() == "none" {
+            return Err(ConfigError::InvalidIntrospection {
+                issuer: issuer.to_owned(),
+                reason: "RFC 7662 requires the resource server to authenticate: use client_secret_basic, client_secret_post or private_key_jwt, not ClientAuth::none",
+            });
+        }
         if self.positive_ttl > MAX_POSITIVE_TTL {
             return range("introspection positive_ttl", "at most 1 hour");
         }

@@ -6,26 +6,29 @@ use super::KeySourceError;
 use super::fetch::HttpFetch;
 use crate::resource::check_web_url;
 
-/// The metadata URLs tried for `issuer`, in order: RFC 8414 §3.1 (the
-/// well-known suffix inserted between host and path), then OpenID Connect
-/// Discovery 1.0 §4 (appended to the issuer).
+/// The metadata URLs tried for `issuer`, in the order the MCP
+/// authorization chapter gives: with a path, RFC 8414 §3.1 (the well-known
+/// suffix inserted between host and path), OpenID Connect path-inserted,
+/// then OpenID Connect Discovery 1.0 §4 (appended); without a path, RFC
+/// 8414 then OpenID Connect at the root.
 pub(crate) fn discovery_urls(issuer: &str) -> Vec<String> {
     let Ok(url) = url::Url::parse(issuer) else {
         return Vec::new();
     };
     let path = url.path().trim_end_matches('/');
-    let mut origin = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-    if let Some(port) = url.port() {
-        origin.push(':');
-        origin.push_str(&port.to_string());
+    let origin = url.origin().ascii_serialization();
+    if path.is_empty() {
+        vec![
+            format!("{origin}/.well-known/oauth-authorization-server"),
+            format!("{origin}/.well-known/openid-configuration"),
+        ]
+    } else {
+        vec![
+            format!("{origin}/.well-known/oauth-authorization-server{path}"),
+            format!("{origin}/.well-known/openid-configuration{path}"),
+            format!("{origin}{path}/.well-known/openid-configuration"),
+        ]
     }
-    vec![
-        format!("{origin}/.well-known/oauth-authorization-server{path}"),
-        format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        ),
-    ]
 }
 
 #[derive(Deserialize)]
@@ -116,6 +119,7 @@ mod tests {
             discovery_urls("https://as.example.com/tenant/t1/"),
             [
                 "https://as.example.com/.well-known/oauth-authorization-server/tenant/t1",
+                "https://as.example.com/.well-known/openid-configuration/tenant/t1",
                 "https://as.example.com/tenant/t1/.well-known/openid-configuration"
             ]
         );
@@ -123,6 +127,7 @@ mod tests {
             discovery_urls("http://127.0.0.1:9000/realms/x"),
             [
                 "http://127.0.0.1:9000/.well-known/oauth-authorization-server/realms/x",
+                "http://127.0.0.1:9000/.well-known/openid-configuration/realms/x",
                 "http://127.0.0.1:9000/realms/x/.well-known/openid-configuration"
             ]
         );

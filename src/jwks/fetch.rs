@@ -29,6 +29,8 @@ pub struct HttpResponse {
     pub expires: Option<String>,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The `DPoP-Nonce` header (RFC 9449 §8), if any.
+    pub dpop_nonce: Option<String>,
     /// The body (at most the requested number of bytes).
     pub body: Vec<u8>,
 }
@@ -41,8 +43,16 @@ impl HttpResponse {
             cache_control: None,
             expires: None,
             content_type: None,
+            dpop_nonce: None,
             body,
         }
+    }
+
+    /// The same response with this `DPoP-Nonce` header.
+    #[must_use]
+    pub fn dpop_nonce(mut self, value: impl Into<String>) -> Self {
+        self.dpop_nonce = Some(value.into());
+        self
     }
 
     /// The same response with this `Content-Type` header.
@@ -74,6 +84,7 @@ impl fmt::Debug for HttpResponse {
             .field("cache_control", &self.cache_control)
             .field("expires", &self.expires)
             .field("content_type", &self.content_type)
+            .field("dpop_nonce", &self.dpop_nonce)
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -120,6 +131,28 @@ pub trait HttpFetch: fmt::Debug + Send + Sync + 'static {
             "this HttpFetch cannot POST: implement HttpFetch::post_form",
         ))
     }
+
+    /// POSTs `body` as `application/json` to `url` (RFC 7591 dynamic client
+    /// registration), failing when the answer exceeds `max_bytes`.
+    /// Implementations must not follow redirects.
+    ///
+    /// The default implementation refuses.
+    ///
+    /// # Errors
+    ///
+    /// When the request fails, times out, or the body exceeds `max_bytes`.
+    /// A non-2xx status is not an error: it is returned in the response.
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, KeySourceError> {
+        let _ = (url, body, max_bytes);
+        Err(KeySourceError::new(
+            "this HttpFetch cannot POST JSON: implement HttpFetch::post_json",
+        ))
+    }
 }
 
 /// A shared fetcher is a fetcher (one client for keys, introspection and
@@ -138,6 +171,15 @@ impl<T: HttpFetch + ?Sized> HttpFetch for std::sync::Arc<T> {
         max_bytes: usize,
     ) -> Result<HttpResponse, KeySourceError> {
         (**self).post_form(url, headers, form, max_bytes).await
+    }
+
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, KeySourceError> {
+        (**self).post_json(url, body, max_bytes).await
     }
 }
 
@@ -240,6 +282,24 @@ impl HttpFetch for ReqwestFetch {
             .map_err(|e| KeySourceError::with_source("request failed", e.without_url()))?;
         read_limited(resp, max_bytes).await
     }
+
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &serde_json::Value,
+        max_bytes: usize,
+    ) -> Result<HttpResponse, KeySourceError> {
+        let resp = self
+            .poster
+            .post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| KeySourceError::with_source("request failed", e.without_url()))?;
+        read_limited(resp, max_bytes).await
+    }
 }
 
 /// The status, caching headers and at most `max_bytes` of the body.
@@ -257,6 +317,7 @@ async fn read_limited(
     let cache_control = header(http::header::CACHE_CONTROL);
     let expires = header(http::header::EXPIRES);
     let content_type = header(http::header::CONTENT_TYPE);
+    let dpop_nonce = header(http::HeaderName::from_static("dpop-nonce"));
     let status = resp.status().as_u16();
     if resp.content_length().is_some_and(|l| l > max_bytes as u64) {
         return Err(KeySourceError::new("response exceeds the size limit"));
@@ -277,6 +338,7 @@ async fn read_limited(
         cache_control,
         expires,
         content_type,
+        dpop_nonce,
         body,
     })
 }
@@ -343,6 +405,7 @@ mod tests {
             cache_control: cc.map(str::to_owned),
             expires: expires.map(str::to_owned),
             content_type: None,
+            dpop_nonce: None,
             body: vec![],
         }
     }

@@ -58,7 +58,7 @@ use async_trait::async_trait;
 
 use crate::error::{BoxError, ConfigError};
 
-pub(crate) use discovery::discover_field;
+pub(crate) use discovery::{discover_field, discovery_urls};
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
 pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
