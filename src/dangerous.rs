@@ -13,3 +13,15 @@ use crate::guard::GuardBuilder;
 pub fn allow_insecure_http(builder: GuardBuilder) -> GuardBuilder {
     builder.allow_insecure_http()
 }
+
+/// Trusts every authorization server on a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`) with the client's credentials, whatever its port
+/// or path.
+///
+/// Only for conformance harnesses that start their authorization server on
+/// an ephemeral loopback port and cannot say which: any process on the
+/// machine that gets an MCP server to name it receives the credentials.
+#[cfg(all(feature = "client", feature = "reqwest"))]
+pub fn trust_any_loopback_issuer() -> crate::client::TrustedIssuers {
+    crate::client::TrustedIssuers::any_loopback()
+}

@@ -7,13 +7,12 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use http::HeaderValue;
-use serde::Deserialize;
 
 use super::token::{AccessToken, ClientError, TokenSource};
+use super::token_request::{Issued, MAX_RESPONSE, TokenEndpoint};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::introspection::ClientAuth;
@@ -23,8 +22,6 @@ use crate::resource::check_web_url;
 /// At most this many (resource, scopes) keys are cached; beyond, the
 /// least recently used one goes.
 const MAX_KEYS: usize = 1024;
-/// The largest token response read.
-const MAX_RESPONSE: usize = 64 * 1024;
 /// The longest backoff after repeated failures.
 const MAX_BACKOFF: u64 = 60;
 
@@ -79,6 +76,8 @@ struct Inner {
     fetcher: Arc<dyn HttpFetch>,
     timeout: Duration,
     clock: Clock,
+    #[cfg(feature = "aws-lc-rs")]
+    dpop: Option<Arc<super::DpopKey>>,
     slots: Mutex<HashMap<(String, String), SharedSlot>>,
     jitter: RandomState,
     requests: std::sync::atomic::AtomicU64,
@@ -102,6 +101,8 @@ pub struct ClientCredentialsBuilder {
     fetcher: Option<Arc<dyn HttpFetch>>,
     timeout: Duration,
     clock: Clock,
+    #[cfg(feature = "aws-lc-rs")]
+    dpop: Option<Arc<super::DpopKey>>,
 }
 
 impl fmt::Debug for ClientCredentialsBuilder {
@@ -125,6 +126,14 @@ impl ClientCredentialsBuilder {
     /// [`ReqwestFetch`](crate::jwks::ReqwestFetch) (feature `reqwest`).
     pub fn http_fetch(mut self, fetcher: impl HttpFetch) -> Self {
         self.fetcher = Some(Arc::new(fetcher));
+        self
+    }
+
+    /// Ask for DPoP-bound tokens (RFC 9449), proving possession of `key`
+    /// at the token endpoint. Feature `aws-lc-rs`.
+    #[cfg(feature = "aws-lc-rs")]
+    pub fn dpop(mut self, key: Arc<super::DpopKey>) -> Self {
+        self.dpop = Some(key);
         self
     }
 
@@ -187,26 +196,14 @@ impl ClientCredentialsBuilder {
                 fetcher,
                 timeout: self.timeout,
                 clock: self.clock,
+                #[cfg(feature = "aws-lc-rs")]
+                dpop: self.dpop,
                 slots: Mutex::default(),
                 jitter: RandomState::new(),
                 requests: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: Option<String>,
-    token_type: Option<String>,
-    expires_in: Option<serde_json::Value>,
-    scope: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: Option<String>,
-    error_description: Option<String>,
 }
 
 impl ClientCredentials {
@@ -219,6 +216,8 @@ impl ClientCredentials {
             fetcher: None,
             timeout: Duration::from_secs(10),
             clock: Clock::default(),
+            #[cfg(feature = "aws-lc-rs")]
+            dpop: None,
         }
     }
 
@@ -265,85 +264,39 @@ impl ClientCredentials {
             .map(String::as_str)
     }
 
+    /// The token endpoint, as the grants post to it.
+    pub(super) async fn token_endpoint(&self) -> Result<TokenEndpoint, ClientError> {
+        Ok(TokenEndpoint {
+            issuer: self.inner.issuer.clone(),
+            url: self.endpoint().await?.to_owned(),
+            fetcher: self.inner.fetcher.clone(),
+            timeout: self.inner.timeout,
+            clock: self.inner.clock.clone(),
+            #[cfg(feature = "aws-lc-rs")]
+            dpop: self.inner.dpop.clone(),
+        })
+    }
+
     /// One token request with `form` (the grant's parameters; client
     /// authentication is added here): the token and its lifetime in seconds.
     pub(super) async fn post(
         &self,
-        mut form: Vec<(&'static str, String)>,
-    ) -> Result<(AccessToken, u64), ClientError> {
-        let endpoint = self.endpoint().await?;
-        let mut headers = vec![(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        )];
-        self.inner
-            .auth
-            .apply(
-                &self.inner.issuer,
-                &self.inner.clock,
-                &mut headers,
-                &mut form,
-            )
-            .map_err(|e| ClientError::Unavailable(e.detail().to_owned()))?;
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form: Vec<(&'static str, String)>,
+    ) -> Result<Issued, ClientError> {
+        let endpoint = self.token_endpoint().await?;
         self.inner
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let resp = tokio::time::timeout(
-            self.inner.timeout,
-            self.inner
-                .fetcher
-                .post_form(endpoint, &headers, &form, MAX_RESPONSE),
-        )
-        .await
-        .map_err(|_| ClientError::Unavailable("the token request timed out".into()))?
-        .map_err(|e| ClientError::Unavailable(e.to_string()))?;
-        if resp.status != 200 {
-            return Err(match serde_json::from_slice::<ErrorResponse>(&resp.body) {
-                Ok(ErrorResponse {
-                    error: Some(error),
-                    error_description,
-                }) if (400..500).contains(&resp.status) => ClientError::Refused {
-                    error,
-                    description: error_description.unwrap_or_default(),
-                },
-                _ => {
-                    ClientError::Unavailable(format!("the token endpoint answered {}", resp.status))
-                }
-            });
-        }
-        let body: TokenResponse = serde_json::from_slice(&resp.body).map_err(|_| {
-            ClientError::Unavailable("the token response is not a JSON object".into())
-        })?;
-        let secret = body
-            .access_token
-            .filter(|t| !t.is_empty())
-            .ok_or(ClientError::BadTokenResponse("no access_token"))?;
-        let token_type = body
-            .token_type
-            .filter(|t| t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("dpop"))
-            .ok_or(ClientError::BadTokenResponse(
-                "token_type is neither Bearer nor DPoP",
-            ))?;
-        let lifetime = body
-            .expires_in
-            .as_ref()
-            .and_then(serde_json::Value::as_u64)
-            .filter(|l| *l > 0)
-            .ok_or(ClientError::BadTokenResponse(
-                "no expires_in: the client cannot know when to refresh",
-            ))?;
-        let now = self.inner.clock.unix_now();
-        Ok((
-            AccessToken {
-                secret: secret.into(),
-                token_type: token_type.into(),
-                expires_at: UNIX_EPOCH
-                    .checked_add(Duration::from_secs(now.saturating_add(lifetime))),
-                scope: body.scope.map(Into::into),
-            },
-            lifetime,
-        ))
+        endpoint.request(&self.inner.auth, form).await
+    }
+
+    /// Forgets the token cached for (`resource`, `scopes`): the server
+    /// refused it, so the next call gets a new one.
+    #[cfg(feature = "reqwest")]
+    pub(super) fn forget(&self, resource: &str, scopes: &[String]) {
+        let key = (resource.to_owned(), scope_key(scopes));
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.remove(&key);
     }
 }
 

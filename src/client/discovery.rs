@@ -1,29 +1,27 @@
 //! Discovery from a 401, as the MCP authorization chapter tells clients:
-//! the challenge's `resource_metadata` → the RFC 9728 document → its
-//! `resource` (must be the server's URL) and authorization server → the
-//! scopes to ask for.
+//! the challenge's `resource_metadata` (else the well-known URIs) → the
+//! RFC 9728 document → its `resource` (must cover the server's URL) and
+//! authorization servers → the scopes to ask for.
 
 use serde::Deserialize;
 
+use super::as_metadata::MAX_DOC;
 use super::token::ClientError;
 use crate::jwks::HttpFetch;
 use crate::resource::check_web_url;
 
-/// The largest metadata document read.
-const MAX_DOC: usize = 64 * 1024;
-
-/// What a 401 (and the documents it points to) says about a server.
+/// What a server's 401 (and the RFC 9728 document it leads to) says.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovered {
     /// The protected resource's identifier: what tokens must be for
-    /// (RFC 8707 `resource`).
+    /// (RFC 8707 `resource`). It covers the server's URL.
     pub resource: String,
-    /// The authorization server to ask (the document's first).
-    pub authorization_server: String,
+    /// The authorization servers the document names, in its order.
+    pub authorization_servers: Vec<String>,
     /// The scopes to ask for: the challenge's `scope`, else the document's
-    /// `scopes_supported`.
-    pub scopes: Vec<String>,
+    /// `scopes_supported`, else none (`None`: omit `scope`).
+    pub scopes: Option<Vec<String>>,
 }
 
 /// The auth-params of the first challenge of `scheme` in a
@@ -61,6 +59,23 @@ pub fn challenge_params(www_authenticate: &str, scheme: &str) -> Vec<(String, St
     out
 }
 
+/// The value of the auth-param `name` of the `Bearer` challenge.
+pub(crate) fn bearer_param(www_authenticate: &str, name: &str) -> Option<String> {
+    challenge_params(www_authenticate, "Bearer")
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// The scopes of a `scope` auth-param.
+pub(crate) fn split_scopes(scope: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct ResourceMetadata {
     resource: Option<String>,
@@ -75,88 +90,115 @@ pub(crate) fn within(resource: &str, url: &str) -> bool {
     let (Ok(r), Ok(u)) = (url::Url::parse(resource), url::Url::parse(url)) else {
         return false;
     };
-    let base = r.path().trim_end_matches('/');
-    r.origin() == u.origin()
-        && (u.path() == base || u.path().starts_with(&format!("{base}/")) || base.is_empty())
+    within_url(&r, &u)
 }
 
-fn web_url(url: &str) -> bool {
-    url::Url::parse(url)
-        .ok()
-        .is_some_and(|u| check_web_url(&u, false).is_ok())
+/// [`within`] for parsed URLs (no allocation).
+pub(crate) fn within_url(resource: &url::Url, url: &url::Url) -> bool {
+    let base = resource.path().trim_end_matches('/');
+    resource.scheme() == url.scheme()
+        && resource.host() == url.host()
+        && resource.port_or_known_default() == url.port_or_known_default()
+        && url
+            .path()
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// Follows a 401's challenge for a request to `server_url` (the MCP
-/// server's URL, or a URL under it).
+/// Where to look for the server's RFC 9728 document: the challenge's
+/// `resource_metadata` (same origin as the server, else refused), else the
+/// well-known URI with the server's path inserted, then at the root.
+pub(crate) fn metadata_urls(
+    server: &url::Url,
+    resource_metadata: Option<&str>,
+) -> Result<Vec<String>, ClientError> {
+    let origin = server.origin().ascii_serialization();
+    if let Some(named) = resource_metadata {
+        let same_origin = url::Url::parse(named).ok().is_some_and(|u| {
+            u.origin() == server.origin() && u.username().is_empty() && u.password().is_none()
+        });
+        if !same_origin {
+            return Err(ClientError::Discovery(format!(
+                "the 401 names resource_metadata {named:?}, which is not on the server's origin {origin}: refusing to fetch it"
+            )));
+        }
+        return Ok(vec![named.to_owned()]);
+    }
+    let path = server.path().trim_end_matches('/');
+    let root = format!("{origin}/.well-known/oauth-protected-resource");
+    Ok(if path.is_empty() {
+        vec![root]
+    } else {
+        vec![format!("{root}{path}"), root]
+    })
+}
+
+/// Discovery for the server at `server_url` after its 401: the RFC 9728
+/// document (from the challenge's `resource_metadata`, else the
+/// well-known URIs), whose `resource` must cover `server_url`, its
+/// authorization servers and the scopes to ask for. `www_authenticate` is
+/// the 401's challenge, if it had one. Redirects are not followed (the
+/// fetcher must not follow them; the client's own does not).
 ///
 /// # Errors
 ///
-/// [`ClientError::Discovery`] saying what is wrong: no `resource_metadata`
-/// in the challenge, a document that cannot be fetched or read, a
-/// `resource` that is not `server_url`, no authorization server, or URLs
-/// that are not `https` (`http` only on loopback hosts).
+/// [`ClientError::Discovery`] saying what is wrong: a `resource_metadata`
+/// on another origin, no document found, a `resource` that does not cover
+/// `server_url`, no authorization server, URLs that are not `https`
+/// (`http` only on loopback hosts).
 pub async fn discover(
     fetcher: &dyn HttpFetch,
     server_url: &str,
-    www_authenticate: &str,
+    www_authenticate: Option<&str>,
 ) -> Result<Discovered, ClientError> {
     let err = |s: String| ClientError::Discovery(s);
-    let params = challenge_params(www_authenticate, "Bearer");
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let metadata_url = get("resource_metadata").ok_or_else(|| {
-        err("the 401 has no resource_metadata: the server does not follow RFC 9728".into())
+    let server = url::Url::parse(server_url)
+        .ok()
+        .filter(|u| check_web_url(u, false).is_ok())
+        .ok_or_else(|| err(format!("{server_url:?} is not an https URL")))?;
+    let named = www_authenticate.and_then(|w| bearer_param(w, "resource_metadata"));
+    let mut tried = Vec::new();
+    let mut found = None;
+    for url in metadata_urls(&server, named.as_deref())? {
+        match fetcher.get(&url, MAX_DOC).await {
+            Ok(r) if r.status == 200 => {
+                found = Some((url, r));
+                break;
+            }
+            Ok(r) => tried.push(format!("{url} answered {}", r.status)),
+            Err(e) => tried.push(format!("fetching {url} failed: {e}")),
+        }
+    }
+    let (url, resp) = found.ok_or_else(|| {
+        err(format!(
+            "no protected resource metadata for {server_url}: {}",
+            tried.join("; ")
+        ))
     })?;
-    if !web_url(&metadata_url) {
-        return Err(err(format!(
-            "resource_metadata {metadata_url:?} is not an https URL"
-        )));
-    }
-    let resp = fetcher
-        .get(&metadata_url, MAX_DOC)
-        .await
-        .map_err(|e| err(format!("fetching {metadata_url} failed: {e}")))?;
-    if resp.status != 200 {
-        return Err(err(format!("{metadata_url} answered {}", resp.status)));
-    }
     let doc: ResourceMetadata = serde_json::from_slice(&resp.body).map_err(|_| {
         err(format!(
-            "{metadata_url} is not a protected resource metadata document"
+            "{url} is not a protected resource metadata document"
         ))
     })?;
     let resource = doc
         .resource
-        .ok_or_else(|| err(format!("{metadata_url} names no resource")))?;
+        .ok_or_else(|| err(format!("{url} names no resource")))?;
     if !within(&resource, server_url) {
         return Err(err(format!(
             "the metadata names resource {resource:?}, which does not cover {server_url:?}: refusing to get a token for another resource"
         )));
     }
-    let authorization_server = doc
-        .authorization_servers
-        .first()
-        .cloned()
-        .ok_or_else(|| err(format!("{metadata_url} names no authorization server")))?;
-    if !web_url(&authorization_server) {
-        return Err(err(format!(
-            "the authorization server {authorization_server:?} is not an https URL"
-        )));
+    if doc.authorization_servers.is_empty() {
+        return Err(err(format!("{url} names no authorization server")));
     }
-    let scopes = match get("scope") {
-        Some(s) => s
-            .split(' ')
-            .filter(|x| !x.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        None => doc.scopes_supported,
+    let scopes = match www_authenticate.and_then(|w| bearer_param(w, "scope")) {
+        Some(s) => Some(split_scopes(&s)),
+        None if !doc.scopes_supported.is_empty() => Some(doc.scopes_supported),
+        None => None,
     };
     Ok(Discovered {
         resource,
-        authorization_server,
+        authorization_servers: doc.authorization_servers,
         scopes,
     })
 }
@@ -188,5 +230,41 @@ mod tests {
         assert_eq!(d[0], ("algs".to_owned(), "ES256".to_owned()));
         assert!(challenge_params("Basic realm=\"x\"", "Bearer").is_empty());
         assert!(challenge_params("Bearer error=\"unterminated", "Bearer").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn metadata_urls_stay_on_the_servers_origin() {
+        let server = url::Url::parse("https://mcp.example.com/v1/mcp").unwrap();
+        assert_eq!(
+            metadata_urls(&server, None).unwrap(),
+            [
+                "https://mcp.example.com/.well-known/oauth-protected-resource/v1/mcp",
+                "https://mcp.example.com/.well-known/oauth-protected-resource",
+            ]
+        );
+        assert_eq!(
+            metadata_urls(&server, Some("https://mcp.example.com/custom.json")).unwrap(),
+            ["https://mcp.example.com/custom.json"]
+        );
+        for foreign in [
+            "https://evil.example/.well-known/oauth-protected-resource",
+            "http://mcp.example.com/x",
+            "https://mcp.example.com:8443/x",
+            "https://user@mcp.example.com/x",
+            "not a url",
+        ] {
+            assert!(
+                matches!(
+                    metadata_urls(&server, Some(foreign)),
+                    Err(ClientError::Discovery(_))
+                ),
+                "{foreign}"
+            );
+        }
     }
 }

@@ -9,45 +9,114 @@ use crate::claims::AuthContext;
 /// RFC 8693 §3: the type of the tokens exchanged here.
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
+/// An RFC 8693 token exchange being set up: see
+/// [`ClientCredentials::exchange`]. Nothing is sent before
+/// [`send`](Self::send).
+#[must_use]
+pub struct TokenExchange<'a> {
+    credentials: &'a ClientCredentials,
+    subject_token: &'a str,
+    subject: &'a AuthContext,
+    resource: Option<String>,
+    scopes: Vec<String>,
+    actor_token: Option<&'a str>,
+}
+
+impl std::fmt::Debug for TokenExchange<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenExchange")
+            .field("resource", &self.resource)
+            .field("scopes", &self.scopes)
+            .field("actor_token", &self.actor_token.map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClientCredentials {
     /// Exchanges the access token this server received (`subject_token`,
-    /// verified by the guard as `subject`) for one for the downstream
-    /// `resource` with (narrowed) `scopes` (RFC 8693), authenticated as this
-    /// server's client; `actor_token`, when given, is this server's own
-    /// token, so the result records the delegation (`act`).
+    /// verified by the guard as `subject`) for one for a downstream
+    /// resource (RFC 8693), authenticated as this server's client. Set the
+    /// [`resource`](TokenExchange::resource) (required), the narrowed
+    /// [`scopes`](TokenExchange::scopes) and, to record the delegation
+    /// (`act`), this server's own [`actor_token`](TokenExchange::actor_token).
     ///
-    /// Cached per (hash of the subject token, resource, scopes), never
-    /// beyond the subject token's `exp` (a subject token without `exp` is
-    /// exchanged every time).
+    /// Cached per (hash of the subject token, resource, scopes, actor),
+    /// never beyond the subject token's `exp` (a subject token without
+    /// `exp` is exchanged every time).
     ///
     /// ```no_run
     /// # async fn demo(cc: mcp_resource_guard::client::ClientCredentials,
     /// #   ctx: mcp_resource_guard::AuthContext, incoming: &str) -> Result<(), mcp_resource_guard::client::ClientError> {
     /// let downstream = cc
-    ///     .exchange(incoming, &ctx, "https://api.example.com", &["read".to_owned()], None)
+    ///     .exchange(incoming, &ctx)
+    ///     .resource("https://api.example.com")
+    ///     .scopes(["read"])
+    ///     .send()
     ///     .await?;
     /// # let _ = downstream; Ok(()) }
     /// ```
+    pub fn exchange<'a>(
+        &'a self,
+        subject_token: &'a str,
+        subject: &'a AuthContext,
+    ) -> TokenExchange<'a> {
+        TokenExchange {
+            credentials: self,
+            subject_token,
+            subject,
+            resource: None,
+            scopes: Vec::new(),
+            actor_token: None,
+        }
+    }
+}
+
+impl<'a> TokenExchange<'a> {
+    /// The downstream resource the new token is for (RFC 8707).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// The scopes to ask for (narrower than the subject token's).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// This server's own token, so the result records who acts (`act`).
+    pub fn actor_token(mut self, token: &'a str) -> Self {
+        self.actor_token = Some(token);
+        self
+    }
+
+    /// Sends the exchange (or serves it from the cache).
     ///
     /// # Errors
     ///
-    /// As for [`TokenSource::token`](super::TokenSource::token).
-    pub async fn exchange(
-        &self,
-        subject_token: &str,
-        subject: &AuthContext,
-        resource: &str,
-        scopes: &[String],
-        actor_token: Option<&str>,
-    ) -> Result<AccessToken, ClientError> {
-        let scope = scope_key(scopes);
+    /// [`ClientError::WrongAudience`] without a
+    /// [`resource`](Self::resource); otherwise as for
+    /// [`TokenSource::token`](super::TokenSource::token).
+    pub async fn send(self) -> Result<AccessToken, ClientError> {
+        let Some(resource) = self.resource.as_deref() else {
+            return Err(ClientError::WrongAudience {
+                resource: String::new(),
+                url: "(no resource set: call TokenExchange::resource)".into(),
+            });
+        };
+        let (subject_token, actor_token) = (self.subject_token, self.actor_token);
+        let scope = scope_key(&self.scopes);
         let digest = crate::crypto::sha256(subject_token.as_bytes());
         let subject_key = base64_simd::URL_SAFE_NO_PAD.encode_to_string(digest);
         let actor_key = actor_token.map_or(String::new(), |a| {
             base64_simd::URL_SAFE_NO_PAD.encode_to_string(crate::crypto::sha256(a.as_bytes()))
         });
         // Never outlives the subject token.
-        let cap = subject.expires_at_unix().unwrap_or(0);
+        let cap = self.subject.expires_at_unix().unwrap_or(0);
         let key = (
             resource.to_owned(),
             format!("{scope}\u{0}exchange:{subject_key}:{actor_key}"),
@@ -72,9 +141,9 @@ impl ClientCredentials {
                 form.push(("actor_token", a.to_owned()));
                 form.push(("actor_token_type", ACCESS_TOKEN_TYPE.to_owned()));
             }
-            self.post(form)
+            self.credentials.post(form)
         };
-        self.cached(key, cap, fetch).await
+        self.credentials.cached(key, cap, fetch).await
     }
 }
 

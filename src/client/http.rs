@@ -3,49 +3,79 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::as_metadata::AuthorizationServerMetadata;
+use super::builder::AuthorizedClientBuilder;
 use super::credentials::ClientCredentials;
-use super::discovery::{Discovered, challenge_params, discover, within};
-use super::token::{ClientError, TokenSource};
-use crate::error::ConfigError;
+use super::discovery::{challenge_params, discover, split_scopes, within_url};
+use super::grant::{Grant, Kind};
+use super::token::{AccessToken, ClientError};
+use super::trust::TrustedIssuers;
 use crate::introspection::ClientAuth;
-use crate::jwks::{HttpFetch, ReqwestFetch};
+use crate::jwks::HttpFetch;
 
 /// What the client learned about one server.
-struct Session {
-    discovered: Discovered,
-    source: ClientCredentials,
-    scopes: Vec<String>,
+pub(crate) struct Session {
+    pub(crate) resource: String,
+    /// `resource`, parsed once: every request's URL is checked against it.
+    pub(crate) resource_url: url::Url,
+    pub(crate) meta: AuthorizationServerMetadata,
+    pub(crate) scopes: Option<Vec<String>>,
+    /// The token endpoint, its cache and client authentication.
+    pub(crate) source: ClientCredentials,
 }
 
-/// A reqwest client for one agent identity: it finds out from the server's
-/// 401 where to get a token, gets one with its client credentials, and
-/// retries; it steps up once on a 403 `insufficient_scope`. See the
-/// [module docs](super).
+impl Session {
+    fn scopes(&self) -> &[String] {
+        self.scopes.as_deref().unwrap_or_default()
+    }
+}
+
+/// A reqwest client for one agent identity: its MCP requests produce the
+/// server's 401, which it follows (RFC 9728 metadata, then the
+/// authorization server's metadata) to a token from its [`Grant`], and
+/// retries; it steps up on a 403 `insufficient_scope` (once by default),
+/// and finds the server's new authorization server when a token stops
+/// being accepted. Credentials the grant carries go only to the
+/// [`TrustedIssuers`]; tokens only within the resource they were issued
+/// for; redirects are never followed. See the [module docs](super).
 ///
 /// ```no_run
-/// use mcp_resource_guard::client::AuthorizedClient;
+/// use mcp_resource_guard::client::{AuthorizedClient, Grant, TrustedIssuers};
 /// use mcp_resource_guard::introspection::ClientAuth;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "secret"))?;
-/// let url = "https://mcp.example.com/mcp";
+/// let client = AuthorizedClient::builder(Grant::client_credentials(
+///     ClientAuth::client_secret_basic("agent", std::env::var("AGENT_SECRET")?),
+/// ))
+/// .trusted_issuers(TrustedIssuers::parse("https://auth.example.com")?)
+/// .build()?;
 /// let res = client
-///     .send(url, |http| http.post(url).header("content-type", "application/json").body("{}"))
+///     .send(|http| {
+///         http.post("https://mcp.example.com/mcp")
+///             .header("content-type", "application/json")
+///             .header("accept", "application/json, text/event-stream")
+///             .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#)
+///     })
 ///     .await?;
 /// println!("{}", res.status());
 /// # Ok(()) }
 /// ```
 pub struct AuthorizedClient {
-    http: reqwest::Client,
-    fetcher: Arc<dyn HttpFetch>,
-    auth: ClientAuth,
-    sessions: Mutex<Vec<Arc<Session>>>,
+    pub(crate) http: reqwest::Client,
+    pub(crate) fetcher: Arc<dyn HttpFetch>,
+    pub(crate) grant: Grant,
+    pub(crate) trusted: Option<TrustedIssuers>,
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) dpop: Option<Arc<super::DpopKey>>,
+    pub(crate) max_step_ups: u32,
+    pub(crate) sessions: Mutex<Vec<Arc<Session>>>,
 }
 
 impl std::fmt::Debug for AuthorizedClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthorizedClient")
-            .field("auth", &self.auth)
+            .field("grant", &self.grant)
+            .field("trusted", &self.trusted)
             .finish_non_exhaustive()
     }
 }
@@ -53,211 +83,366 @@ impl std::fmt::Debug for AuthorizedClient {
 /// At most this many servers are remembered.
 const MAX_SESSIONS: usize = 64;
 
-impl AuthorizedClient {
-    /// A client authenticating to authorization servers with `auth`.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::HttpClient`] when reqwest cannot build its client.
-    pub fn new(auth: ClientAuth) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::HttpClient {
-                reason: e.to_string(),
-            })?;
-        Ok(Self {
-            http,
-            fetcher: Arc::new(ReqwestFetch::new()?),
-            auth,
-            sessions: Mutex::default(),
-        })
-    }
+/// The auth-param `name` of the `Bearer` challenge, else of the `DPoP` one.
+fn auth_param(www: &str, name: &str) -> Option<String> {
+    ["Bearer", "DPoP"].iter().find_map(|scheme| {
+        challenge_params(www, scheme)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    })
+}
 
-    /// Use this fetcher for discovery and token requests (tests, proxies).
-    #[must_use]
-    pub fn with_fetcher(mut self, fetcher: impl HttpFetch) -> Self {
-        self.fetcher = Arc::new(fetcher);
-        self
+impl AuthorizedClient {
+    /// A client getting its tokens with `grant`.
+    pub fn builder(grant: Grant) -> AuthorizedClientBuilder {
+        AuthorizedClientBuilder::new(grant)
     }
 
     fn session_for(&self, url: &str) -> Option<Arc<Session>> {
+        let url = url::Url::parse(url).ok()?;
+        self.session_for_url(&url)
+    }
+
+    fn session_for_url(&self, url: &url::Url) -> Option<Arc<Session>> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions
             .iter()
-            .find(|s| within(&s.discovered.resource, url))
+            .find(|s| within_url(&s.resource_url, url))
             .cloned()
     }
 
     fn remember(&self, session: Arc<Session>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions.retain(|s| s.discovered.resource != session.discovered.resource);
+        sessions.retain(|s| s.resource != session.resource);
         if sessions.len() >= MAX_SESSIONS {
             sessions.remove(0);
         }
         sessions.push(session);
     }
 
-    /// A session for the server whose 401 said `www`.
+    /// Discovery for `url` (after a 401 saying `www`, if it said anything)
+    /// and a session with the scopes found plus `extra`.
     async fn authorize(
         &self,
         url: &str,
-        www: &str,
+        www: Option<&str>,
         extra: &[String],
     ) -> Result<Arc<Session>, ClientError> {
         let discovered = discover(&*self.fetcher, url, www).await?;
-        let source = match self.session_for(url) {
-            Some(s) if s.discovered.authorization_server == discovered.authorization_server => {
-                s.source.clone()
+        // No credential leaves before the issuer is known to be trusted.
+        let issuer = match &self.trusted {
+            Some(t) => t.pick(&discovered.authorization_servers)?,
+            None if self.grant.needs_trust() => {
+                return Err(ClientError::UntrustedAuthorizationServer {
+                    issuer: discovered.authorization_servers.join(" "),
+                });
             }
-            _ => ClientCredentials::builder(&discovered.authorization_server, self.auth.clone())
-                .http_fetch(self.fetcher.clone())
-                .build()
-                .map_err(|e| ClientError::Discovery(e.to_string()))?,
+            None => &discovered.authorization_servers[0],
         };
-        let mut scopes = discovered.scopes.clone();
-        for s in extra {
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
+        let meta = AuthorizationServerMetadata::discover(&*self.fetcher, issuer).await?;
+        let mut scopes = discovered.scopes;
+        if !extra.is_empty() {
+            let s = scopes.get_or_insert_with(Vec::new);
+            for x in extra {
+                if !s.contains(x) {
+                    s.push(x.clone());
+                }
             }
         }
+        let previous = self
+            .session_for(url)
+            .filter(|s| s.meta.issuer == meta.issuer && s.resource == discovered.resource);
+        let source = match previous {
+            Some(s) => s.source.clone(),
+            None => self.token_source(&meta)?,
+        };
+        let resource_url = url::Url::parse(&discovered.resource).map_err(|_| {
+            ClientError::Discovery(format!("{:?} is not a URL", discovered.resource))
+        })?;
         let session = Arc::new(Session {
-            discovered,
-            source,
+            resource_url,
+            resource: discovered.resource,
+            meta,
             scopes,
+            source,
         });
         self.remember(session.clone());
         Ok(session)
     }
 
-    /// The token to send to `url`, getting one from the server's challenge
-    /// when none is known: probes with an unauthenticated `GET`.
+    /// The token endpoint of `meta` with the grant's client authentication
+    /// and a cache.
+    fn token_source(
+        &self,
+        meta: &AuthorizationServerMetadata,
+    ) -> Result<ClientCredentials, ClientError> {
+        let auth = self
+            .grant
+            .configured_client()
+            .cloned()
+            .unwrap_or_else(|| ClientAuth::none("unregistered"));
+        let builder = ClientCredentials::builder(&meta.issuer, auth)
+            .token_endpoint(&meta.token_endpoint)
+            .http_fetch(self.fetcher.clone());
+        #[cfg(feature = "aws-lc-rs")]
+        let builder = match &self.dpop {
+            Some(key)
+                if meta
+                    .dpop_signing_alg_values_supported
+                    .iter()
+                    .any(|a| a == "ES256") =>
+            {
+                builder.dpop(key.clone())
+            }
+            _ => builder,
+        };
+        builder
+            .build()
+            .map_err(|e| ClientError::Discovery(e.to_string()))
+    }
+
+    /// The session's token, cached or new from the grant.
+    async fn token(&self, s: &Session) -> Result<AccessToken, ClientError> {
+        let key = (
+            s.resource.clone(),
+            super::credentials::scope_key(s.scopes()),
+        );
+        // Built only when a token is needed.
+        let fetch = || async {
+            let scope = s.scopes().join(" ");
+            let endpoint = s.source.token_endpoint().await?;
+            match &self.grant.0 {
+                Kind::ClientCredentials(_) => {
+                    let mut form = vec![
+                        ("grant_type", "client_credentials".to_owned()),
+                        ("resource", s.resource.clone()),
+                    ];
+                    if !scope.is_empty() {
+                        form.push(("scope", scope.clone()));
+                    }
+                    s.source.post(form).await
+                }
+                Kind::JwtBearer(client, assertion) => {
+                    super::grant::jwt_bearer(
+                        &endpoint,
+                        client,
+                        assertion.read()?,
+                        &s.resource,
+                        &scope,
+                    )
+                    .await
+                }
+                Kind::Enterprise(client, idp) => {
+                    let mut at_idp = endpoint.clone();
+                    at_idp.url = idp.token_endpoint().to_owned();
+                    at_idp.issuer = idp.token_endpoint().to_owned();
+                    #[cfg(feature = "aws-lc-rs")]
+                    {
+                        at_idp.dpop = None;
+                    }
+                    let jag =
+                        super::grant::id_jag(idp, &at_idp, &s.meta.issuer, &s.resource, &scope)
+                            .await?;
+                    super::grant::jwt_bearer(&endpoint, client, jag, &s.resource, &scope).await
+                }
+                Kind::AuthorizationCode(flow) => {
+                    flow.token(&super::authorization_code::FlowTarget {
+                        fetcher: &*self.fetcher,
+                        meta: &s.meta,
+                        endpoint: &endpoint,
+                        resource: &s.resource,
+                        scopes: s.scopes.as_deref(),
+                    })
+                    .await
+                }
+            }
+        };
+        s.source.cached(key, u64::MAX, fetch).await
+    }
+
+    /// A token for the MCP server at `url`, for MCP client libraries that
+    /// take a token and report the server's 401 (see `examples/agent.rs`):
+    /// discovery from that 401's `WWW-Authenticate` value (`challenge`),
+    /// or with `None` from the well-known URIs (RFC 9728 §3). A server
+    /// already known is not asked again.
     ///
     /// # Errors
     ///
     /// As for [`send`](Self::send).
-    pub async fn token_for(&self, url: &str) -> Result<super::AccessToken, ClientError> {
+    pub async fn token_for(
+        &self,
+        url: &str,
+        challenge: Option<&str>,
+    ) -> Result<AccessToken, ClientError> {
         let session = match self.session_for(url) {
             Some(s) => s,
-            None => {
-                let res = self
-                    .http
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|e| ClientError::Unavailable(e.without_url().to_string()))?;
-                let www = www_authenticate(&res).ok_or_else(|| {
-                    ClientError::Discovery(format!(
-                        "{url} answered {} without a Bearer challenge",
-                        res.status()
-                    ))
-                })?;
-                self.authorize(url, &www, &[]).await?
-            }
+            None => self.authorize(url, challenge, &[]).await?,
         };
-        session
-            .source
-            .token(&session.discovered.resource, &session.scopes)
-            .await
+        self.token(&session).await
     }
 
     /// After a 403 `insufficient_scope` from `url` (its `WWW-Authenticate`
     /// value `www`), a token for the union of the held and the challenged
-    /// scopes: what an MCP client library reports, fed back here (see
-    /// `examples/agent.rs`).
+    /// scopes: what an MCP client library reports, fed back here.
     ///
     /// # Errors
     ///
     /// As for [`send`](Self::send).
-    pub async fn step_up(&self, url: &str, www: &str) -> Result<super::AccessToken, ClientError> {
-        let mut union = self
+    pub async fn step_up(&self, url: &str, www: &str) -> Result<AccessToken, ClientError> {
+        let held = self
             .session_for(url)
-            .map(|s| s.scopes.clone())
+            .and_then(|s| s.scopes.clone())
             .unwrap_or_default();
-        for (k, v) in challenge_params(www, "Bearer") {
-            if k == "scope" {
-                for s in v.split(' ').filter(|s| !s.is_empty()) {
-                    if !union.iter().any(|u| u == s) {
-                        union.push(s.to_owned());
-                    }
-                }
+        let mut union = held;
+        for s in auth_param(www, "scope")
+            .map(|s| split_scopes(&s))
+            .unwrap_or_default()
+        {
+            if !union.contains(&s) {
+                union.push(s);
             }
         }
-        let session = self.authorize(url, www, &union).await?;
-        session
-            .source
-            .token(&session.discovered.resource, &session.scopes)
-            .await
+        let session = self.authorize(url, Some(www), &union).await?;
+        self.token(&session).await
     }
 
     /// Sends the request `build` makes (called again for each retry),
-    /// authorizing as the server's challenges say.
+    /// authorizing it as the server's challenges say. The token goes only
+    /// to a URL within the resource it is for: the URL of the request
+    /// `build` returns is the one checked.
     ///
     /// # Errors
     ///
     /// [`ClientError::Discovery`] when the 401 leads nowhere usable;
+    /// [`ClientError::UntrustedAuthorizationServer`] when it leads to an
+    /// authorization server the credentials are not for;
     /// [`ClientError::InsufficientScope`] when the server still refuses
-    /// after one step-up; the token errors of [`ClientCredentials`];
+    /// after the step-ups; the grant's errors;
     /// [`ClientError::Unavailable`] when the server cannot be reached.
     pub async fn send(
         &self,
-        url: &str,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
-        let mut session = self.session_for(url);
-        let mut stepped_up = false;
+        let mut step_ups = 0;
         let mut authorized_now = false;
+        let mut nonce_retried = false;
+        let mut session: Option<Arc<Session>> = None;
         loop {
-            let mut req = build(&self.http);
+            let mut req = build(&self.http)
+                .build()
+                .map_err(|e| ClientError::Unavailable(e.without_url().to_string()))?;
+            // The session is the one for the URL actually requested.
+            session = session
+                .filter(|s| within_url(&s.resource_url, req.url()))
+                .or_else(|| self.session_for_url(req.url()));
+            let url = req.url().to_string();
+            let mut sent_token = None;
             if let Some(s) = &session {
-                if !within(&s.discovered.resource, url) {
-                    return Err(ClientError::WrongAudience {
-                        resource: s.discovered.resource.clone(),
-                        url: url.to_owned(),
-                    });
-                }
-                let token = s.source.token(&s.discovered.resource, &s.scopes).await?;
-                req = req.bearer_auth(token.secret());
+                let token = self.token(s).await?;
+                self.attach(&mut req, &token)?;
+                sent_token = Some(token);
             }
-            let res = req
-                .send()
+            let res = self
+                .http
+                .execute(req)
                 .await
                 .map_err(|e| ClientError::Unavailable(e.without_url().to_string()))?;
             let www = www_authenticate(&res);
-            match (res.status().as_u16(), www) {
-                (401, Some(www)) if !authorized_now => {
-                    session = Some(self.authorize(url, &www, &[]).await?);
+            match res.status().as_u16() {
+                401 => {
+                    if !nonce_retried && self.dpop_nonce(&res, &url, sent_token.as_ref()) {
+                        nonce_retried = true;
+                        continue;
+                    }
+                    if authorized_now {
+                        return Ok(res);
+                    }
+                    if let Some(s) = &session {
+                        // The server no longer takes this token.
+                        s.source.forget(&s.resource, s.scopes());
+                    }
+                    session = Some(self.authorize(&url, www.as_deref(), &[]).await?);
                     authorized_now = true;
                 }
-                (403, Some(www))
-                    if challenge_params(&www, "Bearer")
-                        .iter()
-                        .any(|(k, v)| k == "error" && v == "insufficient_scope") =>
+                403 if www
+                    .as_deref()
+                    .and_then(|w| auth_param(w, "error"))
+                    .is_some_and(|e| e == "insufficient_scope") =>
                 {
-                    let needed: Vec<String> = challenge_params(&www, "Bearer")
-                        .into_iter()
-                        .find(|(k, _)| k == "scope")
-                        .map(|(_, v)| v.split(' ').map(str::to_owned).collect())
+                    let www = www.unwrap_or_default();
+                    let needed = auth_param(&www, "scope")
+                        .map(|s| split_scopes(&s))
                         .unwrap_or_default();
-                    if stepped_up {
+                    if step_ups >= self.max_step_ups {
                         return Err(ClientError::InsufficientScope(needed.join(" ")));
                     }
-                    let held = session
+                    let mut union = session
                         .as_ref()
-                        .map(|s| s.scopes.clone())
+                        .map(|s| s.scopes().to_vec())
                         .unwrap_or_default();
-                    let mut union = held;
                     for s in needed {
                         if !union.contains(&s) {
                             union.push(s);
                         }
                     }
-                    session = Some(self.authorize(url, &www, &union).await?);
-                    stepped_up = true;
+                    session = Some(self.authorize(&url, Some(&www), &union).await?);
+                    step_ups += 1;
                 }
                 _ => return Ok(res),
             }
         }
+    }
+
+    /// Adds `token` (and a DPoP proof for a DPoP-bound one) to `req`.
+    fn attach(&self, req: &mut reqwest::Request, token: &AccessToken) -> Result<(), ClientError> {
+        let header = |v: String| {
+            let mut v = http::HeaderValue::from_str(&v)
+                .map_err(|_| ClientError::BadTokenResponse("the token is not a header value"))?;
+            v.set_sensitive(true);
+            Ok::<_, ClientError>(v)
+        };
+        if token.is_dpop() {
+            #[cfg(feature = "aws-lc-rs")]
+            if let Some(key) = &self.dpop {
+                let proof = key.proof(
+                    req.method().as_str(),
+                    req.url().as_str(),
+                    Some(token.secret()),
+                )?;
+                req.headers_mut()
+                    .insert(http::HeaderName::from_static("dpop"), header(proof)?);
+                req.headers_mut()
+                    .insert(http::header::AUTHORIZATION, header(token.authorization())?);
+                return Ok(());
+            }
+            return Err(ClientError::BadTokenResponse(
+                "a DPoP-bound token came back but this client has no DPoP key",
+            ));
+        }
+        req.headers_mut()
+            .insert(http::header::AUTHORIZATION, header(token.authorization())?);
+        Ok(())
+    }
+
+    /// RFC 9449 §9: a 401 `use_dpop_nonce` with a new `DPoP-Nonce`, for a
+    /// request that carried a DPoP proof. Remembers the nonce.
+    fn dpop_nonce(&self, res: &reqwest::Response, url: &str, token: Option<&AccessToken>) -> bool {
+        #[cfg(feature = "aws-lc-rs")]
+        if let (Some(key), Some(true)) = (&self.dpop, token.map(AccessToken::is_dpop)) {
+            let asked = www_authenticate(res).is_some_and(|w| {
+                challenge_params(&w, "DPoP")
+                    .iter()
+                    .any(|(k, v)| k == "error" && v == "use_dpop_nonce")
+            });
+            let nonce = res
+                .headers()
+                .get("dpop-nonce")
+                .and_then(|v| v.to_str().ok());
+            return asked && nonce.is_some_and(|n| key.remember_nonce(url, n));
+        }
+        let _ = (res, url, token);
+        false
     }
 }
 
@@ -274,6 +459,7 @@ fn www_authenticate(res: &reqwest::Response) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::discovery::within;
 
     #[test]
     fn tokens_stay_within_their_resource() {
@@ -289,5 +475,12 @@ mod tests {
             "https://mcp.example.com/",
             "https://mcp.example.com/anything"
         ));
+    }
+
+    #[test]
+    fn challenge_params_come_from_bearer_then_dpop() {
+        let www = r#"DPoP algs="ES256", error="use_dpop_nonce", Bearer scope="a b""#;
+        assert_eq!(auth_param(www, "scope").as_deref(), Some("a b"));
+        assert_eq!(auth_param(www, "error").as_deref(), Some("use_dpop_nonce"));
     }
 }

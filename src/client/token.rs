@@ -13,9 +13,28 @@ pub struct AccessToken {
     pub(crate) token_type: Box<str>,
     pub(crate) expires_at: Option<SystemTime>,
     pub(crate) scope: Option<Box<str>>,
+    pub(crate) refresh_token: Option<Box<str>>,
 }
 
 impl AccessToken {
+    /// A token from its parts, as a [`TokenStore`](super::TokenStore)
+    /// that keeps tokens on disk reads them back.
+    pub fn restore(
+        secret: impl Into<Box<str>>,
+        token_type: impl Into<Box<str>>,
+        expires_at: Option<SystemTime>,
+        scope: Option<String>,
+        refresh_token: Option<String>,
+    ) -> Self {
+        Self {
+            secret: secret.into(),
+            token_type: token_type.into(),
+            expires_at,
+            scope: scope.map(Into::into),
+            refresh_token: refresh_token.map(Into::into),
+        }
+    }
+
     /// The token itself, for an `Authorization` header. Never log it.
     pub fn secret(&self) -> &str {
         &self.secret
@@ -36,9 +55,25 @@ impl AccessToken {
         self.scope.as_deref()
     }
 
-    /// The `Authorization` header value: `Bearer <token>`.
+    /// The refresh token that came with it, if any. Never log it.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.refresh_token.as_deref()
+    }
+
+    /// Whether the token is DPoP-bound (RFC 9449): it must be sent with the
+    /// `DPoP` scheme and a proof by the key it is bound to.
+    pub fn is_dpop(&self) -> bool {
+        self.token_type.eq_ignore_ascii_case("dpop")
+    }
+
+    /// The `Authorization` header value: `Bearer <token>`, or
+    /// `DPoP <token>` for a DPoP-bound token.
     pub fn authorization(&self) -> String {
-        format!("Bearer {}", self.secret)
+        if self.is_dpop() {
+            format!("DPoP {}", self.secret)
+        } else {
+            format!("Bearer {}", self.secret)
+        }
     }
 }
 
@@ -49,6 +84,10 @@ impl fmt::Debug for AccessToken {
             .field("token_type", &self.token_type)
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -91,6 +130,22 @@ pub enum ClientError {
         /// Where it would have gone.
         url: String,
     },
+    /// Discovery led to an authorization server this client's credentials
+    /// were not configured for: nothing was sent to it. Add its issuer to
+    /// the trusted issuers only if it really is where the client is
+    /// registered.
+    #[error(
+        "refusing to authenticate to {issuer}: not one of the authorization servers this client is registered at"
+    )]
+    UntrustedAuthorizationServer {
+        /// The issuer the server named.
+        issuer: String,
+    },
+    /// The authorization response (the redirect back from the
+    /// authorization endpoint) cannot be used: an error from the server, a
+    /// wrong `state` or `iss`, no `code`.
+    #[error("the authorization response is refused: {0}")]
+    AuthorizationResponse(String),
     /// Backing off after a failure: retry after this long.
     #[error("backing off after an authorization server failure; retry in {0:?}")]
     BackingOff(Duration),
@@ -129,6 +184,7 @@ impl StaticCredential {
             token_type: "Bearer".into(),
             expires_at: None,
             scope: None,
+            refresh_token: None,
         })
     }
 

@@ -53,7 +53,7 @@ mod verifier;
 
 use std::time::Duration;
 
-#[cfg(feature = "testing")]
+#[cfg(any(feature = "testing", all(feature = "client", feature = "aws-lc-rs")))]
 pub(crate) use proof::thumbprint;
 pub(crate) use verifier::DpopVerifier;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use mcp_resource_guard::client::{
-    AuthorizedClient, ClientCredentials, ClientError, TokenSource, discover,
+    AuthorizationServerMetadata, AuthorizedClient, ClientCredentials, ClientError, Grant,
+    TokenSource, TrustedIssuers, discover,
 };
 use mcp_resource_guard::introspection::ClientAuth;
 use mcp_resource_guard::jwks::ReqwestFetch;
@@ -58,6 +59,16 @@ fn credentials(base: &str, clock: &ManualClock) -> ClientCredentials {
 }
 
 const MCP: &str = "https://mcp.example.com/mcp";
+
+/// An agent with client credentials, trusting `issuer` only.
+pub(crate) fn agent(issuer: &TestIssuer, id: &str, secret: &str) -> AuthorizedClient {
+    AuthorizedClient::builder(Grant::client_credentials(ClientAuth::client_secret_basic(
+        id, secret,
+    )))
+    .trusted_issuers(TrustedIssuers::new([issuer.issuer()]).unwrap())
+    .build()
+    .unwrap()
+}
 
 fn scopes(s: &[&str]) -> Vec<String> {
     s.iter().map(|x| (*x).to_owned()).collect()
@@ -270,35 +281,31 @@ async fn the_authorized_client_follows_the_401_and_steps_up_once() {
     issuer.add_client("agent", "s3cret", ["todo:read", "todo:write"]);
     issuer.add_client("reader", "s3cret", ["todo:read"]);
     let base = guarded_server(&issuer).await;
-    let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "s3cret")).unwrap();
+    let client = agent(&issuer, "agent", "s3cret");
     let url = format!("{base}/mcp");
-    let res = client.send(&url, |h| h.get(&url)).await.unwrap();
+    let res = client.send(|h| h.get(&url)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "agent");
     // The token was for todo:read (the challenge's scope); this route needs
     // todo:write: one step-up to the union.
     let write = format!("{base}/mcp/write");
-    let res = client.send(&write, |h| h.get(&write)).await.unwrap();
+    let res = client.send(|h| h.get(&write)).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "todo:read todo:write");
 
     // A server that refuses whatever the token holds: one step-up, then a
     // typed error (no loop).
     let never = format!("{base}/mcp/never");
-    let e = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.send(&never, |h| h.get(&never)),
-    )
-    .await
-    .expect("no retry loop")
-    .unwrap_err();
+    let e = tokio::time::timeout(Duration::from_secs(10), client.send(|h| h.get(&never)))
+        .await
+        .expect("no retry loop")
+        .unwrap_err();
     assert_eq!(e, ClientError::InsufficientScope("todo:read".into()));
 
     // A client that may not have todo:write: the authorization server
     // refuses the step-up, and the call ends with that error.
-    let reader =
-        AuthorizedClient::new(ClientAuth::client_secret_basic("reader", "s3cret")).unwrap();
-    let e = reader.send(&write, |h| h.get(&write)).await.unwrap_err();
+    let reader = agent(&issuer, "reader", "s3cret");
+    let e = reader.send(|h| h.get(&write)).await.unwrap_err();
     assert!(
         matches!(&e, ClientError::Refused { error, .. } if error == "invalid_scope"),
         "{e:?}"
@@ -312,37 +319,36 @@ async fn discovery_refuses_what_it_cannot_trust() {
     let fetch = ReqwestFetch::new().unwrap();
     let meta = format!("{base}/.well-known/oauth-protected-resource/mcp");
     let www = format!("Bearer resource_metadata=\"{meta}\", scope=\"todo:read\"");
-    let d = discover(&fetch, &format!("{base}/mcp"), &www)
+    let d = discover(&fetch, &format!("{base}/mcp"), Some(&www))
         .await
         .unwrap();
     assert_eq!(d.resource, format!("{base}/mcp"));
-    assert_eq!(d.authorization_server, issuer.issuer());
-    assert_eq!(d.scopes, ["todo:read"]);
+    assert_eq!(d.authorization_servers, [issuer.issuer()]);
+    assert_eq!(d.scopes, Some(scopes(&["todo:read"])));
+    // Without a challenge: the well-known URI with the path inserted, and
+    // the document's scopes_supported.
+    let d = discover(&fetch, &format!("{base}/mcp"), None)
+        .await
+        .unwrap();
+    assert_eq!(d.scopes, Some(scopes(&["todo:read", "todo:write"])));
     // The document names another resource than the server asked.
-    let e = discover(&fetch, &format!("{base}/other"), &www)
+    let e = discover(&fetch, &format!("{base}/other"), Some(&www))
         .await
         .unwrap_err();
     assert!(
         matches!(&e, ClientError::Discovery(m) if m.contains("refusing to get a token for another resource")),
         "{e:?}"
     );
-    // No resource_metadata; an http metadata URL off loopback.
-    let e = discover(&fetch, &format!("{base}/mcp"), "Bearer scope=\"x\"")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, ClientError::Discovery(m) if m.contains("no resource_metadata")),
-        "{e:?}"
-    );
+    // A resource_metadata on another origin is not fetched.
     let e = discover(
         &fetch,
         &format!("{base}/mcp"),
-        "Bearer resource_metadata=\"http://evil.example.com/m\"",
+        Some("Bearer resource_metadata=\"http://evil.example.com/m\""),
     )
     .await
     .unwrap_err();
     assert!(
-        matches!(&e, ClientError::Discovery(m) if m.contains("not an https URL")),
+        matches!(&e, ClientError::Discovery(m) if m.contains("not on the server's origin")),
         "{e:?}"
     );
 }
@@ -374,17 +380,11 @@ async fn a_token_is_never_sent_to_another_origin() {
     let other_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, other).await.unwrap() });
 
-    let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "s3cret")).unwrap();
+    let client = agent(&issuer, "agent", "s3cret");
     let url = format!("{base}/mcp");
-    assert_eq!(
-        client.send(&url, |h| h.get(&url)).await.unwrap().status(),
-        200
-    );
+    assert_eq!(client.send(|h| h.get(&url)).await.unwrap().status(), 200);
     let echo = format!("{other_base}/echo");
-    assert_eq!(
-        client.send(&echo, |h| h.get(&echo)).await.unwrap().status(),
-        200
-    );
+    assert_eq!(client.send(|h| h.get(&echo)).await.unwrap().status(), 200);
     assert_eq!(
         *seen.lock().unwrap(),
         [String::new()],
@@ -442,7 +442,10 @@ async fn token_exchange_is_cached_per_subject_and_never_outlives_it() {
     let api = "https://api.example.com/";
     let read = scopes(&["read"]);
     let t = cc
-        .exchange("alice-token", &alice, api, &read, None)
+        .exchange("alice-token", &alice)
+        .resource(api)
+        .scopes(&read)
+        .send()
         .await
         .unwrap();
     assert_eq!(t.secret(), "exchanged-0");
@@ -455,11 +458,17 @@ async fn token_exchange_is_cached_per_subject_and_never_outlives_it() {
     assert!(body.contains("scope=read"), "{body}");
     assert!(!body.contains("actor_token"), "{body}");
     // Cached for this subject token; another subject token is its own key.
-    cc.exchange("alice-token", &alice, api, &read, None)
+    cc.exchange("alice-token", &alice)
+        .resource(api)
+        .scopes(&read)
+        .send()
         .await
         .unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    cc.exchange("bob-token", &alice, api, &read, None)
+    cc.exchange("bob-token", &alice)
+        .resource(api)
+        .scopes(&read)
+        .send()
         .await
         .unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 2);
@@ -467,14 +476,21 @@ async fn token_exchange_is_cached_per_subject_and_never_outlives_it() {
     // token (100 s): refreshed by 81 s.
     clock.advance(Duration::from_secs(81));
     assert_eq!(
-        cc.exchange("alice-token", &alice, api, &read, None)
+        cc.exchange("alice-token", &alice)
+            .resource(api)
+            .scopes(&read)
+            .send()
             .await
             .unwrap()
             .secret(),
         "exchanged-2"
     );
     // With this server's own actor token.
-    cc.exchange("alice-token", &alice, api, &read, Some("my-own-token"))
+    cc.exchange("alice-token", &alice)
+        .resource(api)
+        .scopes(&read)
+        .actor_token("my-own-token")
+        .send()
         .await
         .unwrap();
     let body = bodies.lock().unwrap().last().unwrap().clone();
@@ -486,10 +502,16 @@ async fn token_exchange_is_cached_per_subject_and_never_outlives_it() {
     // A subject token without exp is exchanged every time.
     let no_exp = ctx(json!({"iss": "https://as", "sub": "carol", "aud": MCP}));
     let before = hits.load(Ordering::SeqCst);
-    cc.exchange("carol-token", &no_exp, api, &read, None)
+    cc.exchange("carol-token", &no_exp)
+        .resource(api)
+        .scopes(&read)
+        .send()
         .await
         .unwrap();
-    cc.exchange("carol-token", &no_exp, api, &read, None)
+    cc.exchange("carol-token", &no_exp)
+        .resource(api)
+        .scopes(&read)
+        .send()
         .await
         .unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), before + 2);
@@ -585,13 +607,10 @@ async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
     .build()
     .unwrap();
     let exchanged = cc
-        .exchange(
-            &incoming,
-            &subject,
-            downstream_url,
-            &scopes(&["todo:read"]),
-            None,
-        )
+        .exchange(&incoming, &subject)
+        .resource(downstream_url)
+        .scopes(["todo:read"])
+        .send()
         .await
         .unwrap();
     let down = verifier_for(downstream_url)
@@ -605,13 +624,10 @@ async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
     assert!(down.expires_at_unix() <= subject.expires_at_unix());
     // Not a scope the subject token holds; not a token of this issuer.
     let e = cc
-        .exchange(
-            &incoming,
-            &subject,
-            downstream_url,
-            &scopes(&["todo:delete"]),
-            None,
-        )
+        .exchange(&incoming, &subject)
+        .resource(downstream_url)
+        .scopes(["todo:delete"])
+        .send()
         .await
         .unwrap_err();
     assert!(
@@ -620,13 +636,10 @@ async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
     );
     let forged = format!("{incoming}x");
     let e = cc
-        .exchange(
-            &forged,
-            &subject,
-            downstream_url,
-            &scopes(&["todo:read"]),
-            None,
-        )
+        .exchange(&forged, &subject)
+        .resource(downstream_url)
+        .scopes(["todo:read"])
+        .send()
         .await
         .unwrap_err();
     assert!(
@@ -731,15 +744,12 @@ async fn redirects_are_not_followed_with_a_token() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let redirect_base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
-    let client = AuthorizedClient::new(ClientAuth::client_secret_basic("agent", "s3cret")).unwrap();
+    let client = agent(&issuer, "agent", "s3cret");
     // Authorized at the guarded server first.
     let url = format!("{base}/mcp");
-    assert_eq!(
-        client.send(&url, |h| h.get(&url)).await.unwrap().status(),
-        200
-    );
+    assert_eq!(client.send(|h| h.get(&url)).await.unwrap().status(), 200);
     let go = format!("{redirect_base}/mcp/go");
-    let res = client.send(&go, |h| h.get(&go)).await.unwrap();
+    let res = client.send(|h| h.get(&go)).await.unwrap();
     assert_eq!(res.status(), 302);
     assert_eq!(
         hits.load(Ordering::SeqCst),
@@ -765,7 +775,9 @@ async fn discovery_refuses_an_authorization_server_over_plain_http() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let www =
         format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"");
-    let e = discover(&ReqwestFetch::new().unwrap(), &resource, &www)
+    let fetch = ReqwestFetch::new().unwrap();
+    let d = discover(&fetch, &resource, Some(&www)).await.unwrap();
+    let e = AuthorizationServerMetadata::discover(&fetch, &d.authorization_servers[0])
         .await
         .unwrap_err();
     assert_eq!(

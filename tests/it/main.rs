@@ -19,6 +19,7 @@ mod example_axum_basic;
 mod example_hyper_basic;
 mod fleet;
 mod guard_proxy;
+mod hostile_server;
 mod introspection;
 mod jwks_cache;
 mod mcp_fail_closed;
