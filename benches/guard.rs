@@ -95,13 +95,22 @@ struct FixedAs(serde_json::Value);
 
 #[async_trait::async_trait]
 impl mcp_resource_guard::jwks::HttpFetch for FixedAs {
+    /// The protected resource's and the authorization server's metadata.
     async fn get(
         &self,
-        _: &str,
+        url: &str,
         _: usize,
     ) -> Result<mcp_resource_guard::jwks::HttpResponse, mcp_resource_guard::jwks::KeySourceError>
     {
-        Err(mcp_resource_guard::jwks::KeySourceError::new("unused"))
+        let doc = if url.contains("oauth-protected-resource") {
+            serde_json::json!({"resource": RESOURCE, "authorization_servers": [ISSUER]})
+        } else {
+            serde_json::json!({"issuer": ISSUER, "token_endpoint": format!("{ISSUER}/token")})
+        };
+        Ok(mcp_resource_guard::jwks::HttpResponse::new(
+            200,
+            doc.to_string().into_bytes(),
+        ))
     }
     async fn post_form(
         &self,
@@ -253,9 +262,25 @@ fn client_token(c: &mut Criterion) {
         .unwrap();
     let scopes = vec!["todo:read".to_owned(), "todo:write".to_owned()];
     rt.block_on(source.token(RESOURCE, &scopes)).unwrap();
+    // The same through AuthorizedClient: the session for the URL (origin
+    // and path checks), then the cache.
+    use mcp_resource_guard::client::{AuthorizedClient, Grant, TrustedIssuers};
+    let agent = AuthorizedClient::builder(Grant::client_credentials(
+        ClientAuth::client_secret_basic("a", "s"),
+    ))
+    .trusted_issuers(TrustedIssuers::new([ISSUER]).unwrap())
+    .http_fetch(FixedAs(serde_json::json!(
+        {"access_token": "at-1", "token_type": "Bearer", "expires_in": 3600}
+    )))
+    .build()
+    .unwrap();
+    rt.block_on(agent.token_for(RESOURCE, None)).unwrap();
     let mut g = c.benchmark_group("client");
     g.bench_function("cached_token", |b| {
         b.iter(|| now(source.token(black_box(RESOURCE), black_box(&scopes))).unwrap())
+    });
+    g.bench_function("authorized_client_cached_token", |b| {
+        b.iter(|| now(agent.token_for(black_box(RESOURCE), None)).unwrap())
     });
     g.finish();
 }

