@@ -58,7 +58,9 @@ use async_trait::async_trait;
 
 use crate::error::{BoxError, ConfigError};
 
-pub(crate) use discovery::{discover_field, discovery_urls};
+pub(crate) use discovery::discover_field;
+#[cfg(feature = "client")]
+pub(crate) use discovery::discovery_urls;
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
 pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
