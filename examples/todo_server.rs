@@ -433,6 +433,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 issuer.token_endpoint()
             );
             println!(
+                "the example agent (client credentials, trusting this issuer only; steps up to todo:write):\nAGENT_ISSUER={} AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET={secret} \\\n  cargo run --example agent -- {url} add_todo '{{\"title\":\"milk\"}}'\n",
+                issuer.issuer()
+            );
+            println!(
                 "a real authorization server instead: MCP_ISSUER=https://auth.example.com cargo run --example todo_server\n"
             );
             let listener = tokio::net::TcpListener::bind(&bind).await?;
