@@ -55,6 +55,10 @@ use std::time::Duration;
 
 #[cfg(any(feature = "testing", all(feature = "client", feature = "aws-lc-rs")))]
 pub(crate) use proof::thumbprint;
+#[cfg(feature = "testing")]
+pub(crate) use proof::{
+    ProofCheck, header_cache as proof_header_cache, validate as validate_proof,
+};
 pub(crate) use verifier::DpopVerifier;
 
 use crate::config::{AlgSet, Algorithm};
@@ -199,6 +203,7 @@ pub(crate) fn fuzz_validate(
     now: u64,
 ) -> Result<String, crate::error::AuthError> {
     let check = proof::ProofCheck {
+        with_token: true,
         method,
         htu,
         now,

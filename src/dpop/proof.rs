@@ -140,6 +140,9 @@ pub(crate) struct ProofCheck<'a> {
     /// Seconds `iat` may be off, either way.
     pub(crate) window: u64,
     pub(crate) algorithms: AlgSet,
+    /// A token goes with the request (a resource server): `ath` required.
+    /// `false` at a token endpoint (RFC 9449 §5), where `ath` is all zeros.
+    pub(crate) with_token: bool,
 }
 
 /// A proof that passed every check that needs no state.
@@ -273,12 +276,15 @@ pub(crate) fn validate(
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| bad("the DPoP proof has no usable jti"))?;
     // 10. ath: decoded here, compared with the token's hash by the caller.
-    let ath = claims
-        .ath
-        .as_deref()
-        .and_then(|a| base64_simd::URL_SAFE_NO_PAD.decode_to_vec(a).ok())
-        .and_then(|a| <[u8; 32]>::try_from(a).ok())
-        .ok_or_else(|| bad("the DPoP proof's ath is not the hash of the access token"))?;
+    let ath = match check.with_token {
+        true => claims
+            .ath
+            .as_deref()
+            .and_then(|a| base64_simd::URL_SAFE_NO_PAD.decode_to_vec(a).ok())
+            .and_then(|a| <[u8; 32]>::try_from(a).ok())
+            .ok_or_else(|| bad("the DPoP proof's ath is not the hash of the access token"))?,
+        false => [0; 32],
+    };
     let jkt = &header.jkt;
     let replay_key = crate::store::StoreKey::new(
         crate::store::KeyKind::DpopProof,
@@ -353,6 +359,7 @@ mod tests {
         let key = crate::testing::TestKey::generate(Algorithm::ES256).unwrap();
         let url = "https://mcp.example.com/mcp";
         let check = ProofCheck {
+            with_token: true,
             method: &Method::GET,
             htu: url,
             now: crate::clock::Clock::default().unix_now(),

@@ -92,6 +92,7 @@ impl DpopVerifier {
         validate(
             headers,
             &ProofCheck {
+                with_token: true,
                 method,
                 htu: &htu,
                 now: self.clock.unix_now(),

@@ -75,7 +75,34 @@ impl IssuerState {
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": self.all_scopes(),
+            "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256", "PS256"],
         })
+    }
+
+    /// The thumbprint of the key of a valid DPoP proof for this token
+    /// endpoint (RFC 9449 §5), if the request carries one.
+    fn dpop_binding(&self, headers: &http::HeaderMap) -> Result<Option<String>, GrantError> {
+        if !headers.contains_key("dpop") {
+            return Ok(None);
+        }
+        let htu = format!("{}/token", self.issuer);
+        let check = crate::dpop::ProofCheck {
+            method: &http::Method::POST,
+            htu: &htu,
+            now: unix_now(),
+            window: 300,
+            algorithms: crate::config::AlgSet::ALL,
+            with_token: false,
+        };
+        crate::dpop::validate_proof(headers, &check, &crate::dpop::proof_header_cache())
+            .map(|p| Some(p.jkt))
+            .map_err(|_| {
+                (
+                    400,
+                    "invalid_dpop_proof",
+                    "the DPoP proof is not valid for this token endpoint",
+                )
+            })
     }
 
     fn all_scopes(&self) -> Vec<String> {
@@ -90,6 +117,7 @@ impl IssuerState {
     fn token(
         &self,
         auth: Option<&str>,
+        dpop_jkt: Option<&str>,
         form: &[u8],
     ) -> Result<Value, (u16, &'static str, &'static str)> {
         let params: std::collections::HashMap<String, String> =
@@ -158,11 +186,16 @@ impl IssuerState {
             "invalid_target",
             "the resource parameter (RFC 8707) is required",
         ))?;
-        let token = self.mint(&json!({
+        let mut claims = json!({
             "sub": id, "client_id": id, "aud": resource, "scope": scope.join(" "),
-        }));
+        });
+        if let Some(jkt) = dpop_jkt {
+            claims["cnf"] = json!({ "jkt": jkt });
+        }
+        let token = self.mint(&claims);
+        let token_type = if dpop_jkt.is_some() { "DPoP" } else { "Bearer" };
         Ok(json!({
-            "access_token": token, "token_type": "Bearer", "expires_in": self.ttl, "scope": scope.join(" "),
+            "access_token": token, "token_type": token_type, "expires_in": self.ttl, "scope": scope.join(" "),
         }))
     }
 }
@@ -279,7 +312,10 @@ pub(super) fn issuer_routes(state: Arc<IssuerState>) -> axum::Router {
                 let auth = headers
                     .get(http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok());
-                match s.token(auth, &body) {
+                let issued = s
+                    .dpop_binding(&headers)
+                    .and_then(|jkt| s.token(auth, jkt.as_deref(), &body));
+                match issued {
                     Ok(v) => (StatusCode::OK, axum::Json(v)),
                     Err((status, error, description)) => (
                         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),

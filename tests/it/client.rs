@@ -787,3 +787,118 @@ async fn discovery_refuses_an_authorization_server_over_plain_http() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_dpop_client_gets_bound_tokens_and_answers_the_guards_nonces() {
+    use mcp_resource_guard::client::DpopKey;
+    use mcp_resource_guard::dpop::{Dpop, DpopMode};
+    let issuer = TestIssuer::start().await.unwrap();
+    issuer.add_client("agent", "s3cret", ["todo:read"]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let guard = GuardLayer::builder(format!("{base}/mcp"))
+        .add_issuer(Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()))
+        .scopes_supported(["todo:read"])
+        .dpop(
+            Dpop::new(DpopMode::Required)
+                .nonces(mcp_resource_guard::SealedState::new().unwrap(), false),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/mcp",
+            post(
+                |h: http::HeaderMap, ctx: mcp_resource_guard::AuthContext| async move {
+                    format!(
+                        "{} {}",
+                        ctx.client_id().unwrap_or_default(),
+                        h["authorization"]
+                            .to_str()
+                            .unwrap()
+                            .split(' ')
+                            .next()
+                            .unwrap()
+                    )
+                },
+            ),
+        )
+        .layer(guard);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = AuthorizedClient::builder(Grant::client_credentials(
+        ClientAuth::client_secret_basic("agent", "s3cret"),
+    ))
+    .trusted_issuers(TrustedIssuers::new([issuer.issuer()]).unwrap())
+    .dpop(DpopKey::generate().unwrap())
+    .build()
+    .unwrap();
+    let url = format!("{base}/mcp");
+    // 401 (no token) → a DPoP-bound token → 401 use_dpop_nonce → the
+    // retry with the nonce.
+    let res = client.send(|h| h.post(&url).body("{}")).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "agent DPoP");
+    let token = client.token_for(&url, None).await.unwrap();
+    assert!(token.is_dpop());
+    // The same client without its key: a bound token cannot be had as
+    // Bearer, and a guard requiring DPoP refuses Bearer.
+    let bearer = agent(&issuer, "agent", "s3cret");
+    let res = bearer.send(|h| h.post(&url).body("{}")).await.unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn the_token_endpoints_dpop_nonce_is_used_once_asked_for() {
+    use mcp_resource_guard::client::DpopKey;
+    // A token endpoint that wants nonce "n-1" in the proof (RFC 9449 §8).
+    let proofs = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let p = proofs.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move |h: http::HeaderMap| {
+            let p = p.clone();
+            async move {
+                let proof = h["dpop"].to_str().unwrap();
+                let claims: Value = serde_json::from_slice(
+                    &base64_simd::URL_SAFE_NO_PAD
+                        .decode_to_vec(proof.split('.').nth(1).unwrap())
+                        .unwrap(),
+                )
+                .unwrap();
+                p.lock().unwrap().push(claims.clone());
+                if claims["nonce"] == "n-1" {
+                    let ok = json!({"access_token": "t", "token_type": "DPoP", "expires_in": 60});
+                    (
+                        http::StatusCode::OK,
+                        [("dpop-nonce", "n-1")],
+                        axum::Json(ok),
+                    )
+                } else {
+                    let e = json!({"error": "use_dpop_nonce"});
+                    (
+                        http::StatusCode::BAD_REQUEST,
+                        [("dpop-nonce", "n-1")],
+                        axum::Json(e),
+                    )
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let cc = ClientCredentials::builder(&base, ClientAuth::client_secret_basic("a", "s"))
+        .token_endpoint(format!("{base}/token"))
+        .dpop(Arc::new(DpopKey::generate().unwrap()))
+        .build()
+        .unwrap();
+    let t = cc.token(MCP, &[]).await.unwrap();
+    assert!(t.is_dpop());
+    let seen = proofs.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "one challenge, one retry");
+    assert_eq!(seen[0]["htu"], format!("{base}/token"));
+    assert_eq!(seen[0]["htm"], "POST");
+    assert!(seen[0].get("nonce").is_none() && seen[0].get("ath").is_none());
+    assert_eq!(seen[1]["nonce"], "n-1");
+    assert_ne!(seen[0]["jti"], seen[1]["jti"]);
+}

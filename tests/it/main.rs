@@ -28,6 +28,7 @@ mod mcp_lists;
 mod mcp_policy;
 mod mcp_wires;
 mod metadata;
+mod person_flow;
 mod properties;
 mod redis_store;
 mod remote_jwks;
