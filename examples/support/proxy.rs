@@ -116,11 +116,24 @@ pub async fn check_connection(req: Request<Body>, next: axum::middleware::Next) 
     next.run(req).await
 }
 
-/// The upstream side of the proxy: a tower service.
+/// The HTTP client to the upstream: hyper's pooled client (http and
+/// https with the system's roots); it follows no redirect.
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<Bytes>,
+>;
+
+/// The upstream side of the proxy: a tower service (cloned per request,
+/// so its settings are shared).
 #[derive(Clone)]
-pub struct Upstream {
-    client: reqwest::Client,
-    url: url::Url,
+pub struct Upstream(std::sync::Arc<Settings>);
+
+/// What the upstream side needs, built once.
+struct Settings {
+    client: Client,
+    /// The upstream endpoint, built once: a request only swaps in the
+    /// query when `forward_query` allows it.
+    uri: http::Uri,
     response_timeout: Duration,
     identity: IdentityHeaders,
     forward_query: bool,
@@ -156,21 +169,34 @@ impl Upstream {
             (HeaderName::from_static("x-forwarded-host"), value(&host)?),
         ];
         let response_timeout = policy.response_timeout;
-        let client = reqwest::Client::builder()
-            // The upstream is one endpoint: a redirect would send the
-            // caller's request (and identity) somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(response_timeout)
-            .build()
-            .map_err(|e| format!("the HTTP client: {e}"))?;
-        Ok(Self {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        // The response timeout below covers connecting too.
+        http.set_connect_timeout(Some(response_timeout));
+        http.set_nodelay(true);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("the TLS roots for an https upstream: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        // hyper follows no redirect: the upstream is one endpoint, and a
+        // redirect would send the caller's request (and identity) elsewhere.
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(tls);
+        let uri: http::Uri = url
+            .as_str()
+            .parse()
+            .map_err(|e| format!("MCP_UPSTREAM={url}: {e}"))?;
+        Ok(Self(std::sync::Arc::new(Settings {
             client,
-            url,
+            uri,
             response_timeout,
             identity: policy.identity.clone(),
             forward_query: policy.forward_query,
             forwarded,
-        })
+        })))
     }
 }
 
@@ -191,6 +217,7 @@ impl tower::Service<Request<Body>> for Upstream {
 
 impl Upstream {
     async fn forward(&self, req: Request<Body>) -> Response<Body> {
+        let this = &*self.0;
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_OTHER_BODY).collect().await {
             Ok(b) => b.to_bytes(),
@@ -204,20 +231,20 @@ impl Upstream {
         };
         // Read only for an error answer.
         let id = || request_id(&body);
-        let mut url = self.url.clone();
-        if self.forward_query {
-            url.set_query(parts.uri.query());
-        }
+        let uri = match (this.forward_query, parts.uri.query()) {
+            (true, Some(q)) => with_query(&this.uri, q).unwrap_or_else(|| this.uri.clone()),
+            _ => this.uri.clone(),
+        };
         let mut headers = forwardable(&parts.headers, unjudged);
         for name in [
-            &self.identity.subject,
-            &self.identity.client_id,
-            &self.identity.scopes,
-            &self.identity.issuer,
+            &this.identity.subject,
+            &this.identity.client_id,
+            &this.identity.scopes,
+            &this.identity.issuer,
         ] {
             headers.remove(name);
         }
-        for (name, value) in &self.forwarded {
+        for (name, value) in &this.forwarded {
             headers.insert(name.clone(), value.clone());
         }
         if let Some(peer) = parts
@@ -241,46 +268,47 @@ impl Upstream {
                     headers.insert(name.clone(), identity_value(v));
                 }
             };
-            set(&self.identity.subject, ctx.subject());
-            set(&self.identity.client_id, ctx.client_id());
-            set(&self.identity.scopes, Some(&scopes.join(" ")));
-            set(&self.identity.issuer, Some(ctx.issuer()));
+            set(&this.identity.subject, ctx.subject());
+            set(&this.identity.client_id, ctx.client_id());
+            set(&this.identity.scopes, Some(&scopes.join(" ")));
+            set(&this.identity.issuer, Some(ctx.issuer()));
         }
-        let request = self
-            .client
-            .request(parts.method.clone(), url)
-            .headers(headers)
-            .body(body.clone());
-        let response = match tokio::time::timeout(self.response_timeout, request.send()).await {
-            Err(_) => {
-                return error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    id(),
-                    "the upstream MCP server did not answer in time",
-                );
-            }
-            Ok(Err(e)) if e.is_timeout() => {
-                return error(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    id(),
-                    "the upstream MCP server did not answer in time",
-                );
-            }
-            Ok(Err(_)) => {
-                return error(
-                    StatusCode::BAD_GATEWAY,
-                    id(),
-                    "the upstream MCP server cannot be reached",
-                );
-            }
-            Ok(Ok(r)) => r,
-        };
+        let mut request = Request::new(http_body_util::Full::new(body.clone()));
+        *request.method_mut() = parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let response =
+            match tokio::time::timeout(this.response_timeout, this.client.request(request)).await {
+                Err(_) => {
+                    return error(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        id(),
+                        "the upstream MCP server did not answer in time",
+                    );
+                }
+                Ok(Err(_)) => {
+                    return error(
+                        StatusCode::BAD_GATEWAY,
+                        id(),
+                        "the upstream MCP server cannot be reached",
+                    );
+                }
+                Ok(Ok(r)) => r,
+            };
         // Streamed: SSE events reach the client as the upstream sends them;
         // a body of known length keeps it.
-        let (mut head, body) = http::Response::from(response).into_parts();
+        let (mut head, body) = response.into_parts();
         head.headers = forwardable(&head.headers, |_| false);
         Response::from_parts(head, Body::new(body))
     }
+}
+
+/// `uri` with this query.
+fn with_query(uri: &http::Uri, query: &str) -> Option<http::Uri> {
+    let mut parts = uri.clone().into_parts();
+    let path = parts.path_and_query.as_ref().map_or("/", |p| p.path());
+    parts.path_and_query = Some(format!("{path}?{query}").parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// `headers` without hop-by-hop headers (and those `Connection` names),
