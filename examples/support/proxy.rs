@@ -235,7 +235,7 @@ impl Upstream {
             (true, Some(q)) => with_query(&this.uri, q).unwrap_or_else(|| this.uri.clone()),
             _ => this.uri.clone(),
         };
-        let mut headers = forwardable(&parts.headers, unjudged);
+        let mut headers = forwardable(parts.headers, unjudged);
         for name in [
             &this.identity.subject,
             &this.identity.client_id,
@@ -298,7 +298,7 @@ impl Upstream {
         // Streamed: SSE events reach the client as the upstream sends them;
         // a body of known length keeps it.
         let (mut head, body) = response.into_parts();
-        head.headers = forwardable(&head.headers, |_| false);
+        head.headers = forwardable(std::mem::take(&mut head.headers), |_| false);
         Response::from_parts(head, Body::new(body))
     }
 }
@@ -315,7 +315,7 @@ fn with_query(uri: &http::Uri, query: &str) -> Option<http::Uri> {
 /// credentials, `Host`, `Content-Length` (set anew), `Accept-Encoding`
 /// (answers come uncompressed, so the MCP layer can filter lists) and the
 /// names `drop` picks.
-fn forwardable(headers: &HeaderMap, drop: fn(&str) -> bool) -> HeaderMap {
+fn forwardable(mut headers: HeaderMap, drop: fn(&str) -> bool) -> HeaderMap {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -323,23 +323,26 @@ fn forwardable(headers: &HeaderMap, drop: fn(&str) -> bool) -> HeaderMap {
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .collect();
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || CREDENTIALS.contains(&n)
-            || n == "host"
-            || n == "content-length"
-            // The answer must stay readable: the MCP layer filters lists.
-            || n == "accept-encoding"
-            || named.iter().any(|c| c == n)
-            || drop(n)
-        {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
+    // Removed in place: most headers pass, and copying them all costs more.
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            HOP_BY_HOP.contains(&n)
+                || CREDENTIALS.contains(&n)
+                || n == "host"
+                || n == "content-length"
+                // The answer must stay readable: the MCP layer filters lists.
+                || n == "accept-encoding"
+                || named.iter().any(|c| c == n)
+                || drop(n)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
     }
-    out
+    headers
 }
 
 /// A request header the layers did not judge: a re-routing one,
