@@ -138,6 +138,13 @@ pub(crate) fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
+/// `url` parses and passes [`check_web_url`] (no plain-http exception).
+pub(crate) fn is_web_url(url: &str) -> bool {
+    url::Url::parse(url)
+        .ok()
+        .is_some_and(|u| check_web_url(&u, false).is_ok())
+}
+
 /// Common checks for every URL we serve or fetch: http(s), a host, no user
 /// info, https unless loopback (or explicitly allowed).
 pub(crate) fn check_web_url(url: &url::Url, allow_http: bool) -> Result<(), &'static str> {

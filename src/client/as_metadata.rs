@@ -6,7 +6,8 @@ use serde::Deserialize;
 
 use super::token::ClientError;
 use crate::jwks::HttpFetch;
-use crate::resource::check_web_url;
+use crate::jwks::fetch_metadata;
+use crate::resource::is_web_url;
 
 /// The largest metadata document read.
 pub(crate) const MAX_DOC: usize = 64 * 1024;
@@ -48,12 +49,6 @@ pub struct AuthorizationServerMetadata {
     pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
-fn web_url(url: &str) -> bool {
-    url::Url::parse(url)
-        .ok()
-        .is_some_and(|u| check_web_url(&u, false).is_ok())
-}
-
 impl AuthorizationServerMetadata {
     /// Fetches the metadata of `issuer`: the first document found in the
     /// specification's order whose `issuer` is exactly `issuer` (RFC 8414
@@ -67,53 +62,24 @@ impl AuthorizationServerMetadata {
     /// (`http` only on loopback hosts).
     pub async fn discover(fetcher: &dyn HttpFetch, issuer: &str) -> Result<Self, ClientError> {
         let err = |s: String| ClientError::Discovery(s);
-        let parsed = url::Url::parse(issuer)
-            .ok()
-            .filter(|u| check_web_url(u, false).is_ok())
-            .ok_or_else(|| {
-                err(format!(
-                    "the authorization server {issuer:?} is not an https URL"
-                ))
-            })?;
-        let mut tried = Vec::new();
-        for url in crate::jwks::discovery_urls(parsed.as_str()) {
-            let resp = match fetcher.get(&url, MAX_DOC).await {
-                Ok(r) if r.status == 200 => r,
-                Ok(r) => {
-                    tried.push(format!("{url} answered {}", r.status));
-                    continue;
-                }
-                Err(e) => {
-                    tried.push(format!("{url}: {e}"));
-                    continue;
-                }
-            };
-            let meta: Self = serde_json::from_slice(&resp.body).map_err(|_| {
-                err(format!(
-                    "{url} is not authorization server metadata (issuer and token_endpoint are required)"
-                ))
-            })?;
-            if meta.issuer != issuer {
+        if !is_web_url(issuer) {
+            return Err(err(format!(
+                "the authorization server {issuer:?} is not an https URL"
+            )));
+        }
+        let (_, meta): (_, Self) = fetch_metadata(fetcher, issuer, MAX_DOC)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let endpoints = std::iter::once(&meta.token_endpoint)
+            .chain(&meta.authorization_endpoint)
+            .chain(&meta.registration_endpoint);
+        for e in endpoints {
+            if !is_web_url(e) {
                 return Err(err(format!(
-                    "the metadata at {url} names issuer {:?}, not {issuer:?} (RFC 8414 §3.3): refusing to use it",
-                    meta.issuer
+                    "the metadata of {issuer} names the endpoint {e:?}, which is not an https URL"
                 )));
             }
-            let endpoints = std::iter::once(&meta.token_endpoint)
-                .chain(&meta.authorization_endpoint)
-                .chain(&meta.registration_endpoint);
-            for e in endpoints {
-                if !web_url(e) {
-                    return Err(err(format!(
-                        "the metadata of {issuer} names the endpoint {e:?}, which is not an https URL"
-                    )));
-                }
-            }
-            return Ok(meta);
         }
-        Err(err(format!(
-            "no authorization server metadata for {issuer}: {}",
-            tried.join("; ")
-        )))
+        Ok(meta)
     }
 }

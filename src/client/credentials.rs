@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::introspection::ClientAuth;
 use crate::jwks::HttpFetch;
-use crate::resource::check_web_url;
+use crate::resource::is_web_url;
 
 /// At most this many (resource, scopes) keys are cached; beyond, the
 /// least recently used one goes.
@@ -160,10 +160,7 @@ impl ClientCredentialsBuilder {
     /// [`ConfigError::HttpClient`] when the default HTTP client cannot be built.
     pub fn build(self) -> Result<ClientCredentials, ConfigError> {
         for url in std::iter::once(&self.issuer).chain(self.endpoint.as_ref()) {
-            let ok = url::Url::parse(url)
-                .ok()
-                .is_some_and(|u| check_web_url(&u, false).is_ok());
-            if !ok {
+            if !is_web_url(url) {
                 return Err(ConfigError::InvalidIssuer {
                     issuer: url.clone(),
                     reason: "must be an https URL (http only on a loopback host)",

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::as_metadata::MAX_DOC;
 use super::token::ClientError;
 use crate::jwks::HttpFetch;
-use crate::resource::check_web_url;
+use crate::resource::is_web_url;
 
 /// What a server's 401 (and the RFC 9728 document it leads to) says.
 #[non_exhaustive]
@@ -59,12 +59,28 @@ pub fn challenge_params(www_authenticate: &str, scheme: &str) -> Vec<(String, St
     out
 }
 
-/// The value of the auth-param `name` of the `Bearer` challenge.
-pub(crate) fn bearer_param(www_authenticate: &str, name: &str) -> Option<String> {
-    challenge_params(www_authenticate, "Bearer")
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
+/// The value of the auth-param `name` of the `Bearer` challenge, else of
+/// the `DPoP` one (a server taking only DPoP challenges with it).
+pub(crate) fn auth_param(www_authenticate: &str, name: &str) -> Option<String> {
+    ["Bearer", "DPoP"].iter().find_map(|scheme| {
+        challenge_params(www_authenticate, scheme)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    })
+}
+
+/// `held` with the scopes a challenge's `scope` asks for added (SEP-2350:
+/// re-authorize for the union, never drop what was granted).
+#[cfg(feature = "reqwest")]
+pub(crate) fn with_challenged_scopes(mut held: Vec<String>, www_authenticate: &str) -> Vec<String> {
+    let asked = auth_param(www_authenticate, "scope").map(|s| split_scopes(&s));
+    for s in asked.unwrap_or_default() {
+        if !held.contains(&s) {
+            held.push(s);
+        }
+    }
+    held
 }
 
 /// The scopes of a `scope` auth-param.
@@ -154,9 +170,9 @@ pub async fn discover(
     let err = |s: String| ClientError::Discovery(s);
     let server = url::Url::parse(server_url)
         .ok()
-        .filter(|u| check_web_url(u, false).is_ok())
+        .filter(|_| is_web_url(server_url))
         .ok_or_else(|| err(format!("{server_url:?} is not an https URL")))?;
-    let named = www_authenticate.and_then(|w| bearer_param(w, "resource_metadata"));
+    let named = www_authenticate.and_then(|w| auth_param(w, "resource_metadata"));
     let mut tried = Vec::new();
     let mut found = None;
     for url in metadata_urls(&server, named.as_deref())? {
@@ -191,7 +207,7 @@ pub async fn discover(
     if doc.authorization_servers.is_empty() {
         return Err(err(format!("{url} names no authorization server")));
     }
-    let scopes = match www_authenticate.and_then(|w| bearer_param(w, "scope")) {
+    let scopes = match www_authenticate.and_then(|w| auth_param(w, "scope")) {
         Some(s) => Some(split_scopes(&s)),
         None if !doc.scopes_supported.is_empty() => Some(doc.scopes_supported),
         None => None,
@@ -206,6 +222,15 @@ pub async fn discover(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn challenge_params_come_from_bearer_then_dpop() {
+        let www = r#"DPoP algs="ES256", error="use_dpop_nonce", Bearer scope="a b""#;
+        assert_eq!(auth_param(www, "scope").as_deref(), Some("a b"));
+        assert_eq!(auth_param(www, "error").as_deref(), Some("use_dpop_nonce"));
+        let held = vec!["a".to_owned(), "c".to_owned()];
+        assert_eq!(with_challenged_scopes(held, www), ["a", "c", "b"]);
+    }
 
     #[test]
     fn parses_the_guards_challenges() {
@@ -231,11 +256,6 @@ mod tests {
         assert!(challenge_params("Basic realm=\"x\"", "Bearer").is_empty());
         assert!(challenge_params("Bearer error=\"unterminated", "Bearer").is_empty());
     }
-}
-
-#[cfg(test)]
-mod url_tests {
-    use super::*;
 
     #[test]
     fn metadata_urls_stay_on_the_servers_origin() {
@@ -266,5 +286,21 @@ mod url_tests {
                 "{foreign}"
             );
         }
+    }
+
+    #[test]
+    fn tokens_stay_within_their_resource() {
+        let r = "https://mcp.example.com/mcp";
+        assert!(within(r, "https://mcp.example.com/mcp"));
+        assert!(within(r, "https://mcp.example.com/mcp/x"));
+        assert!(!within(r, "https://mcp.example.com/mcpx"));
+        assert!(!within(r, "https://mcp.example.com/other"));
+        assert!(!within(r, "http://mcp.example.com/mcp"));
+        assert!(!within(r, "https://evil.example.com/mcp"));
+        assert!(!within(r, "https://mcp.example.com:8443/mcp"));
+        assert!(within(
+            "https://mcp.example.com/",
+            "https://mcp.example.com/anything"
+        ));
     }
 }

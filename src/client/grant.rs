@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::authorization_code::AuthorizationCode;
 use super::token::ClientError;
-use super::token_request::{Issued, TokenEndpoint, parse_token};
+use super::token_request::{Issued, TokenEndpoint, refusal};
 use crate::introspection::ClientAuth;
 
 /// RFC 7523 §2.1.
@@ -228,16 +228,21 @@ pub(crate) async fn id_jag(
     let resp = at_idp
         .post(Some(&idp.client), with_target(form, resource, scope))
         .await?;
-    let (jag, _) = parse_token(&resp.body, resp.status, &at_idp.clock, false)?;
-    Ok(jag.secret.into())
-}
-
-impl Assertion {
-    /// For tests of the grant: the assertion's source kind.
-    #[cfg(test)]
-    fn is_file(&self) -> bool {
-        matches!(self.0, Source::File(_))
+    if resp.status != 200 {
+        return Err(refusal(&resp.body, resp.status, "the identity provider"));
     }
+    // RFC 8693 §2.2.1: the ID-JAG is the `access_token` (`token_type` N_A).
+    #[derive(serde::Deserialize)]
+    struct Exchanged {
+        access_token: Option<String>,
+    }
+    serde_json::from_slice::<Exchanged>(&resp.body)
+        .ok()
+        .and_then(|e| e.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or(ClientError::BadTokenResponse(
+            "the identity provider's answer has no access_token (the ID-JAG)",
+        ))
 }
 
 #[cfg(test)]
@@ -249,7 +254,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mrg-assertion-{}", std::process::id()));
         std::fs::write(&dir, "a.b.c\n").unwrap();
         let a = Assertion::file(&dir);
-        assert!(a.is_file());
+        assert_eq!(
+            format!("{a:?}"),
+            format!("Assertion(file {})", dir.display())
+        );
         assert_eq!(a.read().unwrap(), "a.b.c");
         std::fs::write(&dir, "d.e.f").unwrap();
         assert_eq!(a.read().unwrap(), "d.e.f");

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::as_metadata::AuthorizationServerMetadata;
 use super::builder::AuthorizedClientBuilder;
 use super::credentials::ClientCredentials;
-use super::discovery::{challenge_params, discover, split_scopes, within_url};
+use super::discovery::{auth_param, discover, with_challenged_scopes, within_url};
 use super::grant::{Grant, Kind};
 use super::token::{AccessToken, ClientError};
 use super::trust::TrustedIssuers;
@@ -83,16 +83,6 @@ impl std::fmt::Debug for AuthorizedClient {
 /// At most this many servers are remembered.
 const MAX_SESSIONS: usize = 64;
 
-/// The auth-param `name` of the `Bearer` challenge, else of the `DPoP` one.
-fn auth_param(www: &str, name: &str) -> Option<String> {
-    ["Bearer", "DPoP"].iter().find_map(|scheme| {
-        challenge_params(www, scheme)
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    })
-}
-
 impl AuthorizedClient {
     /// A client getting its tokens with `grant`.
     pub fn builder(grant: Grant) -> AuthorizedClientBuilder {
@@ -138,7 +128,10 @@ impl AuthorizedClient {
                     issuer: discovered.authorization_servers.join(" "),
                 });
             }
-            None => &discovered.authorization_servers[0],
+            None => discovered
+                .authorization_servers
+                .first()
+                .ok_or_else(|| ClientError::Discovery("no authorization server".into()))?,
         };
         let meta = AuthorizationServerMetadata::discover(&*self.fetcher, issuer).await?;
         let mut scopes = discovered.scopes;
@@ -177,6 +170,9 @@ impl AuthorizedClient {
         &self,
         meta: &AuthorizationServerMetadata,
     ) -> Result<ClientCredentials, ClientError> {
+        // A person's flow with a registered-on-the-fly client authenticates
+        // each request itself (`AuthorizationCode::token`); its cache's own
+        // authentication is never used, so it carries no credential.
         let auth = self
             .grant
             .configured_client()
@@ -294,15 +290,7 @@ impl AuthorizedClient {
             .session_for(url)
             .and_then(|s| s.scopes.clone())
             .unwrap_or_default();
-        let mut union = held;
-        for s in auth_param(www, "scope")
-            .map(|s| split_scopes(&s))
-            .unwrap_or_default()
-        {
-            if !union.contains(&s) {
-                union.push(s);
-            }
-        }
+        let union = with_challenged_scopes(held, www);
         let session = self.authorize(url, Some(www), &union).await?;
         self.token(&session).await
     }
@@ -371,21 +359,12 @@ impl AuthorizedClient {
                     .is_some_and(|e| e == "insufficient_scope") =>
                 {
                     let www = www.unwrap_or_default();
-                    let needed = auth_param(&www, "scope")
-                        .map(|s| split_scopes(&s))
-                        .unwrap_or_default();
                     if step_ups >= self.max_step_ups {
-                        return Err(ClientError::InsufficientScope(needed.join(" ")));
+                        let needed = auth_param(&www, "scope").unwrap_or_default();
+                        return Err(ClientError::InsufficientScope(needed));
                     }
-                    let mut union = session
-                        .as_ref()
-                        .map(|s| s.scopes().to_vec())
-                        .unwrap_or_default();
-                    for s in needed {
-                        if !union.contains(&s) {
-                            union.push(s);
-                        }
-                    }
+                    let held = session.as_ref().map(|s| s.scopes().to_vec());
+                    let union = with_challenged_scopes(held.unwrap_or_default(), &www);
                     session = Some(self.authorize(&url, Some(&www), &union).await?);
                     step_ups += 1;
                 }
@@ -431,7 +410,7 @@ impl AuthorizedClient {
         #[cfg(feature = "aws-lc-rs")]
         if let (Some(key), Some(true)) = (&self.dpop, token.map(AccessToken::is_dpop)) {
             let asked = www_authenticate(res).is_some_and(|w| {
-                challenge_params(&w, "DPoP")
+                super::discovery::challenge_params(&w, "DPoP")
                     .iter()
                     .any(|(k, v)| k == "error" && v == "use_dpop_nonce")
             });
@@ -454,33 +433,4 @@ fn www_authenticate(res: &reqwest::Response) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .collect();
     (!all.is_empty()).then(|| all.join(", "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::client::discovery::within;
-
-    #[test]
-    fn tokens_stay_within_their_resource() {
-        let r = "https://mcp.example.com/mcp";
-        assert!(within(r, "https://mcp.example.com/mcp"));
-        assert!(within(r, "https://mcp.example.com/mcp/x"));
-        assert!(!within(r, "https://mcp.example.com/mcpx"));
-        assert!(!within(r, "https://mcp.example.com/other"));
-        assert!(!within(r, "http://mcp.example.com/mcp"));
-        assert!(!within(r, "https://evil.example.com/mcp"));
-        assert!(!within(r, "https://mcp.example.com:8443/mcp"));
-        assert!(within(
-            "https://mcp.example.com/",
-            "https://mcp.example.com/anything"
-        ));
-    }
-
-    #[test]
-    fn challenge_params_come_from_bearer_then_dpop() {
-        let www = r#"DPoP algs="ES256", error="use_dpop_nonce", Bearer scope="a b""#;
-        assert_eq!(auth_param(www, "scope").as_deref(), Some("a b"));
-        assert_eq!(auth_param(www, "error").as_deref(), Some("use_dpop_nonce"));
-    }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::as_metadata::AuthorizationServerMetadata;
 use super::token::ClientError;
+use super::token_request::refusal;
 use crate::introspection::ClientAuth;
 use crate::jwks::HttpFetch;
 use crate::resource::is_loopback;
@@ -99,13 +100,11 @@ impl Registrations {
             .await
             .map_err(|e| ClientError::Unavailable(format!("registering at {endpoint}: {e}")))?;
         if !(200..300).contains(&resp.status) {
-            return Err(ClientError::Refused {
-                error: format!("registration answered {}", resp.status),
-                description: String::from_utf8_lossy(&resp.body)
-                    .chars()
-                    .take(200)
-                    .collect(),
-            });
+            return Err(refusal(
+                &resp.body,
+                resp.status,
+                "the registration endpoint",
+            ));
         }
         let reg: RegistrationResponse = serde_json::from_slice(&resp.body).map_err(|_| {
             ClientError::Unavailable("the registration response is not a JSON object".into())

@@ -126,8 +126,24 @@ impl TokenEndpoint {
     }
 }
 
+/// The error an authorization server's non-success answer means: its
+/// OAuth `error` on a 4xx, else unavailable.
+pub(crate) fn refusal(body: &[u8], status: u16, what: &str) -> ClientError {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(ErrorResponse {
+            error: Some(error),
+            error_description,
+        }) if (400..500).contains(&status) => ClientError::Refused {
+            error,
+            description: error_description.unwrap_or_default(),
+        },
+        _ => ClientError::Unavailable(format!("{what} answered {status}")),
+    }
+}
+
 /// Reads a token endpoint's answer. `need_lifetime`: refuse a token
-/// without `expires_in` (a client that caches must know when to refresh).
+/// without `expires_in` (a client that caches must know when to refresh);
+/// otherwise one without is kept 60 s.
 pub(crate) fn parse_token(
     body: &[u8],
     status: u16,
@@ -135,16 +151,7 @@ pub(crate) fn parse_token(
     need_lifetime: bool,
 ) -> Result<Issued, ClientError> {
     if status != 200 {
-        return Err(match serde_json::from_slice::<ErrorResponse>(body) {
-            Ok(ErrorResponse {
-                error: Some(error),
-                error_description,
-            }) if (400..500).contains(&status) => ClientError::Refused {
-                error,
-                description: error_description.unwrap_or_default(),
-            },
-            _ => ClientError::Unavailable(format!("the token endpoint answered {status}")),
-        });
+        return Err(refusal(body, status, "the token endpoint"));
     }
     let body: TokenResponse = serde_json::from_slice(body)
         .map_err(|_| ClientError::Unavailable("the token response is not a JSON object".into()))?;
@@ -154,11 +161,7 @@ pub(crate) fn parse_token(
         .ok_or(ClientError::BadTokenResponse("no access_token"))?;
     let token_type = body
         .token_type
-        .filter(|t| {
-            t.eq_ignore_ascii_case("bearer")
-                || t.eq_ignore_ascii_case("dpop")
-                || (!need_lifetime && t.eq_ignore_ascii_case("n_a"))
-        })
+        .filter(|t| t.eq_ignore_ascii_case("bearer") || t.eq_ignore_ascii_case("dpop"))
         .ok_or(ClientError::BadTokenResponse(
             "token_type is neither Bearer nor DPoP",
         ))?;

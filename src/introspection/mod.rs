@@ -77,7 +77,7 @@ pub(crate) use routing::RoutingVerifier;
 
 use crate::error::ConfigError;
 use crate::jwks::HttpFetch;
-use crate::resource::check_web_url;
+use crate::resource::is_web_url;
 
 /// Which of an issuer's tokens are introspected. See the [module
 /// docs](self).
@@ -279,16 +279,13 @@ impl Introspection {
         if !(1024..=MAX_RESPONSE_BYTES).contains(&self.max_response_bytes) {
             return range("introspection max_response_bytes", "from 1 KiB to 1 MiB");
         }
-        if let Some(e) = &self.endpoint {
-            let ok = url::Url::parse(e)
-                .ok()
-                .is_some_and(|u| check_web_url(&u, false).is_ok());
-            if !ok {
-                return Err(ConfigError::InvalidIntrospection {
-                    issuer: issuer.to_owned(),
-                    reason: "the endpoint must be an https URL (http only on a loopback host)",
-                });
-            }
+        if let Some(e) = &self.endpoint
+            && !is_web_url(e)
+        {
+            return Err(ConfigError::InvalidIntrospection {
+                issuer: issuer.to_owned(),
+                reason: "the endpoint must be an https URL (http only on a loopback host)",
+            });
         }
         match &self.fetcher {
             Some(f) => Ok(f.clone()),

@@ -1,10 +1,11 @@
 //! Finding an issuer's `jwks_uri`: RFC 8414, then OpenID Connect Discovery.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::KeySourceError;
 use super::fetch::HttpFetch;
-use crate::resource::check_web_url;
+use crate::resource::is_web_url;
 
 /// The metadata URLs tried for `issuer`, in the order the MCP
 /// authorization chapter gives: with a path, RFC 8414 §3.1 (the well-known
@@ -33,7 +34,6 @@ pub(crate) fn discovery_urls(issuer: &str) -> Vec<String> {
 
 #[derive(Deserialize)]
 struct Metadata {
-    issuer: Option<String>,
     jwks_uri: Option<String>,
     introspection_endpoint: Option<String>,
     token_endpoint: Option<String>,
@@ -49,16 +49,19 @@ pub(crate) async fn discover(
     discover_field(fetcher, issuer, "jwks_uri", max_bytes).await
 }
 
-/// Discovers an endpoint of `issuer` (`jwks_uri`, `introspection_endpoint`,
-/// `token_endpoint`)
-/// from its metadata, which must name `issuer` exactly (RFC 8414 §3.3).
-/// The endpoint must be `https` (`http` only on a loopback host).
-pub(crate) async fn discover_field(
+/// The first metadata document of `issuer` found in the specification's
+/// order ([`discovery_urls`]), read as `T`, after checking that it names
+/// `issuer` exactly (RFC 8414 §3.3; a document naming another issuer ends
+/// discovery). Returns its URL with it.
+pub(crate) async fn fetch_metadata<T: DeserializeOwned>(
     fetcher: &dyn HttpFetch,
     issuer: &str,
-    field: &'static str,
     max_bytes: usize,
-) -> Result<String, KeySourceError> {
+) -> Result<(String, T), KeySourceError> {
+    #[derive(Deserialize)]
+    struct Names {
+        issuer: Option<String>,
+    }
     let mut last = KeySourceError::new(format!("discovery for issuer {issuer} found no metadata"));
     for url in discovery_urls(issuer) {
         let resp = match fetcher.get(&url, max_bytes).await {
@@ -72,34 +75,50 @@ pub(crate) async fn discover_field(
                 continue;
             }
         };
-        let meta: Metadata = serde_json::from_slice(&resp.body).map_err(|e| {
+        let names: Names = serde_json::from_slice(&resp.body).map_err(|e| {
             KeySourceError::with_source(format!("discovery: {url} is not a JSON object"), e)
         })?;
-        if meta.issuer.as_deref() != Some(issuer) {
+        if names.issuer.as_deref() != Some(issuer) {
             return Err(KeySourceError::new(format!(
                 "discovery: the metadata at {url} names issuer {:?}, not the configured {issuer:?}",
-                meta.issuer.unwrap_or_default()
+                names.issuer.unwrap_or_default()
             )));
         }
-        let found = match field {
-            "introspection_endpoint" => meta.introspection_endpoint,
-            "token_endpoint" => meta.token_endpoint,
-            _ => meta.jwks_uri,
-        };
-        let found = found.ok_or_else(|| {
-            KeySourceError::new(format!("discovery: the metadata at {url} has no {field}"))
+        let meta = serde_json::from_slice(&resp.body).map_err(|e| {
+            KeySourceError::with_source(
+                format!("discovery: {url} is not authorization server metadata"),
+                e,
+            )
         })?;
-        let ok = url::Url::parse(&found)
-            .ok()
-            .is_some_and(|u| check_web_url(&u, false).is_ok());
-        if !ok {
-            return Err(KeySourceError::new(format!(
-                "discovery: {field} {found:?} is not an https URL"
-            )));
-        }
-        return Ok(found);
+        return Ok((url, meta));
     }
     Err(last)
+}
+
+/// Discovers an endpoint of `issuer` (`jwks_uri`, `introspection_endpoint`,
+/// `token_endpoint`) from its metadata ([`fetch_metadata`]). The endpoint
+/// must be `https` (`http` only on a loopback host).
+pub(crate) async fn discover_field(
+    fetcher: &dyn HttpFetch,
+    issuer: &str,
+    field: &'static str,
+    max_bytes: usize,
+) -> Result<String, KeySourceError> {
+    let (url, meta) = fetch_metadata::<Metadata>(fetcher, issuer, max_bytes).await?;
+    let found = match field {
+        "introspection_endpoint" => meta.introspection_endpoint,
+        "token_endpoint" => meta.token_endpoint,
+        _ => meta.jwks_uri,
+    };
+    let found = found.ok_or_else(|| {
+        KeySourceError::new(format!("discovery: the metadata at {url} has no {field}"))
+    })?;
+    if !is_web_url(&found) {
+        return Err(KeySourceError::new(format!(
+            "discovery: {field} {found:?} is not an https URL"
+        )));
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use crate::error::{BoxError, ConfigError};
 
 pub(crate) use discovery::discover_field;
 #[cfg(feature = "client")]
-pub(crate) use discovery::discovery_urls;
+pub(crate) use discovery::fetch_metadata;
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
 pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
