@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # User-space instructions per tools/call (callgrind): the guard proxy
-# (examples/guard_proxy, release, the documented policy file) and, for
+# (mcp-guard-proxy, release, the documented policy file) and, for
 # scale, the fast upstream it forwards to; each process measured with 1 and
 # with N+1 keep-alive requests carrying the same bytes, the difference
 # divided by N (startup cancels out).
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 n="${1:-1000}"
 . scripts/need.sh
 need valgrind valgrind
-cargo build --release --quiet --example todo_server --example guard_proxy
+cargo build --release --quiet --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18191; proxy=127.0.0.1:18192; iss=127.0.0.1:18193
 out=$(mktemp -d)
@@ -28,8 +28,8 @@ measure() { # which count -> instructions
   sleep 1
   if [ "$which" = proxy ]; then
     MCP_UPSTREAM="http://$up/mcp" MCP_ISSUER="http://$iss" MCP_RESOURCE="http://$proxy/mcp" MCP_BIND=$proxy \
-      MCP_POLICY=examples/guard_proxy.toml RUST_LOG=warn TOKIO_WORKER_THREADS=1 \
-      valgrind --tool=callgrind --callgrind-out-file="$out/cg" target/release/examples/guard_proxy >/dev/null 2>&1 & pids+=($!)
+      MCP_POLICY=proxy/examples/todo-policy.toml RUST_LOG=warn TOKIO_WORKER_THREADS=1 \
+      valgrind --tool=callgrind --callgrind-out-file="$out/cg" target/release/mcp-guard-proxy >/dev/null 2>&1 & pids+=($!)
     target=$proxy
     for _ in $(seq 150); do curl -s -o /dev/null "http://$proxy/.well-known/oauth-protected-resource/mcp" && break; sleep 0.2; done
   else

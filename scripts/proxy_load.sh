@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the guard proxy adds per tools/call: wrk against a fast upstream MCP
-# endpoint reached directly, and through examples/guard_proxy (release, the
+# endpoint reached directly, and through mcp-guard-proxy (release, the
 # documented policy file, a token from the todo_server's development
 # issuer), interleaved rounds, the same request bytes (Authorization header
 # included) in both modes. Upstream and proxy on core 0 (one runtime worker
@@ -20,7 +20,7 @@ secs="${1:-8}"
 rounds="${2:-3}"
 . scripts/need.sh
 need wrk wrk
-cargo build --release --quiet --example todo_server --example guard_proxy
+cargo build --release --quiet --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18091; proxy=127.0.0.1:18092; iss=127.0.0.1:18093
 pids=()
@@ -36,7 +36,7 @@ MCP_DEV_ISSUER_BIND=$iss MCP_DEV_CLIENT_SECRET=bench-secret MCP_BIND=127.0.0.1:1
   target/release/examples/todo_server >/dev/null 2>&1 & pids+=($!)
 sleep 1
 MCP_UPSTREAM="http://$up/mcp" MCP_ISSUER="http://$iss" MCP_RESOURCE="http://$proxy/mcp" MCP_BIND=$proxy \
-  MCP_POLICY=examples/guard_proxy.toml RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "${PROXY_CORE:-0}" target/release/examples/guard_proxy >/dev/null 2>&1 & pids+=($!)
+  MCP_POLICY=proxy/examples/todo-policy.toml RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "${PROXY_CORE:-0}" target/release/mcp-guard-proxy >/dev/null 2>&1 & pids+=($!)
 for _ in $(seq 50); do curl -s -o /dev/null "http://$proxy/.well-known/oauth-protected-resource/mcp" && break; sleep 0.1; done
 token=$(curl -s -u todo-agent:bench-secret -d grant_type=client_credentials -d scope=todo:read \
   -d resource="http://$proxy/mcp" "http://$iss/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

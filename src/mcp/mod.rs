@@ -150,6 +150,8 @@ mod list_filter;
 mod ownership;
 mod params;
 mod policy;
+#[cfg(feature = "config")]
+mod policy_file;
 mod reply;
 mod resource_uri;
 mod service;
@@ -159,6 +161,8 @@ mod tasks;
 pub use layer::McpLayer;
 pub use list_filter::ListFilter;
 pub use policy::{McpPolicy, McpPolicyBuilder, Rule};
+#[cfg(feature = "config")]
+pub use policy_file::PolicyFile;
 pub use service::{McpService, ResponseFuture};
 pub use session::SessionBinding;
 pub use tasks::TaskBinding;

@@ -252,6 +252,21 @@ impl McpPolicy {
     }
 }
 
+/// A rule's name or pattern, checked (`kind`: method, tool, resource or
+/// prompt); resource patterns in normalized form.
+pub(super) fn checked_pattern(kind: &'static str, p: String) -> Result<String, ConfigError> {
+    if p.is_empty() {
+        return Err(ConfigError::EmptyPattern { kind });
+    }
+    if kind == "resource" && !p.starts_with('*') {
+        return normalize(&p).map_err(|reason| ConfigError::InvalidResourcePattern {
+            pattern: p.clone(),
+            reason,
+        });
+    }
+    Ok(p)
+}
+
 impl McpPolicyBuilder {
     /// The rule for a JSON-RPC method (exact name or `*` glob), e.g.
     /// `method("tools/list", Rule::require(["todo:read"]))`.
@@ -308,20 +323,7 @@ impl McpPolicyBuilder {
     pub fn build(self) -> Result<McpPolicy, ConfigError> {
         let rules = |kind: &'static str, v: Vec<(String, Rule)>| -> Result<Rules, ConfigError> {
             v.into_iter()
-                .map(|(p, r)| {
-                    if p.is_empty() {
-                        return Err(ConfigError::EmptyPattern { kind });
-                    }
-                    let p = if kind == "resource" && !p.starts_with('*') {
-                        normalize(&p).map_err(|reason| ConfigError::InvalidResourcePattern {
-                            pattern: p.clone(),
-                            reason,
-                        })?
-                    } else {
-                        p
-                    };
-                    Ok((p, r.validated()?))
-                })
+                .map(|(p, r)| Ok((checked_pattern(kind, p)?, r.validated()?)))
                 .collect::<Result<_, _>>()
                 .map(Rules)
         };

@@ -1,8 +1,5 @@
 //! The integration tests: one test crate, so `cargo test` links once. One
 //! module per concern; shared helpers in `common`.
-// The todo_server and guard_proxy examples are each their own binary and
-// both include `examples/support/operations.rs`; this crate includes both.
-#![allow(clippy::duplicate_mod)]
 
 mod common;
 
@@ -18,7 +15,6 @@ mod dpop;
 mod example_axum_basic;
 mod example_hyper_basic;
 mod fleet;
-mod guard_proxy;
 mod hostile_server;
 mod introspection;
 mod jwks_cache;
@@ -29,6 +25,7 @@ mod mcp_policy;
 mod mcp_wires;
 mod metadata;
 mod person_flow;
+mod policy_file;
 mod properties;
 mod redis_store;
 mod remote_jwks;

@@ -1,4 +1,4 @@
-//! The `guard_proxy` example: its policy file, and the proxy in front of an
+//! The proxy's policy file, and the proxy in front of an
 //! in-process upstream that records what reaches it (what passes, what is
 //! stripped, what is refused before it, streaming, 502/504). The real
 //! Python and TypeScript SDK upstreams are in the interop suite.
@@ -13,30 +13,41 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
+use mcp_guard_proxy::front::Front;
+use mcp_guard_proxy::upstream::PeerAddr;
+use mcp_guard_proxy::{app, config, policy};
 use mcp_resource_guard::testing::TestIssuer;
-use mcp_resource_guard::{Issuer, TypPolicy};
+
+use crate::common::{env, write_policy};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-#[allow(dead_code)]
-#[path = "../../examples/guard_proxy.rs"]
-mod example;
-
-use example::policy_file;
-
-const POLICY: &str = include_str!("../../examples/guard_proxy.toml");
+use crate::common::POLICY;
 const RESOURCE: &str = "http://127.0.0.1:3000/mcp";
 
 #[test]
 fn the_documented_policy_file_is_accepted_as_it_is() {
-    let p = policy_file::parse("guard_proxy.toml", POLICY).unwrap();
-    assert_eq!(p.required, ["todo:read"]);
+    let p = policy::parse("todo-policy.toml", POLICY).unwrap();
+    assert_eq!(p.file.required_scopes(), ["todo:read"]);
     assert_eq!(
-        p.scopes_supported,
+        p.file.scopes_supported(),
         ["todo:read", "todo:write", "todo:delete", "todo:admin"]
     );
-    assert_eq!(p.response_timeout, Duration::from_secs(30));
-    assert_eq!(p.identity.subject.as_str(), "x-mcp-subject");
+    let path = write_policy(POLICY);
+    let c = config::parse(
+        "(test)",
+        "",
+        &env(&[
+            ("MCP_UPSTREAM", "http://127.0.0.1:8000/mcp"),
+            ("MCP_ISSUER", "https://auth.example.com"),
+            ("MCP_POLICY", &path),
+        ]),
+    )
+    .unwrap();
+    let r = &c.routes[0];
+    assert_eq!(r.resource, "http://127.0.0.1:3000/mcp");
+    assert_eq!(r.response_timeout, Duration::from_secs(30));
+    assert_eq!(r.identity.subject.as_str(), "x-mcp-subject");
 }
 
 #[test]
@@ -85,16 +96,13 @@ fn malformed_files_unknown_keys_and_bad_values_name_the_line() {
         ),
     ];
     for (text, line) in cases {
-        let e = policy_file::parse("p.toml", text)
-            .err()
-            .expect(text)
-            .to_string();
+        let e = policy::parse("p.toml", text).err().expect(text).to_string();
         assert!(
             e.contains(&format!("{line}:")) || e.contains(&format!("{line},")),
             "{line} not in: {e}"
         );
     }
-    assert!(policy_file::load("/nonexistent/policy.toml").is_err());
+    assert!(policy::load("/nonexistent/policy.toml").is_err());
 }
 
 /// What the upstream received: one entry per request.
@@ -208,7 +216,7 @@ async fn start_upstream() -> (String, Upstream) {
 }
 
 struct Setup {
-    app: Router,
+    app: Front,
     dev: TestIssuer,
     up: Upstream,
 }
@@ -220,13 +228,20 @@ async fn setup(policy_text: &str) -> Setup {
 
 async fn setup_with(policy_text: &str, upstream_url: &str, up: Upstream) -> Setup {
     let dev = TestIssuer::start().await.unwrap();
-    let policy = policy_file::parse("p.toml", policy_text).unwrap();
-    let issuer = Issuer::new(dev.issuer()).jwks_uri(dev.jwks_uri());
-    let guard =
-        example::guard(RESOURCE, issuer, TypPolicy::AccessTokenOnly, &policy, None).unwrap();
-    let upstream = example::proxy::Upstream::new(upstream_url, RESOURCE, &policy).unwrap();
+    let path = write_policy(policy_text);
+    let config = config::parse(
+        "(test)",
+        "",
+        &env(&[
+            ("MCP_UPSTREAM", upstream_url),
+            ("MCP_ISSUER", dev.issuer()),
+            ("MCP_RESOURCE", RESOURCE),
+            ("MCP_POLICY", &path),
+        ]),
+    )
+    .unwrap();
     Setup {
-        app: example::app(guard, &policy, upstream),
+        app: app::build(&config).await.unwrap().front,
         dev,
         up,
     }
@@ -259,7 +274,7 @@ fn stateless(tool: &str, args: Value) -> (Vec<(&'static str, String)>, Vec<u8>) 
     )
 }
 
-async fn post(app: &Router, token: &str, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
+async fn post(app: &Front, token: &str, headers: &[(&str, String)], body: Vec<u8>) -> Reply {
     let mut b = Request::post("/mcp")
         .header("host", "127.0.0.1:3000")
         .header("authorization", format!("Bearer {token}"))
@@ -414,9 +429,9 @@ async fn what_the_layers_did_not_judge_never_goes_upstream() {
             b = b.header(*k, v);
         }
         let mut r = b.body(Body::from(body.clone())).unwrap();
-        // The peer's address, as axum's connect info gives it.
+        // The peer's address, as the server gives it.
         let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
-        r.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        r.extensions_mut().insert(PeerAddr(peer));
         r
     };
     let res = s
@@ -775,51 +790,4 @@ async fn sse_answers_are_streamed_and_a_started_stream_outlives_the_response_tim
         String::from_utf8_lossy(&rest).contains("\"id\":7"),
         "{rest:?}"
     );
-}
-
-#[tokio::test]
-async fn the_binary_refuses_to_start_on_a_bad_policy_file_and_names_the_line() {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(format!("guard_proxy{}", std::env::consts::EXE_SUFFIX));
-    let dir = std::env::temp_dir().join(format!("guard-proxy-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.toml");
-    std::fs::write(&path, POLICY.replace("[tools]", "[tool]")).unwrap();
-    let out = tokio::process::Command::new(bin)
-        .env("MCP_UPSTREAM", "http://127.0.0.1:9/mcp")
-        .env("MCP_ISSUER", "http://127.0.0.1:9")
-        .env("MCP_POLICY", &path)
-        .env("MCP_BIND", "127.0.0.1:0")
-        .env_remove("MCP_METRICS_BIND")
-        .env_remove("MCP_REDIS_URL")
-        .output()
-        .await
-        .expect("the example binary (cargo test builds it)");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("guard_proxy: "), "{err}");
-    assert!(err.contains("line 13"), "{err}");
-    assert!(err.contains("unknown field `tool`"), "{err}");
-    // Without the required settings: what to set.
-    let out = tokio::process::Command::new(
-        exe.parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .join("examples")
-            .join(format!("guard_proxy{}", std::env::consts::EXE_SUFFIX)),
-    )
-    .env_remove("MCP_UPSTREAM")
-    .output()
-    .await
-    .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("MCP_UPSTREAM is required"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,5 +1,5 @@
-//! The guard proxy's upstream side: forwards a request the guard and the
-//! MCP layer let through to the one upstream MCP endpoint, and streams the
+//! A route's upstream side: forwards a request the guard and the MCP layer
+//! let through to the route's upstream MCP endpoint, and streams the
 //! answer back.
 //!
 //! - Credentials stop here: `Authorization`, `Proxy-Authorization`, `DPoP`
@@ -9,7 +9,7 @@
 //!   client sent is removed.
 //! - Hop-by-hop headers are dropped both ways. A request whose
 //!   `Connection` header names anything but a hop-by-hop header is refused
-//!   (400, [`check_connection`]): obeying it would drop a header the guard
+//!   (400, in [`front`](crate::front)): obeying it would drop a header the guard
 //!   or the MCP layer acted on (`MCP-Protocol-Version`, `Mcp-Session-Id`)
 //!   before the upstream sees the request.
 //! - Nothing the layers did not judge goes upstream: headers that re-route
@@ -18,7 +18,7 @@
 //!   `X-Forwarded-For`, `-Proto` and `-Host`) and every header with an
 //!   underscore in its name (CGI and WSGI stacks read `x_mcp_subject` as
 //!   `x-mcp-subject`) are removed; the query string is dropped unless the
-//!   policy file's `forward_query` allows it; a POST's `Content-Type` is
+//!   route's `forward_query` allows it; a POST's `Content-Type` is
 //!   the one the MCP layer accepted, sent as `application/json`.
 //!   `Mcp-Session-Id`, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`,
 //!   `Last-Event-ID` and the rest pass (as the MCP layer left them).
@@ -43,7 +43,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use mcp_resource_guard::AuthContext;
 
-use super::policy_file::{IdentityHeaders, PolicyFile};
+use crate::config::{IdentityHeaders, RouteConfig};
+use crate::reply::{error, request_id};
 
 /// The most of a non-POST request body read (POST bodies are bounded by
 /// the MCP layer first).
@@ -76,46 +77,6 @@ const REROUTING: [&str; 6] = [
     "x-original-url",
 ];
 
-/// The only tokens a request's `Connection` header may name (RFC 9110
-/// §7.6.1: options and hop-by-hop headers; `keep-alive` and `close` are
-/// the connection's own).
-const CONNECTION_OPTIONS: [&str; 8] = [
-    "close",
-    "keep-alive",
-    "te",
-    "trailer",
-    "trailers",
-    "upgrade",
-    "proxy-connection",
-    "http2-settings",
-];
-
-/// Refuses (400, a JSON-RPC error) a request whose `Connection` header
-/// names an end-to-end header: a proxy obeying it would drop a header the
-/// guard and the MCP layer already acted on.
-pub async fn check_connection(req: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
-    let named_other = req
-        .headers()
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
-        .any(|t| {
-            !t.is_empty()
-                && !CONNECTION_OPTIONS
-                    .iter()
-                    .any(|o| o.as_bytes().eq_ignore_ascii_case(t))
-        });
-    if named_other {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            "the Connection header names an end-to-end header",
-        );
-    }
-    next.run(req).await
-}
-
 /// The HTTP client to the upstream: hyper's pooled client (http and
 /// https with the system's roots); it follows no redirect.
 type Client = hyper_util::client::legacy::Client<
@@ -141,26 +102,31 @@ struct Settings {
     forwarded: [(HeaderName, HeaderValue); 2],
 }
 
+/// The address of the client that sent a request (a request extension
+/// the server adds): the upstream's `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 impl Upstream {
-    /// Forwards to the MCP endpoint at `url` (http or https) what reaches
-    /// the proxy at `resource` (its canonical URL), as `policy` says.
-    pub fn new(url: &str, resource: &str, policy: &PolicyFile) -> Result<Self, String> {
-        let url = url::Url::parse(url).map_err(|e| format!("MCP_UPSTREAM={url:?}: {e}"))?;
+    /// Forwards to `route.upstream` (http or https) what reaches the proxy
+    /// at `route.resource`, keeping at most `pool_idle` idle connections.
+    pub fn new(route: &RouteConfig, pool_idle: usize) -> Result<Self, String> {
+        let (url, resource) = (&route.upstream, &route.resource);
+        let url = url::Url::parse(url).map_err(|e| format!("upstream {url:?}: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(format!(
-                "MCP_UPSTREAM={url}: an http(s) URL of the upstream MCP endpoint"
+                "upstream {url}: an http(s) URL of the upstream MCP endpoint"
             ));
         }
         let public =
-            url::Url::parse(resource).map_err(|e| format!("MCP_RESOURCE={resource:?}: {e}"))?;
+            url::Url::parse(resource).map_err(|e| format!("resource {resource:?}: {e}"))?;
         let host = match (public.host_str(), public.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
-            (None, _) => return Err(format!("MCP_RESOURCE={resource}: a URL with a host")),
+            (None, _) => return Err(format!("resource {resource}: a URL with a host")),
         };
-        let value = |v: &str| {
-            HeaderValue::from_str(v).map_err(|_| format!("MCP_RESOURCE={resource}: {v:?}"))
-        };
+        let value =
+            |v: &str| HeaderValue::from_str(v).map_err(|_| format!("resource {resource}: {v:?}"));
         let forwarded = [
             (
                 HeaderName::from_static("x-forwarded-proto"),
@@ -168,7 +134,7 @@ impl Upstream {
             ),
             (HeaderName::from_static("x-forwarded-host"), value(&host)?),
         ];
-        let response_timeout = policy.response_timeout;
+        let response_timeout = route.response_timeout;
         let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
         http.enforce_http(false);
         // The response timeout below covers connecting too.
@@ -184,23 +150,24 @@ impl Upstream {
         // redirect would send the caller's request (and identity) elsewhere.
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(pool_idle)
                 .build(tls);
         let uri: http::Uri = url
             .as_str()
             .parse()
-            .map_err(|e| format!("MCP_UPSTREAM={url}: {e}"))?;
+            .map_err(|e| format!("upstream {url}: {e}"))?;
         Ok(Self(std::sync::Arc::new(Settings {
             client,
             uri,
             response_timeout,
-            identity: policy.identity.clone(),
-            forward_query: policy.forward_query,
+            identity: route.identity.clone(),
+            forward_query: route.forward_query,
             forwarded,
         })))
     }
 }
 
-impl tower::Service<Request<Body>> for Upstream {
+impl tower_service::Service<Request<Body>> for Upstream {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
@@ -247,9 +214,7 @@ impl Upstream {
         for (name, value) in &this.forwarded {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(peer) = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        if let Some(peer) = parts.extensions.get::<PeerAddr>()
             && let Ok(v) = HeaderValue::from_str(&peer.0.ip().to_string())
         {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);
@@ -365,31 +330,6 @@ fn identity_value(v: &str) -> HeaderValue {
     }
     // Only visible ASCII and spaces remain: always a valid header value.
     HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""))
-}
-
-/// The `id` of a single JSON-RPC request body, if any.
-fn request_id(body: &Bytes) -> Option<serde_json::Value> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: Option<serde_json::Value>,
-    }
-    serde_json::from_slice::<Id>(body).ok().and_then(|m| m.id)
-}
-
-/// A gateway error with a JSON-RPC error body.
-fn error(status: StatusCode, id: Option<serde_json::Value>, message: &str) -> Response<Body> {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id.unwrap_or(serde_json::Value::Null),
-        "error": {"code": -32603, "message": message},
-    });
-    let mut res = Response::new(Body::from(body.to_string()));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
 }
 
 #[cfg(test)]
