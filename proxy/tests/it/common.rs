@@ -41,20 +41,44 @@ pub fn write_policy(text: &str) -> String {
 /// An upstream MCP endpoint at `/mcp`: answers every POST after the
 /// `sleep_ms` argument's time (0 when absent) with an empty result.
 pub async fn start_upstream() -> String {
-    async fn answer(body: Bytes) -> axum::response::Response {
-        let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let ms = msg["params"]["arguments"]["sleep_ms"].as_u64().unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        axum::response::IntoResponse::into_response((
-            [("content-type", "application/json")],
-            json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": []}}).to_string(),
-        ))
-    }
-    let app = Router::new().route("/mcp", axum::routing::post(answer));
+    start_upstream_seeing_peers().await.0
+}
+
+/// The connections the upstream was reached on: the proxy's client ports.
+pub type Peers = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<u16>>>;
+
+/// [`start_upstream`], also recording each request's peer port.
+pub async fn start_upstream_seeing_peers() -> (String, Peers) {
+    let peers = Peers::default();
+    let seen = peers.clone();
+    let record = move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+                       body: Bytes| {
+        seen.lock().unwrap().insert(peer.port());
+        answer(body)
+    };
+    let app = Router::new().route("/mcp", axum::routing::post(record));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/mcp")
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    (format!("http://{addr}/mcp"), peers)
+}
+
+/// The upstream's answer: after the `sleep_ms` argument's time.
+async fn answer(body: Bytes) -> axum::response::Response {
+    let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let ms = msg["params"]["arguments"]["sleep_ms"].as_u64().unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    axum::response::IntoResponse::into_response((
+        [("content-type", "application/json")],
+        json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": []}}).to_string(),
+    ))
 }
 
 /// A proxy on a real socket: its address, its issuer, a trigger for its
@@ -82,11 +106,30 @@ impl Running {
 /// Starts the proxy with `extra` added to its configuration file (e.g. a
 /// `[limits]` section) in front of a fresh upstream.
 pub async fn start_proxy(extra: &str) -> Running {
+    start_proxy_to(extra, &start_upstream().await).await
+}
+
+/// [`start_proxy`] in front of `upstream`.
+pub async fn start_proxy_to(extra: &str, upstream: &str) -> Running {
+    start_proxy_with(extra, upstream, "http", None).await
+}
+
+/// [`start_proxy_to`], its resource URL at `scheme://localhost:port`,
+/// serving through `tls`.
+pub async fn start_proxy_with(
+    extra: &str,
+    upstream: &str,
+    scheme: &str,
+    tls: server::Tls,
+) -> Running {
     let dev = TestIssuer::start().await.unwrap();
-    let upstream = start_upstream().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let resource = format!("http://{addr}/mcp");
+    let resource = if scheme == "http" {
+        format!("http://{addr}/mcp")
+    } else {
+        format!("{scheme}://localhost:{}/mcp", addr.port())
+    };
     let policy = write_policy(POLICY);
     let text = format!(
         "issuers = [\"{}\"]\n{extra}\n[[routes]]\nresource = \"{resource}\"\nupstream = \"{upstream}\"\npolicy_file = \"{policy}\"\n",
@@ -96,7 +139,7 @@ pub async fn start_proxy(extra: &str) -> Running {
     let app = app::build(&config).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
-        server::serve(listener, app.front, &config.limits, None, async {
+        server::serve(listener, app.front, &config.limits, tls, async {
             let _ = rx.await;
         })
         .await;

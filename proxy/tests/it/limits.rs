@@ -222,3 +222,41 @@ async fn the_drain_time_bounds_the_shutdown() {
     assert!(started.elapsed() < Duration::from_secs(2));
     drop(slow);
 }
+
+/// Connections the proxy opened to the upstream for two waves of four
+/// concurrent calls, keeping at most `pool_idle` idle in between.
+async fn upstream_connections(pool_idle: usize) -> usize {
+    let (upstream, peers) = crate::common::start_upstream_seeing_peers().await;
+    let p = crate::common::start_proxy_to(
+        &format!("[limits]\nupstream_pool_idle = {pool_idle}\n"),
+        &upstream,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..2 {
+        let wave: Vec<_> = (0..4)
+            .map(|_| {
+                tokio::spawn(
+                    client
+                        .post(p.url())
+                        .headers(call_headers(&p.token()))
+                        .body(call_body(300))
+                        .send(),
+                )
+            })
+            .collect();
+        for call in wave {
+            assert_eq!(call.await.unwrap().unwrap().status(), 200);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    peers.lock().unwrap().len()
+}
+
+#[tokio::test]
+async fn the_upstream_pool_keeps_at_most_upstream_pool_idle_connections() {
+    // Four kept: the second wave reuses them all.
+    assert_eq!(upstream_connections(64).await, 4);
+    // One kept: the second wave opens three more.
+    assert_eq!(upstream_connections(1).await, 7);
+}

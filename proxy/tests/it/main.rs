@@ -10,3 +10,5 @@ mod config;
 mod forwarding;
 mod limits;
 mod ops;
+#[cfg(feature = "tls")]
+mod tls;
