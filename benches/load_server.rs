@@ -8,7 +8,9 @@
 //! verified-token cache. `guard-redis` shares state through the Redis at
 //! `REDIS_URL` as a replica of a fleet would (revocations rechecked every
 //! second, the default). `mcp-upstream` is a fast upstream MCP endpoint
-//! for `scripts/proxy_load.sh`.
+//! for `scripts/proxy_load.sh`; `mcp-server` one that also answers
+//! `initialize`, notifications and `tools/list` (an aggregating proxy such
+//! as mcp-proxy talks to its backends), for `scripts/proxy_compare.sh`.
 
 use axum::Router;
 use axum::routing::get;
@@ -35,6 +37,13 @@ async fn main() {
                 )
             }),
         );
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        println!("-");
+        axum::serve(listener, app).await.unwrap();
+        return;
+    }
+    if mode == "mcp-server" {
+        let app = Router::new().route("/mcp", axum::routing::post(mcp_server));
         let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
         println!("-");
         axum::serve(listener, app).await.unwrap();
@@ -80,4 +89,45 @@ async fn main() {
         _ => app,
     };
     axum::serve(listener, app).await.unwrap();
+}
+
+/// A minimal stateless MCP server: `initialize`, notifications (202),
+/// `tools/list` (one tool, `whoami`), and every other request answered
+/// with the `tools/call` result, echoing the request's `id`.
+async fn mcp_server(body: axum::body::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    #[derive(serde::Deserialize)]
+    struct Msg<'a> {
+        #[serde(borrow)]
+        id: Option<&'a serde_json::value::RawValue>,
+        method: Option<&'a str>,
+        #[serde(borrow)]
+        params: Option<&'a serde_json::value::RawValue>,
+    }
+    let Ok(m) = serde_json::from_slice::<Msg>(&body) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "not JSON-RPC").into_response();
+    };
+    let id = m.id.map_or("null", |i| i.get());
+    let result = match m.method.unwrap_or("") {
+        "initialize" => {
+            let version = m
+                .params
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p.get()).ok())
+                .and_then(|p| p["protocolVersion"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "2025-11-25".to_owned());
+            format!(
+                r#"{{"protocolVersion":"{version}","capabilities":{{"tools":{{}}}},"serverInfo":{{"name":"bench","version":"1"}}}}"#
+            )
+        }
+        "tools/list" => r#"{"tools":[{"name":"whoami","inputSchema":{"type":"object"}}]}"#.to_owned(),
+        m if m.starts_with("notifications/") => {
+            return axum::http::StatusCode::ACCEPTED.into_response();
+        }
+        _ => r#"{"content":[{"type":"text","text":"{}"}]}"#.to_owned(),
+    };
+    (
+        [("content-type", "application/json")],
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#),
+    )
+        .into_response()
 }

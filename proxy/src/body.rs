@@ -33,6 +33,15 @@ impl<S> ReadBody<S> {
     }
 }
 
+/// 413, the proxy's own answer.
+fn too_large() -> Response<Body> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        None,
+        "the request body is larger than limits.max_body_bytes",
+    )
+}
+
 impl<S> tower_service::Service<Request<Body>> for ReadBody<S>
 where
     S: tower_service::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
@@ -56,6 +65,16 @@ where
         let (timeout, max_bytes) = (self.timeout, self.max_bytes);
         Box::pin(async move {
             let (parts, body) = req.into_parts();
+            // A declared length over the limit is refused before any of it
+            // is read (the client learns it at once).
+            let declared = parts
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|l| l > max_bytes as u64) {
+                return Ok(too_large());
+            }
             let read = Limited::new(body, max_bytes).collect();
             let bytes = match tokio::time::timeout(timeout, read).await {
                 Err(_) => {
@@ -66,11 +85,7 @@ where
                     ));
                 }
                 Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-                    return Ok(error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        None,
-                        "the request body is larger than limits.max_body_bytes",
-                    ));
+                    return Ok(too_large());
                 }
                 Ok(Err(_)) => {
                     return Ok(error(

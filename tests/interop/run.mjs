@@ -5,7 +5,7 @@
 // "N passed, N failed"; exits non-zero on any failure.
 import { spawn, execFile } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -76,9 +76,9 @@ async function freePort() {
 }
 
 /** Starts the todo server; resolves with its stdout once it listens. */
-function startTodo(env, bin = BIN) {
+function startTodo(env, bin = BIN, args = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, [], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
     const timer = setTimeout(() => reject(new Error(`todo_server did not start:\n${out}`)), 30_000);
@@ -286,6 +286,10 @@ try {
   const pyProxyResource = `http://127.0.0.1:${pyProxyPort}/mcp`;
   const tsProxyPort = await freePort();
   const tsProxyResource = `http://127.0.0.1:${tsProxyPort}/mcp`;
+  // One guard proxy, from a configuration file, in front of both: a route each.
+  const routesPort = await freePort();
+  const pyRouteResource = `http://127.0.0.1:${routesPort}/py/mcp`;
+  const tsRouteResource = `http://127.0.0.1:${routesPort}/ts/mcp`;
   // The differential harness: a guard proxy in front of each real server.
   const differentialTargets = [
     { name: 'TypeScript SDK, createMcpExpressApp()', cmd: process.execPath, args: (port, log) => ['ts_server.mjs', String(port), log, 'express'], wires: ['session'] },
@@ -297,7 +301,7 @@ try {
     t.proxyPort = await freePort();
     t.resource = `http://127.0.0.1:${t.proxyPort}/mcp`;
   }
-  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource, pyProxyResource, tsProxyResource, ...differentialTargets.map((t) => t.resource)];
+  const resources = [resource, opaqueResource, signedResource, dpopResource, gatewayResource, fleetResource, pyProxyResource, tsProxyResource, pyRouteResource, tsRouteResource, ...differentialTargets.map((t) => t.resource)];
   let as = await startAuthorizationServer({ port: asPort, resource: resources, jwks: generateKeys() });
   await startTodo({ MCP_ISSUER: as.issuer, MCP_RESOURCE: resource, MCP_BIND: `127.0.0.1:${mcpPort}` });
 
@@ -422,6 +426,32 @@ try {
       assertFlow(await pyFlow(res, clientFor('PS256'), SECRET, as.issuer), clientFor('PS256'), { stepUp: true });
     });
   }
+  // One process, two routes: each its own audience, policy and upstream.
+  const routesConfig = join(work, 'routes.toml');
+  writeFileSync(routesConfig, [
+    `issuers = ["${as.issuer}"]`, `bind = "127.0.0.1:${routesPort}"`,
+    '[[routes]]', `resource = "${pyRouteResource}"`, `upstream = "http://127.0.0.1:${pyPort}/mcp"`, `policy_file = "${POLICY}"`,
+    '[[routes]]', `resource = "${tsRouteResource}"`, `upstream = "http://127.0.0.1:${tsPort}/mcp"`, `policy_file = "${POLICY}"`, '',
+  ].join('\n'));
+  const cleanEnv = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('MCP_')).map((k) => [k, '']));
+  await startTodo(cleanEnv, PROXY, ['--config', routesConfig]);
+  for (const [name, res] of [['Python SDK server', pyRouteResource], ['TypeScript SDK server', tsRouteResource]]) {
+    await check(`mcp-guard-proxy --config with two routes, the ${name}'s: TypeScript SDK client: discovery, tools/list, whoami, add_todo`, async () => {
+      const r = await tsFlow(res, clientFor('ES256'), SECRET, as.issuer);
+      assertFlow(r, clientFor('ES256'), { stepUp: false });
+      assert.equal(r.whoami.authorization_forwarded, false, 'the token never reaches the upstream');
+    });
+    await check(`mcp-guard-proxy --config with two routes, the ${name}'s: Python SDK client: discovery, step-up to todo:write`, async () => {
+      assertFlow(await pyFlow(res, clientFor('PS256'), SECRET, as.issuer), clientFor('PS256'), { stepUp: true });
+    });
+  }
+  await check('mcp-guard-proxy --config with two routes: a token for one route is refused at the other (401)', async () => {
+    const token = await clientCredentialsToken(as.issuer, clientFor('ES256'), pyRouteResource, 'todo:read');
+    const r = await whoamiRaw(tsRouteResource, token);
+    assert.equal(r.status, 401, JSON.stringify(r));
+    assert.equal((await whoamiRaw(pyRouteResource, token)).status, 200);
+  });
+
   await check('guard_proxy: the fail-closed attack set with a todo:read token never executes at the Python SDK server (which executes it when reached directly)', async () => {
     const executed = () => (existsSync(pyLog) ? readFileSync(pyLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
     const call = (name, args, id = 7) => JSON.stringify({

@@ -55,18 +55,35 @@ async fn a_body_over_max_body_bytes_is_413_from_the_proxy() {
         "whoami\"",
         &format!("whoami\", \"pad\": \"{}\"", "x".repeat(2000)),
     );
-    let res = reqwest::Client::new()
-        .post(p.url())
-        .headers(call_headers(&p.token()))
-        .body(big)
-        .send()
+    // Sent with its length, and chunked (no length declared).
+    let chunked = futures_util::stream::iter([Ok::<_, std::io::Error>(big.clone())]);
+    for body in [
+        reqwest::Body::from(big.clone()),
+        reqwest::Body::wrap_stream(chunked),
+    ] {
+        let res = reqwest::Client::new()
+            .post(p.url())
+            .headers(call_headers(&p.token()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 413);
+        assert!(
+            res.text().await.unwrap().contains("limits.max_body_bytes"),
+            "the proxy's own limit answers"
+        );
+    }
+    // A declared length over the limit is refused before the body comes.
+    let mut s = TcpStream::connect(p.addr).await.unwrap();
+    s.write_all(head(&p.token(), 10_000_000).as_bytes())
         .await
         .unwrap();
-    assert_eq!(res.status(), 413);
-    assert!(
-        res.text().await.unwrap().contains("limits.max_body_bytes"),
-        "the proxy's own limit answers"
-    );
+    s.write_all(b"{\"jsonrpc\"").await.unwrap();
+    let started = Instant::now();
+    let answer = read_all(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
