@@ -18,6 +18,7 @@ pub mod config;
 pub mod front;
 pub mod ops;
 pub mod policy;
+mod pool;
 mod reply;
 pub mod server;
 #[cfg(feature = "tls")]

@@ -74,12 +74,14 @@ pub async fn serve(
         #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
         let tls = tls.clone();
         let watcher = graceful.watcher();
+        let peer = PeerAddr::new(peer);
         tokio::spawn(async move {
             let Some(io) = handshake(stream, tls, header_timeout).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |req| {
                 let front = front.clone();
+                let peer = peer.clone();
                 let full = permit.is_none();
                 async move {
                     if full {
@@ -91,7 +93,7 @@ pub async fn serve(
                             .insert(header::CONNECTION, HeaderValue::from_static("close"));
                         return Ok::<_, Infallible>(res);
                     }
-                    Ok(front.handle(req, Some(PeerAddr(peer))).await)
+                    Ok(front.handle(req, Some(peer.clone())).await)
                 }
             });
             let conn = builder.serve_connection_with_upgrades(io, service);

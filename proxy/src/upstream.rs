@@ -37,34 +37,43 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use mcp_resource_guard::AuthContext;
 
 use crate::config::{IdentityHeaders, RouteConfig};
+use crate::pool::Pool;
 use crate::reply::{error, request_id};
 
 /// The most of a non-POST request body read (POST bodies are bounded by
 /// the MCP layer first).
 const MAX_OTHER_BODY: usize = 4 * 1024 * 1024;
 
-/// Headers that belong to one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Credentials of the client's, which stop at the proxy.
-const CREDENTIALS: [&str; 4] = ["authorization", "proxy-authorization", "dpop", "cookie"];
+/// Headers never forwarded either way: those of one connection (RFC 9110
+/// §7.6.1), the client's credentials (which stop at the proxy), `Host`
+/// and `Content-Length` (set anew), and `Accept-Encoding` (answers come
+/// uncompressed, so the MCP layer can filter lists).
+fn never_forwarded(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "authorization"
+            | "dpop"
+            | "cookie"
+            | "host"
+            | "content-length"
+            | "accept-encoding"
+    )
+}
 
 /// Headers that would re-route or re-label a request the layers judged:
 /// the client's copies never reach the upstream.
@@ -77,13 +86,6 @@ const REROUTING: [&str; 6] = [
     "x-original-url",
 ];
 
-/// The HTTP client to the upstream: hyper's pooled client (http and
-/// https with the system's roots); it follows no redirect.
-type Client = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    http_body_util::Full<Bytes>,
->;
-
 /// The upstream side of the proxy: a tower service (cloned per request,
 /// so its settings are shared).
 #[derive(Clone)]
@@ -91,10 +93,12 @@ pub struct Upstream(std::sync::Arc<Settings>);
 
 /// What the upstream side needs, built once.
 struct Settings {
-    client: Client,
-    /// The upstream endpoint, built once: a request only swaps in the
-    /// query when `forward_query` allows it.
+    pool: std::sync::Arc<Pool>,
+    /// The upstream endpoint's path (origin-form), built once: a request
+    /// only swaps in the query when `forward_query` allows it.
     uri: http::Uri,
+    /// The upstream's `Host`.
+    host: HeaderValue,
     response_timeout: Duration,
     identity: IdentityHeaders,
     forward_query: bool,
@@ -103,9 +107,22 @@ struct Settings {
 }
 
 /// The address of the client that sent a request (a request extension
-/// the server adds): the upstream's `X-Forwarded-For`.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub std::net::SocketAddr);
+/// the server adds, once per connection): the upstream's
+/// `X-Forwarded-For`.
+#[derive(Debug, Clone)]
+pub struct PeerAddr {
+    forwarded_for: HeaderValue,
+}
+
+impl PeerAddr {
+    /// The peer at `addr`.
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        // An IP address is always a valid header value.
+        let forwarded_for = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+        Self { forwarded_for }
+    }
+}
 
 impl Upstream {
     /// Forwards to `route.upstream` (http or https) what reaches the proxy
@@ -146,19 +163,26 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        // hyper follows no redirect: the upstream is one endpoint, and a
+        // No redirect is followed: the upstream is one endpoint, and a
         // redirect would send the caller's request (and identity) elsewhere.
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_max_idle_per_host(pool_idle)
-                .build(tls);
-        let uri: http::Uri = url
+        let target: http::Uri = url
             .as_str()
             .parse()
             .map_err(|e| format!("upstream {url}: {e}"))?;
+        let uri: http::Uri = target
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("upstream {url}: {e}"))?;
+        let host = target
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .ok_or_else(|| format!("upstream {url}: a URL with a host"))?;
+        let pool = std::sync::Arc::new(Pool::new(tls, target, pool_idle));
         Ok(Self(std::sync::Arc::new(Settings {
-            client,
+            pool,
             uri,
+            host,
             response_timeout,
             identity: route.identity.clone(),
             forward_query: route.forward_query,
@@ -211,13 +235,15 @@ impl Upstream {
         ] {
             headers.remove(name);
         }
+        headers.insert(header::HOST, this.host.clone());
         for (name, value) in &this.forwarded {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(peer) = parts.extensions.get::<PeerAddr>()
-            && let Ok(v) = HeaderValue::from_str(&peer.0.ip().to_string())
-        {
-            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        if let Some(peer) = parts.extensions.get::<PeerAddr>() {
+            headers.insert(
+                HeaderName::from_static("x-forwarded-for"),
+                peer.forwarded_for.clone(),
+            );
         }
         if parts.method == http::Method::POST {
             // The MCP layer accepted only JSON in UTF-8: say exactly that.
@@ -243,7 +269,7 @@ impl Upstream {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let response =
-            match tokio::time::timeout(this.response_timeout, this.client.request(request)).await {
+            match tokio::time::timeout(this.response_timeout, this.pool.send(request)).await {
                 Err(_) => {
                     return error(
                         StatusCode::GATEWAY_TIMEOUT,
@@ -276,35 +302,28 @@ fn with_query(uri: &http::Uri, query: &str) -> Option<http::Uri> {
     http::Uri::from_parts(parts).ok()
 }
 
-/// `headers` without hop-by-hop headers (and those `Connection` names),
-/// credentials, `Host`, `Content-Length` (set anew), `Accept-Encoding`
-/// (answers come uncompressed, so the MCP layer can filter lists) and the
-/// names `drop` picks.
+/// `headers` without what is never forwarded, the headers `Connection`
+/// names, and the names `drop` picks.
 fn forwardable(mut headers: HeaderMap, drop: fn(&str) -> bool) -> HeaderMap {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .collect();
-    // Removed in place: most headers pass, and copying them all costs more.
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let n = name.as_str();
-            HOP_BY_HOP.contains(&n)
-                || CREDENTIALS.contains(&n)
-                || n == "host"
-                || n == "content-length"
-                // The answer must stay readable: the MCP layer filters lists.
-                || n == "accept-encoding"
-                || named.iter().any(|c| c == n)
-                || drop(n)
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
+    // Rare: only then is a list made.
+    let named: Vec<String> = if headers.contains_key(header::CONNECTION) {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let doomed = |name: &HeaderName| {
+        let n = name.as_str();
+        never_forwarded(n) || drop(n) || named.iter().any(|c| c == n)
+    };
+    // Removed in place, one at a time: most headers pass, and neither a
+    // copy of them nor a list of the doomed is made.
+    while let Some(name) = headers.keys().find(|n| doomed(n)).cloned() {
         headers.remove(name);
     }
     headers
@@ -320,6 +339,11 @@ fn unjudged(name: &str) -> bool {
 /// are, anything else (and `%`) percent-encoded, so a claim can neither
 /// break the header nor pass for another value.
 fn identity_value(v: &str) -> HeaderValue {
+    let plain = |b: &u8| (0x20..=0x7E).contains(b) && *b != b'%';
+    if v.as_bytes().iter().all(plain) {
+        // Only visible ASCII and spaces: always a valid header value.
+        return HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static(""));
+    }
     let mut s = String::with_capacity(v.len());
     for b in v.bytes() {
         if (0x20..=0x7E).contains(&b) && b != b'%' {

@@ -75,8 +75,14 @@ async fn answer(body: Bytes) -> axum::response::Response {
     let msg: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let ms = msg["params"]["arguments"]["sleep_ms"].as_u64().unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+    // `"close": true`: the upstream closes the connection after this answer.
+    let connection = if msg["params"]["arguments"]["close"] == true {
+        "close"
+    } else {
+        "keep-alive"
+    };
     axum::response::IntoResponse::into_response((
-        [("content-type", "application/json")],
+        [("content-type", "application/json"), ("connection", connection)],
         json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": []}}).to_string(),
     ))
 }

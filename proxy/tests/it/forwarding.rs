@@ -431,7 +431,7 @@ async fn what_the_layers_did_not_judge_never_goes_upstream() {
         let mut r = b.body(Body::from(body.clone())).unwrap();
         // The peer's address, as the server gives it.
         let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
-        r.extensions_mut().insert(PeerAddr(peer));
+        r.extensions_mut().insert(PeerAddr::new(peer));
         r
     };
     let res = s

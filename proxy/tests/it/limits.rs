@@ -277,3 +277,84 @@ async fn the_upstream_pool_keeps_at_most_upstream_pool_idle_connections() {
     // One kept: the second wave opens three more.
     assert_eq!(upstream_connections(1).await, 7);
 }
+
+#[tokio::test]
+async fn connections_the_upstream_closes_are_not_reused() {
+    let (upstream, peers) = crate::common::start_upstream_seeing_peers().await;
+    let p = crate::common::start_proxy_to("", &upstream).await;
+    let client = reqwest::Client::new();
+    let closing = call_body(0).replace("\"sleep_ms\":0", "\"sleep_ms\":0,\"close\":true");
+    for _ in 0..5 {
+        let res = client
+            .post(p.url())
+            .headers(call_headers(&p.token()))
+            .body(closing.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get("connection").is_none_or(|v| v != "close"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(peers.lock().unwrap().len(), 5, "a new connection each time");
+}
+
+/// An upstream that answers one request per connection, then closes the
+/// connection 50 ms later without saying so (as an idle timeout does).
+async fn start_closing_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut got = Vec::new();
+                // The head, then as many body bytes as it declares.
+                loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len: usize = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            });
+        }
+    });
+    format!("http://{addr}/mcp")
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_upstream_closed_is_not_used() {
+    let p = crate::common::start_proxy_to("", &start_closing_upstream().await).await;
+    let client = reqwest::Client::new();
+    for _ in 0..4 {
+        let res = client
+            .post(p.url())
+            .headers(call_headers(&p.token()))
+            .body(call_body(0))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        // The upstream has closed the pooled connection by now.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
