@@ -21,6 +21,8 @@
 # UPSTREAM=python: the interop suite's Python SDK server (MCPServer,
 #   tests/interop/.venv: run the interop suite once first) instead of the
 #   fast Rust one (benches' load_server mcp-server).
+# INSTR_TARGETS, LOAD_TARGETS: the targets of each part (default: all;
+#   nginx is the reference of the ratios).
 # MCP_PROXY_BIN: an mcp-proxy binary; else it is installed into
 #   target/peers (cargo install mcp-proxy 0.6.0, a few minutes once).
 #
@@ -171,7 +173,7 @@ for t in direct nginx mcp-proxy mcp-guard-proxy; do tokens[$t]=$(token "${audien
 
 echo "== instructions per tools/call (callgrind, user space, the target process only)"
 declare -A instr
-for t in nginx mcp-proxy mcp-guard-proxy; do
+for t in ${INSTR_TARGETS-nginx mcp-proxy mcp-guard-proxy}; do
   for count in 1 $((n + 1)); do
     start_target "$t" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$t.$count"
     send "$t" "$count" >/dev/null
@@ -202,7 +204,7 @@ declare -A total
 for t in direct nginx mcp-proxy mcp-guard-proxy; do total[$t]=0; done
 printf '%-6s %-16s %10s %10s %10s\n' round target req/s p50 p99
 for r in $(seq "$rounds"); do
-  for t in direct nginx mcp-proxy mcp-guard-proxy; do
+  for t in ${LOAD_TARGETS-direct nginx mcp-proxy mcp-guard-proxy}; do
     start_target "$t"
     res=$(taskset -c 0 wrk -t1 -c32 -d"${secs}s" --latency -s "$(lua "$t")" "http://127.0.0.1:${port[$t]}")
     stop_target
@@ -213,10 +215,10 @@ for r in $(seq "$rounds"); do
   done
 done
 echo "== summary (mean req/s over $rounds rounds; ratios to nginx)"
-for t in direct nginx mcp-proxy mcp-guard-proxy; do
+for t in ${LOAD_TARGETS-direct nginx mcp-proxy mcp-guard-proxy}; do
   mean=$(awk -v a="${total[$t]}" -v r="$rounds" 'BEGIN {printf "%.0f", a / r}')
   ratio=$(awk -v a="${total[$t]}" -v b="${total[nginx]}" 'BEGIN {printf "%.3f", a / b}')
   ins="${instr[$t]:--}"
-  iratio=$([ "$ins" = - ] && echo - || awk -v a="$ins" -v b="${instr[nginx]}" 'BEGIN {printf "%.2f", a / b}')
+  iratio=$([ "$ins" = - ] || [ -z "${instr[nginx]:-}" ] && echo - || awk -v a="$ins" -v b="${instr[nginx]}" 'BEGIN {printf "%.2f", a / b}')
   printf '%-16s %10s req/s  %6sx nginx   %10s instructions  %6sx nginx\n' "$t" "$mean" "$ratio" "$ins" "$iratio"
 done

@@ -75,17 +75,6 @@ fn never_forwarded(name: &str) -> bool {
     )
 }
 
-/// Headers that would re-route or re-label a request the layers judged:
-/// the client's copies never reach the upstream.
-const REROUTING: [&str; 6] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "forwarded",
-    "x-real-ip",
-    "x-original-url",
-];
-
 /// The upstream side of the proxy: a tower service (cloned per request,
 /// so its settings are shared).
 #[derive(Clone)]
@@ -210,6 +199,7 @@ impl Upstream {
     async fn forward(&self, req: Request<Body>) -> Response<Body> {
         let this = &*self.0;
         let (parts, body) = req.into_parts();
+        // Already read (and bounded) by the body read and the MCP layer.
         let body = match Limited::new(body, MAX_OTHER_BODY).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => {
@@ -332,7 +322,16 @@ fn forwardable(mut headers: HeaderMap, drop: fn(&str) -> bool) -> HeaderMap {
 /// A request header the layers did not judge: a re-routing one,
 /// `X-Forwarded-*` (the proxy sets its own), or a name with an underscore.
 fn unjudged(name: &str) -> bool {
-    REROUTING.contains(&name) || name.starts_with("x-forwarded-") || name.contains('_')
+    matches!(
+        name,
+        "x-http-method-override"
+            | "x-http-method"
+            | "x-method-override"
+            | "forwarded"
+            | "x-real-ip"
+            | "x-original-url"
+    ) || name.starts_with("x-forwarded-")
+        || name.contains('_')
 }
 
 /// An identity value as a header value: visible ASCII and spaces as they

@@ -72,6 +72,26 @@ async fn check_validates_the_configuration_and_exits() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
+    sigterm_drains(false).await;
+}
+
+/// The same on one CPU (`taskset`), where the proxy runs one thread.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn on_one_cpu_it_serves_and_drains_the_same() {
+    if std::process::Command::new("taskset")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("taskset (util-linux) is missing: skipped");
+        return;
+    }
+    sigterm_drains(true).await;
+}
+
+#[cfg(unix)]
+async fn sigterm_drains(one_cpu: bool) {
     let dev = mcp_resource_guard::testing::TestIssuer::start()
         .await
         .unwrap();
@@ -81,7 +101,22 @@ async fn sigterm_lets_the_request_in_flight_finish_then_exits_0() {
         l.local_addr().unwrap().port()
     };
     let resource = format!("http://127.0.0.1:{port}/mcp");
-    let mut child = command()
+    let mut child = if one_cpu {
+        let mut c = command();
+        let std = c.as_std_mut();
+        let mut t = tokio::process::Command::new("taskset");
+        t.args(["-c", "0", BIN]);
+        for (k, v) in std.get_envs() {
+            match v {
+                Some(v) => t.env(k, v),
+                None => t.env_remove(k),
+            };
+        }
+        t
+    } else {
+        command()
+    };
+    let mut child = child
         .env("MCP_UPSTREAM", &upstream)
         .env("MCP_ISSUER", dev.issuer())
         .env("MCP_RESOURCE", &resource)

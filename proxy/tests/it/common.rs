@@ -82,7 +82,10 @@ async fn answer(body: Bytes) -> axum::response::Response {
         "keep-alive"
     };
     axum::response::IntoResponse::into_response((
-        [("content-type", "application/json"), ("connection", connection)],
+        [
+            ("content-type", "application/json"),
+            ("connection", connection),
+        ],
         json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": []}}).to_string(),
     ))
 }
