@@ -70,6 +70,7 @@ http {
       proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header Host $up;
       proxy_buffering off;
     }
   }
