@@ -10,5 +10,6 @@ mod config;
 mod forwarding;
 mod limits;
 mod ops;
+mod sections;
 #[cfg(feature = "tls")]
 mod tls;
