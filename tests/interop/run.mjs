@@ -431,8 +431,11 @@ try {
   writeFileSync(routesConfig, [
     `issuers = ["${as.issuer}"]`, `bind = "127.0.0.1:${routesPort}"`,
     '[[routes]]', `resource = "${pyRouteResource}"`, `upstream = "http://127.0.0.1:${pyPort}/mcp"`, `policy_file = "${POLICY}"`,
-    '[[routes]]', `resource = "${tsRouteResource}"`, `upstream = "http://127.0.0.1:${tsPort}/mcp"`, `policy_file = "${POLICY}"`, '',
+    '[[routes]]', `resource = "${tsRouteResource}"`, `upstream = "http://127.0.0.1:${tsPort}/mcp"`, `policy_file = "${POLICY}"`,
+    // Opaque tokens checked at oidc-provider's introspection endpoint.
+    '[introspection]', `client_id = "${RS_CLIENT}"`, `client_secret_file = "${join(work, 'introspection-secret')}"`, '',
   ].join('\n'));
+  writeFileSync(join(work, 'introspection-secret'), `${SECRET}\n`);
   const cleanEnv = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('MCP_')).map((k) => [k, '']));
   await startTodo(cleanEnv, PROXY, ['--config', routesConfig]);
   for (const [name, res] of [['Python SDK server', pyRouteResource], ['TypeScript SDK server', tsRouteResource]]) {
@@ -445,6 +448,13 @@ try {
       assertFlow(await pyFlow(res, clientFor('PS256'), SECRET, as.issuer), clientFor('PS256'), { stepUp: true });
     });
   }
+  await check('mcp-guard-proxy --config with [introspection]: an opaque oidc-provider token works at its route only', async () => {
+    const opaque = await clientCredentialsToken(as.issuer, OPAQUE_CLIENT, pyRouteResource, 'todo:read');
+    assert.ok(!opaque.includes('.'), 'an opaque token');
+    const ok = await whoamiRaw(pyRouteResource, opaque);
+    assert.equal(ok.status, 200, JSON.stringify(ok));
+    assert.equal((await whoamiRaw(tsRouteResource, opaque)).status, 401);
+  });
   await check('mcp-guard-proxy --config with two routes: a token for one route is refused at the other (401)', async () => {
     const token = await clientCredentialsToken(as.issuer, clientFor('ES256'), pyRouteResource, 'todo:read');
     const r = await whoamiRaw(tsRouteResource, token);
