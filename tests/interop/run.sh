@@ -23,16 +23,20 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+root="$(cd ../.. && pwd)"
+# Every crate builds into one target folder (the workspace's unless the caller
+# names another): the peers share their dependencies' builds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 (cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway --example conformance_client)
 # The guard proxy as a user installs it (release; the workspace's lockfile
 # and target folder, so a second run reuses the build).
-(cd ../.. && CARGO_TARGET_DIR="$(pwd)/target" cargo install --quiet --locked --force --path proxy --root "$(pwd)/target/proxy-install")
-# The rmcp peer of the differential harness: its own crate (and lockfile).
+(cd ../.. && cargo install --quiet --locked --force --path proxy --root "$CARGO_TARGET_DIR/proxy-install")
+# The rmcp peer of the differential harness: its own crate and lockfile.
 cargo build --quiet --manifest-path rmcp_upstream/Cargo.toml
-TODO_SERVER_BIN="$(cd ../.. && pwd)/target/debug/examples/todo_server" \
-AGENT_BIN="$(cd ../.. && pwd)/target/debug/examples/agent" \
-CONFORMANCE_CLIENT_BIN="$(cd ../.. && pwd)/target/debug/examples/conformance_client" \
-GATEWAY_BIN="$(cd ../.. && pwd)/target/debug/examples/gateway" \
-GUARD_PROXY_BIN="$(cd ../.. && pwd)/target/proxy-install/bin/mcp-guard-proxy" \
-RMCP_UPSTREAM_BIN="$(pwd)/rmcp_upstream/target/debug/rmcp-upstream" \
-GUARD_PROXY_POLICY="$(cd ../.. && pwd)/proxy/examples/todo-policy.toml" node run.mjs
+TODO_SERVER_BIN="$CARGO_TARGET_DIR/debug/examples/todo_server" \
+AGENT_BIN="$CARGO_TARGET_DIR/debug/examples/agent" \
+CONFORMANCE_CLIENT_BIN="$CARGO_TARGET_DIR/debug/examples/conformance_client" \
+GATEWAY_BIN="$CARGO_TARGET_DIR/debug/examples/gateway" \
+GUARD_PROXY_BIN="$CARGO_TARGET_DIR/proxy-install/bin/mcp-guard-proxy" \
+RMCP_UPSTREAM_BIN="$CARGO_TARGET_DIR/debug/rmcp-upstream" \
+GUARD_PROXY_POLICY="$root/proxy/examples/todo-policy.toml" node run.mjs
