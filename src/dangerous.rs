@@ -14,6 +14,18 @@ pub fn allow_insecure_http(builder: GuardBuilder) -> GuardBuilder {
     builder.allow_insecure_http()
 }
 
+/// Accepts active introspection responses without `aud`, as if they named
+/// this resource.
+///
+/// Only for an authorization server that omits `aud` and issues tokens for
+/// this resource alone: otherwise a token meant for another resource (and
+/// presented here by whoever holds it) is accepted here.
+pub fn accept_missing_audience(
+    introspection: crate::introspection::Introspection,
+) -> crate::introspection::Introspection {
+    introspection.accept_missing_audience()
+}
+
 /// Trusts every authorization server on a loopback host (`localhost`,
 /// `127.0.0.0/8`, `::1`) with the client's credentials, whatever its port
 /// or path.

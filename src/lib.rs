@@ -58,12 +58,13 @@
 //! | `aws-lc-rs` | signature verification with aws-lc-rs | yes |
 //! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
-//! | `tracing` | an audit event per decision on `mcp_resource_guard::audit`, key-cache events on `mcp_resource_guard::keys`, failed introspection calls on `mcp_resource_guard::introspection`, shared-store outages on `mcp_resource_guard::store` (never a token) | no |
-//! | `reqwest` | fetch keys and discovery documents, and introspect, with reqwest (rustls) | yes |
-//! | `client` | the client side: `ClientCredentials`, discovery from a 401, `AuthorizedClient` (with `reqwest`), `AuthorizeLayer`, token exchange | no |
-//! | `redis` | `store::RedisStore`: shared state for many replicas on Redis or Valkey | no |
-//! | `metrics` | metrics through the `metrics` facade (see "Metrics" below) | no |
-//! | `testing` | [`testing`]: key generation, token minting, a test issuer, a manual clock, the conformance kit | no |
+//! | `tracing` | an audit event per decision on target `mcp_resource_guard::audit` (never a token), key-cache events on `mcp_resource_guard::keys`, failed introspection calls on `mcp_resource_guard::introspection`, shared-store outages on `mcp_resource_guard::store` | no |
+//! | `reqwest` | fetch keys and discovery documents, and introspect, with reqwest (rustls); without it, plug in your own `HttpFetch` | yes |
+//! | `client` | the client side: `ClientCredentials`, token exchange, `AuthorizeLayer`, `StaticCredential`; with `reqwest`, `AuthorizedClient` (spec discovery, trusted issuers, every `Grant`, DPoP with `aws-lc-rs`) | no |
+//! | `redis` | `store::RedisStore`: shared state for many replicas on Redis or Valkey (redis-rs) | no |
+//! | `metrics` | metrics through the `metrics` facade (`mcp_resource_guard_*`) | no |
+//! | `config` | policy files: `mcp::PolicyFile` and serde `Deserialize` for `McpPolicy`, `Rule` and `ScopeHierarchy` (the format `mcp-guard-proxy` reads); no extra dependency | no |
+//! | `testing` | key generation, token minting, a test issuer, a manual clock and the conformance kit for your tests | no |
 //!
 //! The core depends on `tower-service`, `tower-layer` and `http`, not on axum.
 //!
@@ -76,75 +77,16 @@
 //! policy layer), [`jwks`] (key sources), [`challenge`] (rejection bodies),
 //! [`metadata`] (RFC 9728), [`store`] (state shared by replicas),
 //! [`dpop`], [`introspection`], [`client`], [`testing`] (test keys, a test issuer, a manual
-//! clock), [`dangerous`] (escape hatches). Every public item has exactly one
-//! path.
+//! clock), [`dangerous`] (escape hatches), [`manual`] (documentation only).
+//! Every public item has exactly one path.
 //!
-//! ## Audit trail
+//! ## The manual
 //!
-//! With the `tracing` feature, every access decision (the guard's, each
-//! [`RequireScopeLayer`]'s and each [`mcp::McpLayer`]'s) is one event on the
-//! target `mcp_resource_guard::audit`. Fields (absent ones are left out):
-//!
-//! | field | value |
-//! |---|---|
-//! | `layer` | `guard`, `require_scope` or `mcp` |
-//! | `outcome` | `allow` or `deny` |
-//! | `reason` | a stable code: [`AuthErrorKind::as_str`] for every denial (e.g. `expired`, `insufficient_scope`, `access_denied`, `invalid_message`, `session_mismatch`, `misconfigured`); `verified`, `anonymous`, `scope_satisfied`, `policy_satisfied` for an allow |
-//! | `status` | the HTTP status answered (denials) |
-//! | `detail` | a fixed sentence saying which check failed (never token content) |
-//! | `cached` | the token was found in the verified-token cache |
-//! | `issuer`, `sub`, `client_id`, `jti` | from the verified token (control characters escaped) |
-//! | `act` | the RFC 8693 `act` chain of a delegated token, the current actor first (`gateway < agent`), empty without one |
-//! | `scopes_granted` | the token's scopes, space-separated |
-//! | `scopes_required` | the scopes the check asked for, space-separated |
-//! | `mcp_method`, `mcp_tool` | the JSON-RPC methods and tool/prompt names (resource URIs) of the body, comma-separated, control characters escaped |
-//!
-//! Allowed requests are logged at `INFO`, denials at `INFO` too except
-//! `5xx` answers (no usable keys; a layer wired without its guard), which
-//! are `WARN`. No event ever carries a token,
-//! a signature, or a claim of a token that failed verification: identity
-//! fields come only from a verified [`AuthContext`].
-//!
-//! Route them to their own sink with a per-target filter, for example
-//! `RUST_LOG=mcp_resource_guard::audit=info` with `tracing-subscriber`'s
-//! `EnvFilter`.
-//!
-//! ## Metrics
-//!
-//! With the `metrics` feature, the crate records through the
-//! [`metrics`](https://docs.rs/metrics) facade: install any recorder (a
-//! Prometheus exporter, say) and these appear. Labels never carry a token,
-//! a subject or anything else from a request beyond the fixed `reason`
-//! codes of the audit trail.
-//!
-//! | Name | Kind | Labels | What |
-//! |---|---|---|---|
-//! | `mcp_resource_guard_decisions_total` | counter | `layer`, `outcome` (`allow`/`deny`), `reason` | every access decision (the audit trail's) |
-//! | `mcp_resource_guard_token_cache_hits_total` | counter | | verifications served from the token cache |
-//! | `mcp_resource_guard_token_cache_misses_total` | counter | | tokens verified in full |
-//! | `mcp_resource_guard_token_cache_entries` | gauge | | tokens in the cache (set on each insert) |
-//! | `mcp_resource_guard_key_fetches_total` | counter | `source`, `outcome` (`ok`/`error`) | JWKS fetches |
-//! | `mcp_resource_guard_key_age_seconds` | gauge | `issuer` | age of the held keys (set by `GuardLayer::readiness`) |
-//! | `mcp_resource_guard_key_health` | gauge | `issuer` | 2 fresh, 1 stale, 0 absent (set by `GuardLayer::readiness`) |
-//! | `mcp_resource_guard_introspection_calls_total` | counter | `issuer`, `outcome` (`active`/`refused`/`error`) | calls to the introspection endpoint |
-//! | `mcp_resource_guard_introspection_seconds` | histogram | `issuer` | their latency |
-//! | `mcp_resource_guard_introspection_in_flight` | gauge | `issuer` | calls in flight |
-//! | `mcp_resource_guard_introspection_shared_hits_total` | counter | `issuer` | answers taken from the shared store |
-//! | `mcp_resource_guard_dpop_replays_total` | counter | | DPoP proofs refused as replays |
-//! | `mcp_resource_guard_dpop_nonce_refreshes_total` | counter | | fresh `DPoP-Nonce`s sent |
-//! | `mcp_resource_guard_store_errors_total` | counter | `store`, `used_for` | shared store calls that failed |
-//!
-//! ## Security defaults
-//!
-//! Audience checked against the canonical resource URL (no switch to turn it
-//! off); `typ` must be `at+jwt`; `none` and HMAC algorithms cannot be
-//! configured; algorithms come from the JWK or an allow-list, never from the
-//! token header alone; `jku`/`x5u`/`jwk`/`x5c` are never followed; unknown
-//! `crit` rejected; `cnf`-bound tokens rejected as Bearer; leeway 60 s;
-//! tokens over 8 KiB rejected unparsed; tokens never accepted from the
-//! query string; token types redact themselves in `Debug`; the MCP layer
-//! refuses what it cannot judge; CORS preflights are answered by the guard,
-//! never passed on unauthenticated.
+//! [`manual`] has a chapter per task: mounting the layers, MCP policies
+//! and both wires, the conformance kit, DPoP, opaque tokens and revocation,
+//! many replicas, the audit trail and metrics, the client side, recipes for
+//! real authorization servers, and every answer the guard gives with its
+//! secure defaults.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -174,6 +116,7 @@ pub mod fuzzing;
 mod guard;
 pub mod introspection;
 pub mod jwks;
+pub mod manual;
 pub mod mcp;
 pub mod metadata;
 mod resource;
@@ -206,3 +149,8 @@ pub use scope_hierarchy::ScopeHierarchy;
 pub use sealed_state::{SealError, SealedState, SealedStateBuilder};
 pub use token::BearerToken;
 pub use verify::{JwtVerifier, TokenVerifier};
+
+// The README's Rust blocks are compiled as doctests.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -21,7 +21,7 @@
 //! The answer is checked like a JWT: `active` must be `true`, `iss` (when
 //! present) the issuer, `aud` must name this resource (a response without
 //! `aud` is refused unless you opt in with
-//! [`accept_missing_audience`](Introspection::accept_missing_audience)),
+//! [`dangerous::accept_missing_audience`](crate::dangerous::accept_missing_audience)),
 //! `exp`/`nbf` with the guard's leeway, no `cnf`. `scope`, `client_id`,
 //! `sub` and every other member land in the same
 //! [`AuthContext`](crate::AuthContext) a JWT gives, so policies, extractors
@@ -223,11 +223,8 @@ impl Introspection {
         self
     }
 
-    /// Accept active responses without `aud`, as if they named this
-    /// resource. Only for an authorization server that omits `aud` and
-    /// issues tokens for this resource alone: otherwise a token meant for
-    /// another resource would be accepted here. Off by default.
-    pub fn accept_missing_audience(mut self) -> Self {
+    /// See [`dangerous::accept_missing_audience`](crate::dangerous::accept_missing_audience).
+    pub(crate) fn accept_missing_audience(mut self) -> Self {
         self.accept_missing_audience = true;
         self
     }

@@ -84,7 +84,7 @@ pub(crate) fn judge(
         let Some(aud) = expect.audience_if_missing else {
             return Ok(refused(
                 AuthErrorKind::WrongAudience,
-                "the introspection response has no aud (allow it with Introspection::accept_missing_audience)",
+                "the introspection response has no aud (allow it with dangerous::accept_missing_audience)",
             ));
         };
         map.insert("aud".to_owned(), aud.into());

@@ -257,9 +257,11 @@ async fn inactive_wrong_audience_issuer_and_times_are_401s() {
 async fn a_missing_audience_is_accepted_only_with_the_opt_in() {
     let fake = FakeAs::new();
     fake.activate(OPAQUE, json!({"aud": null}));
-    let guard = builder_with(introspection(&fake).accept_missing_audience())
-        .build()
-        .unwrap();
+    let guard = builder_with(mcp_resource_guard::dangerous::accept_missing_audience(
+        introspection(&fake),
+    ))
+    .build()
+    .unwrap();
     let r = get(&guard, OPAQUE).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["aud"], json!([RESOURCE]));

@@ -14,6 +14,7 @@ mod differential;
 mod dpop;
 mod example_axum_basic;
 mod example_hyper_basic;
+mod feature_tables;
 mod fleet;
 mod hostile_server;
 mod introspection;

@@ -301,7 +301,7 @@ async fn the_guard_around_a_router_served_by_axum_as_the_readme_shows() {
             format!("{} {}", ctx.subject().unwrap_or("?"), path.as_str())
         }),
     );
-    // The README's code, as written there.
+    // The manual's code (manual::mounting), as written there.
     let mcp = McpLayer::new(&guard, policy); // if any: inside the guard
     let app = tower::ServiceBuilder::new()
         .layer(guard)
