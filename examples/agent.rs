@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! AGENT_ISSUER=http://127.0.0.1:3000/issuer AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET=… \
-//!   cargo run --example agent -- http://127.0.0.1:3000/mcp whoami
-//! cargo run --example agent -- http://127.0.0.1:3000/mcp add_todo '{"title":"milk"}'
+//!   cargo run --all-features --example agent -- http://127.0.0.1:3000/mcp whoami
+//! cargo run --all-features --example agent -- http://127.0.0.1:3000/mcp add_todo '{"title":"milk"}'
 //! ```
 //!
 //! `AGENT_ISSUER` lists (comma-separated) the authorization servers the
 //! client is registered at: the secret goes to no other, whatever the MCP
-//! server's metadata names. Against `cargo run --example todo_server`
+//! server's metadata names. Against `cargo run --all-features --example todo_server`
 //! (development mode prints the issuer, client id and secret of its
 //! embedded issuer) or any MCP server whose authorization server grants
 //! this client `client_credentials`. It prints the tool's result as JSON.

@@ -2,7 +2,7 @@
 //! valid token, and a route that needs `todo:write`.
 //!
 //! ```text
-//! cargo run --example axum_basic
+//! cargo run --all-features --example axum_basic
 //! ```
 //!
 //! With no environment variables it starts in development mode: it generates
@@ -132,7 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "read-only (403):   curl -i -X POST -d 'milk' -H 'Authorization: Bearer {ro}' {base}/todos"
             );
             println!(
-                "\nreal issuer: MCP_ISSUER=https://as.example.com MCP_JWKS_URI=https://as.example.com/jwks cargo run --example axum_basic\n"
+                "\nreal issuer: MCP_ISSUER=https://as.example.com MCP_JWKS_URI=https://as.example.com/jwks cargo run --all-features --example axum_basic\n"
             );
             dev.guard
         }

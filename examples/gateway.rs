@@ -2,7 +2,7 @@
 //! authorization patterns 3b and 3a), with no setup:
 //!
 //! ```text
-//! cargo run --example gateway
+//! cargo run --all-features --example gateway
 //! ```
 //!
 //! It starts an embedded development issuer, the todo server (as the
@@ -244,7 +244,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("downstream:  {downstream}");
     println!("dev issuer:  {}", issuer.issuer());
     println!(
-        "try it:      AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET={secret} cargo run --example agent -- {gateway_url} todos_for_me"
+        "try it:      AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET={secret} cargo run --all-features --example agent -- {gateway_url} todos_for_me"
     );
     println!("listening on http://{bind}");
     axum::serve(listener, app).await?;

@@ -4,7 +4,7 @@
 //! RFC 9728 metadata itself.
 //!
 //! ```text
-//! cargo run --example hyper_basic
+//! cargo run --all-features --example hyper_basic
 //! ```
 //!
 //! It starts in development mode: an in-memory signing key (not an

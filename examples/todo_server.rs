@@ -2,7 +2,7 @@
 //! behind the guard and a per-tool scope policy.
 //!
 //! ```text
-//! cargo run --example todo_server
+//! cargo run --all-features --example todo_server
 //! ```
 //!
 //! | variable | meaning | default |
@@ -433,11 +433,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 issuer.token_endpoint()
             );
             println!(
-                "the example agent (client credentials, trusting this issuer only; steps up to todo:write):\nAGENT_ISSUER={} AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET={secret} \\\n  cargo run --example agent -- {url} add_todo '{{\"title\":\"milk\"}}'\n",
+                "the example agent (client credentials, trusting this issuer only; steps up to todo:write):\nAGENT_ISSUER={} AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET={secret} \\\n  cargo run --all-features --example agent -- {url} add_todo '{{\"title\":\"milk\"}}'\n",
                 issuer.issuer()
             );
             println!(
-                "a real authorization server instead: MCP_ISSUER=https://auth.example.com cargo run --example todo_server\n"
+                "a real authorization server instead: MCP_ISSUER=https://auth.example.com cargo run --all-features --example todo_server\n"
             );
             let listener = tokio::net::TcpListener::bind(&bind).await?;
             println!("listening on http://{bind}");

@@ -34,7 +34,7 @@ n="${1:-1000}"; secs="${2:-5}"; rounds="${3:-3}"
 need valgrind valgrind
 need wrk wrk
 need nginx nginx-light
-cargo build --release --quiet --example todo_server
+cargo build --release --quiet --all-features --example todo_server
 cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 mcp_proxy="${MCP_PROXY_BIN:-target/peers/bin/mcp-proxy}"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 n="${1:-1000}"
 . scripts/need.sh
 need valgrind valgrind
-cargo build --release --quiet --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
+cargo build --release --quiet --all-features --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18191; proxy=127.0.0.1:18192; iss=127.0.0.1:18193
 out=$(mktemp -d)

@@ -20,7 +20,7 @@ secs="${1:-8}"
 rounds="${2:-3}"
 . scripts/need.sh
 need wrk wrk
-cargo build --release --quiet --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
+cargo build --release --quiet --all-features --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18091; proxy=127.0.0.1:18092; iss=127.0.0.1:18093
 pids=()

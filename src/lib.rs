@@ -25,42 +25,53 @@
 //!
 //! ## Quick start
 //!
-//! ```no_run
-//! use axum::{Router, routing::post};
-//! use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, RequireScopeLayer};
-//!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let guard = GuardLayer::builder("https://mcp.example.com/mcp")
-//!     .add_issuer(Issuer::new("https://auth.example.com").jwks_uri("https://auth.example.com/jwks"))
-//!     .scopes_supported(["todo:read", "todo:write"])
-//!     .required_scopes(["todo:read"])
-//!     .build()?;
-//!
-//! let app = Router::new()
-//!     .route("/mcp", post(|ctx: AuthContext| async move {
-//!         format!("hello {}", ctx.subject().unwrap_or("anonymous"))
-//!     }))
-//!     .route(
-//!         "/mcp/admin",
-//!         post(|| async { "admin" }).route_layer(RequireScopeLayer::all(&guard, ["todo:admin"])?),
-//!     )
-//!     .layer(guard);
-//!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await?;
-//! # Ok(()) }
-//! ```
+#![cfg_attr(
+    feature = "axum",
+    doc = r#"
+```no_run
+use axum::{Router, routing::post};
+use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, RequireScopeLayer};
+
+# async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+let guard = GuardLayer::builder("https://mcp.example.com/mcp")
+    .add_issuer(Issuer::new("https://auth.example.com").jwks_uri("https://auth.example.com/jwks"))
+    .scopes_supported(["todo:read", "todo:write"])
+    .required_scopes(["todo:read"])
+    .build()?;
+
+let app = Router::new()
+    .route("/mcp", post(|ctx: AuthContext| async move {
+        format!("hello {}", ctx.subject().unwrap_or("anonymous"))
+    }))
+    .route(
+        "/mcp/admin",
+        post(|| async { "admin" }).route_layer(RequireScopeLayer::all(&guard, ["todo:admin"])?),
+    )
+    .layer(guard);
+
+let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+axum::serve(listener, app).await?;
+# Ok(()) }
+```
+"#
+)]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "(With the `axum` feature, an axum server goes here.)"
+)]
 //!
 //! ## Features
 //!
 //! | Name | Description | Default |
 //! |---|---|---|
-//! | `aws-lc-rs` | signature verification with aws-lc-rs | yes |
-//! | `rust-crypto` | signature verification with RustCrypto (used when `aws-lc-rs` is off) | no |
+//! | `aws-lc-rs` | the backend that verifies signatures: aws-lc-rs | yes |
+//! | `rust-crypto` | the backend that verifies signatures: RustCrypto (used when `aws-lc-rs` is off) | no |
+//! | `signing` | signatures made here (aws-lc-rs): `private_key_jwt` client assertions, the client's DPoP proofs (`DpopKey`) | yes |
+//! | `sealed-state` | `SealedState` (AES-256-GCM-SIV, aws-lc-rs) and the DPoP server nonces sealed with it | yes |
 //! | `axum` | `AuthContext` / `Option<AuthContext>` extractors | no |
 //! | `tracing` | an audit event per decision on target `mcp_resource_guard::audit` (never a token), key-cache events on `mcp_resource_guard::keys`, failed introspection calls on `mcp_resource_guard::introspection`, shared-store outages on `mcp_resource_guard::store` | no |
 //! | `reqwest` | fetch keys and discovery documents, and introspect, with reqwest (rustls); without it, plug in your own `HttpFetch` | yes |
-//! | `client` | the client side: `ClientCredentials`, token exchange, `AuthorizeLayer`, `StaticCredential`; with `reqwest`, `AuthorizedClient` (spec discovery, trusted issuers, every `Grant`, DPoP with `aws-lc-rs`) | no |
+//! | `client` | the client side: `ClientCredentials`, token exchange, `AuthorizeLayer`, `StaticCredential`; with `reqwest`, `AuthorizedClient` (spec discovery, trusted issuers, every `Grant`, DPoP with `signing`) | no |
 //! | `redis` | `store::RedisStore`: shared state for many replicas on Redis or Valkey (redis-rs) | no |
 //! | `metrics` | metrics through the `metrics` facade (`mcp_resource_guard_*`) | no |
 //! | `config` | policy files: `mcp::PolicyFile` and serde `Deserialize` for `McpPolicy`, `Rule` and `ScopeHierarchy` (the format `mcp-guard-proxy` reads); no extra dependency | no |
@@ -124,9 +135,9 @@ mod revision;
 mod revocation;
 mod scope;
 mod scope_hierarchy;
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "sealed-state")]
 mod sealed_state;
-#[cfg(any(feature = "aws-lc-rs", feature = "testing"))]
+#[cfg(any(feature = "signing", feature = "testing"))]
 mod signing;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -145,7 +156,7 @@ pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness}
 pub use resource::{ResourceUrl, WELL_KNOWN_PATH};
 pub use scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
 pub use scope_hierarchy::ScopeHierarchy;
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "sealed-state")]
 pub use sealed_state::{SealError, SealedState, SealedStateBuilder};
 pub use token::BearerToken;
 pub use verify::{JwtVerifier, TokenVerifier};

@@ -88,8 +88,8 @@ pub(crate) fn dpop_replay() {
     counter!("mcp_resource_guard_dpop_replays_total").increment(1);
 }
 
-/// A fresh `DPoP-Nonce` sent (nonces need `aws-lc-rs`).
-#[cfg_attr(not(feature = "aws-lc-rs"), allow(dead_code))]
+/// A fresh `DPoP-Nonce` sent (nonces need `sealed-state`).
+#[cfg_attr(not(feature = "sealed-state"), allow(dead_code))]
 pub(crate) fn dpop_nonce_refresh() {
     #[cfg(feature = "metrics")]
     counter!("mcp_resource_guard_dpop_nonce_refreshes_total").increment(1);

@@ -102,7 +102,7 @@ struct Inner {
     clock: Clock,
 }
 
-/// Caller-bound state for the stateless wire (feature `aws-lc-rs`): what a
+/// Caller-bound state for the stateless wire (feature `sealed-state`): what a
 /// `2026-07-28` server hands a client to bring back later (the
 /// multi-round-trip `requestState`, a server-minted state handle) is
 /// attacker-controlled input when it returns. [`SealedState`] seals it:

@@ -17,7 +17,7 @@ pub struct AuthorizedClientBuilder {
     trusted: Option<TrustedIssuers>,
     fetcher: Option<Arc<dyn HttpFetch>>,
     http: Option<reqwest::Client>,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     dpop: Option<Arc<super::DpopKey>>,
     max_step_ups: u32,
 }
@@ -29,7 +29,7 @@ impl AuthorizedClientBuilder {
             trusted: None,
             fetcher: None,
             http: None,
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             dpop: None,
             max_step_ups: 1,
         }
@@ -48,8 +48,8 @@ impl AuthorizedClientBuilder {
 
     /// Ask for DPoP-bound tokens where the authorization server offers
     /// them (ES256), and present them with proofs by `key` (RFC 9449).
-    /// Feature `aws-lc-rs`.
-    #[cfg(feature = "aws-lc-rs")]
+    /// Feature `signing`.
+    #[cfg(feature = "signing")]
     pub fn dpop(mut self, key: super::DpopKey) -> Self {
         self.dpop = Some(Arc::new(key));
         self
@@ -120,7 +120,7 @@ impl AuthorizedClientBuilder {
             fetcher,
             grant: self.grant,
             trusted: self.trusted,
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             dpop: self.dpop,
             max_step_ups: self.max_step_ups,
             sessions: Mutex::default(),

@@ -76,7 +76,7 @@ struct Inner {
     fetcher: Arc<dyn HttpFetch>,
     timeout: Duration,
     clock: Clock,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     dpop: Option<Arc<super::DpopKey>>,
     slots: Mutex<HashMap<(String, String), SharedSlot>>,
     jitter: RandomState,
@@ -101,7 +101,7 @@ pub struct ClientCredentialsBuilder {
     fetcher: Option<Arc<dyn HttpFetch>>,
     timeout: Duration,
     clock: Clock,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     dpop: Option<Arc<super::DpopKey>>,
 }
 
@@ -130,8 +130,8 @@ impl ClientCredentialsBuilder {
     }
 
     /// Ask for DPoP-bound tokens (RFC 9449), proving possession of `key`
-    /// at the token endpoint. Feature `aws-lc-rs`.
-    #[cfg(feature = "aws-lc-rs")]
+    /// at the token endpoint. Feature `signing`.
+    #[cfg(feature = "signing")]
     pub fn dpop(mut self, key: Arc<super::DpopKey>) -> Self {
         self.dpop = Some(key);
         self
@@ -193,7 +193,7 @@ impl ClientCredentialsBuilder {
                 fetcher,
                 timeout: self.timeout,
                 clock: self.clock,
-                #[cfg(feature = "aws-lc-rs")]
+                #[cfg(feature = "signing")]
                 dpop: self.dpop,
                 slots: Mutex::default(),
                 jitter: RandomState::new(),
@@ -213,7 +213,7 @@ impl ClientCredentials {
             fetcher: None,
             timeout: Duration::from_secs(10),
             clock: Clock::default(),
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             dpop: None,
         }
     }
@@ -269,7 +269,7 @@ impl ClientCredentials {
             fetcher: self.inner.fetcher.clone(),
             timeout: self.inner.timeout,
             clock: self.inner.clock.clone(),
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             dpop: self.inner.dpop.clone(),
         })
     }

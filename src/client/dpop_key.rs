@@ -24,7 +24,7 @@ const MAX_NONCE_LEN: usize = 512;
 /// to it (`cnf.jkt`), so a stolen token is useless without it. Proofs
 /// carry `htm`, `htu` (without query and fragment), `iat`, a random `jti`,
 /// `ath` when a token goes with them, and the last nonce the origin gave
-/// (RFC 9449 §8, §9). Feature `aws-lc-rs`.
+/// (RFC 9449 §8, §9). Feature `signing`.
 ///
 /// ```
 /// use mcp_resource_guard::client::DpopKey;

@@ -65,7 +65,7 @@ pub struct AuthorizedClient {
     pub(crate) fetcher: Arc<dyn HttpFetch>,
     pub(crate) grant: Grant,
     pub(crate) trusted: Option<TrustedIssuers>,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     pub(crate) dpop: Option<Arc<super::DpopKey>>,
     pub(crate) max_step_ups: u32,
     pub(crate) sessions: Mutex<Vec<Arc<Session>>>,
@@ -181,7 +181,7 @@ impl AuthorizedClient {
         let builder = ClientCredentials::builder(&meta.issuer, auth)
             .token_endpoint(&meta.token_endpoint)
             .http_fetch(self.fetcher.clone());
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(feature = "signing")]
         let builder = match &self.dpop {
             Some(key)
                 if meta
@@ -233,7 +233,7 @@ impl AuthorizedClient {
                     let mut at_idp = endpoint.clone();
                     at_idp.url = idp.token_endpoint().to_owned();
                     at_idp.issuer = idp.token_endpoint().to_owned();
-                    #[cfg(feature = "aws-lc-rs")]
+                    #[cfg(feature = "signing")]
                     {
                         at_idp.dpop = None;
                     }
@@ -382,7 +382,7 @@ impl AuthorizedClient {
             Ok::<_, ClientError>(v)
         };
         if token.is_dpop() {
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             if let Some(key) = &self.dpop {
                 let proof = key.proof(
                     req.method().as_str(),
@@ -407,7 +407,7 @@ impl AuthorizedClient {
     /// RFC 9449 §9: a 401 `use_dpop_nonce` with a new `DPoP-Nonce`, for a
     /// request that carried a DPoP proof. Remembers the nonce.
     fn dpop_nonce(&self, res: &reqwest::Response, url: &str, token: Option<&AccessToken>) -> bool {
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(feature = "signing")]
         if let (Some(key), Some(true)) = (&self.dpop, token.map(AccessToken::is_dpop)) {
             let asked = www_authenticate(res).is_some_and(|w| {
                 super::discovery::challenge_params(&w, "DPoP")

@@ -31,7 +31,7 @@
 //!   pre-registered clients, client ID metadata documents, dynamic
 //!   registration; refresh tokens and `offline_access` when offered; RFC
 //!   9207 `iss` checked; a [`TokenStore`]).
-//! - [`DpopKey`] (feature `aws-lc-rs`): DPoP-bound tokens (RFC 9449),
+//! - [`DpopKey`] (feature `signing`): DPoP-bound tokens (RFC 9449),
 //!   proofs with `ath`, and the `use_dpop_nonce` retry at both the token
 //!   endpoint and the MCP server.
 //! - [`ClientCredentials`]: tokens from a configured issuer, cached per
@@ -59,7 +59,7 @@ mod authorization_code;
 mod builder;
 mod credentials;
 mod discovery;
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "signing")]
 mod dpop_key;
 mod exchange;
 #[cfg(feature = "reqwest")]
@@ -85,7 +85,7 @@ pub use authorization_code::{AuthorizationCode, UserAgent};
 pub use builder::AuthorizedClientBuilder;
 pub use credentials::{ClientCredentials, ClientCredentialsBuilder};
 pub use discovery::{Discovered, challenge_params, discover};
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "signing")]
 pub use dpop_key::DpopKey;
 pub use exchange::{TokenExchange, forward_same_audience};
 #[cfg(feature = "reqwest")]

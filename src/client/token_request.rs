@@ -27,7 +27,7 @@ pub(crate) struct TokenEndpoint {
     pub(crate) fetcher: Arc<dyn HttpFetch>,
     pub(crate) timeout: Duration,
     pub(crate) clock: Clock,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     pub(crate) dpop: Option<Arc<super::DpopKey>>,
 }
 
@@ -79,7 +79,7 @@ impl TokenEndpoint {
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let resp = self.send_once(&headers, &form).await?;
         // RFC 9449 §8: one retry with the nonce the server asked for.
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(feature = "signing")]
         if self.asks_for_nonce(&resp) {
             return self.send_once(&headers, &form).await;
         }
@@ -92,9 +92,9 @@ impl TokenEndpoint {
         headers: &[(HeaderName, HeaderValue)],
         form: &[(&str, &str)],
     ) -> Result<crate::jwks::HttpResponse, ClientError> {
-        #[cfg_attr(not(feature = "aws-lc-rs"), allow(unused_mut))]
+        #[cfg_attr(not(feature = "signing"), allow(unused_mut))]
         let mut headers = headers.to_vec();
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(feature = "signing")]
         if let Some(key) = &self.dpop {
             let proof = key.proof("POST", &self.url, None)?;
             let value = HeaderValue::from_str(&proof)
@@ -112,7 +112,7 @@ impl TokenEndpoint {
     }
 
     /// A 400 `use_dpop_nonce` with a new `DPoP-Nonce` (remembered).
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     fn asks_for_nonce(&self, resp: &crate::jwks::HttpResponse) -> bool {
         let (Some(key), Some(nonce)) = (&self.dpop, &resp.dpop_nonce) else {
             return false;

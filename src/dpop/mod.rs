@@ -32,7 +32,7 @@
 //! forgetting old ones when full; the guard's
 //! [shared store](crate::GuardBuilder::shared_store) for several
 //! replicas). Optional server nonces
-//! ([`Dpop::nonces`], feature `aws-lc-rs`) need no shared state: a nonce is
+//! ([`Dpop::nonces`], feature `sealed-state`) need no shared state: a nonce is
 //! an AEAD-sealed expiry bound to the proof's key; a proof without a valid
 //! one is answered `401 error="use_dpop_nonce"` with a fresh `DPoP-Nonce`.
 //!
@@ -53,7 +53,7 @@ mod verifier;
 
 use std::time::Duration;
 
-#[cfg(any(feature = "testing", all(feature = "client", feature = "aws-lc-rs")))]
+#[cfg(any(feature = "testing", all(feature = "client", feature = "signing")))]
 pub(crate) use proof::thumbprint;
 #[cfg(feature = "testing")]
 pub(crate) use proof::{
@@ -84,7 +84,7 @@ pub struct Dpop {
     pub(crate) mode: DpopMode,
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) iat_window: Duration,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "sealed-state")]
     pub(crate) nonces: Option<crate::SealedState>,
     pub(crate) nonce_on_success: bool,
 }
@@ -95,7 +95,7 @@ impl std::fmt::Debug for Dpop {
         d.field("mode", &self.mode)
             .field("algorithms", &self.algorithms)
             .field("iat_window", &self.iat_window);
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(feature = "sealed-state")]
         d.field("nonces", &self.nonces.is_some());
         d.finish_non_exhaustive()
     }
@@ -127,7 +127,7 @@ impl Dpop {
                 Algorithm::EdDSA,
             ],
             iat_window: Duration::from_secs(300),
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "sealed-state")]
             nonces: None,
             nonce_on_success: false,
         }
@@ -153,8 +153,8 @@ impl Dpop {
     /// the nonce's lifetime; give replicas the same key). A proof without a
     /// valid nonce gets `401 error="use_dpop_nonce"` and a fresh
     /// `DPoP-Nonce`. With `on_success`, every successful DPoP response also
-    /// carries a fresh nonce. Feature `aws-lc-rs`.
-    #[cfg(feature = "aws-lc-rs")]
+    /// carries a fresh nonce. Feature `sealed-state`.
+    #[cfg(feature = "sealed-state")]
     pub fn nonces(mut self, sealer: crate::SealedState, on_success: bool) -> Self {
         self.nonces = Some(sealer);
         self.nonce_on_success = on_success;

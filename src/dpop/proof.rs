@@ -155,7 +155,7 @@ pub(crate) struct Proof {
     /// `ath`, decoded: checked against the token once it is known.
     pub(crate) ath: [u8; 32],
     /// The server nonce the proof carries, if any.
-    #[cfg_attr(not(feature = "aws-lc-rs"), allow(dead_code))]
+    #[cfg_attr(not(feature = "sealed-state"), allow(dead_code))]
     pub(crate) nonce: Option<String>,
 }
 

@@ -26,7 +26,7 @@ pub(crate) struct DpopVerifier {
     algorithms: AlgSet,
     window: Duration,
     replay: SharedStore,
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "sealed-state")]
     nonces: Option<crate::SealedState>,
     nonce_on_success: bool,
     /// `scheme://host[:port]` of the canonical resource URL: proofs name
@@ -58,7 +58,7 @@ impl DpopVerifier {
             replay: store
                 .cloned()
                 .unwrap_or_else(|| SharedStore::new(MemoryStore::new(REPLAY_BYTES))),
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "sealed-state")]
             nonces: dpop.nonces.clone(),
             nonce_on_success: dpop.nonce_on_success,
             origin,
@@ -173,7 +173,7 @@ impl DpopVerifier {
         }
     }
 
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "sealed-state")]
     fn check_nonce(&self, proof: &Proof) -> Result<(), AuthError> {
         let Some(sealer) = &self.nonces else {
             return Ok(());
@@ -193,13 +193,13 @@ impl DpopVerifier {
         }
     }
 
-    #[cfg(not(feature = "aws-lc-rs"))]
+    #[cfg(not(feature = "sealed-state"))]
     fn check_nonce(&self, _proof: &Proof) -> Result<(), AuthError> {
         Ok(())
     }
 
     /// A fresh nonce for the proof key `jkt`, when nonces are on.
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "sealed-state")]
     pub(crate) fn fresh_nonce(&self, jkt: &str) -> Option<HeaderValue> {
         let sealer = self.nonces.as_ref()?;
         let nonce = sealer.seal_for(NONCE_CALLER, jkt.as_bytes(), b"").ok()?;
@@ -207,7 +207,7 @@ impl DpopVerifier {
         HeaderValue::from_str(&nonce).ok()
     }
 
-    #[cfg(not(feature = "aws-lc-rs"))]
+    #[cfg(not(feature = "sealed-state"))]
     pub(crate) fn fresh_nonce(&self, _jkt: &str) -> Option<HeaderValue> {
         None
     }
@@ -219,7 +219,7 @@ impl DpopVerifier {
 }
 
 /// What DPoP nonces are sealed for (they are bound to the proof's key).
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "sealed-state")]
 const NONCE_CALLER: &[u8] = b"mcp-resource-guard/dpop-nonce";
 
 /// How long a proof's `jti` is remembered: as long as the proof could pass

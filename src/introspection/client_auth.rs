@@ -3,7 +3,7 @@
 //! `private_key_jwt`), [`ClientSecret`] and [`ClientAssertionKey`].
 
 use std::fmt;
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "signing")]
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
@@ -55,7 +55,7 @@ enum Method {
     None,
     Basic(ClientSecret),
     Post(ClientSecret),
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     PrivateKeyJwt {
         key: Arc<ClientAssertionKey>,
         audience: Option<String>,
@@ -94,8 +94,8 @@ impl ClientAuth {
     /// `key` on every call, `iss` = `sub` = the client id, `aud` = the
     /// issuer identifier (change it with
     /// [`assertion_audience`](ClientAuth::assertion_audience)), a 60 s
-    /// lifetime and a random `jti`. Feature `aws-lc-rs`.
-    #[cfg(feature = "aws-lc-rs")]
+    /// lifetime and a random `jti`. Feature `signing`.
+    #[cfg(feature = "signing")]
     pub fn private_key_jwt(client_id: impl Into<String>, key: ClientAssertionKey) -> Self {
         Self {
             client_id: client_id.into(),
@@ -110,13 +110,13 @@ impl ClientAuth {
     /// among them, want the endpoint URL rather than the issuer). No effect
     /// on the other methods.
     #[must_use]
-    #[cfg_attr(not(feature = "aws-lc-rs"), allow(unused_mut))]
+    #[cfg_attr(not(feature = "signing"), allow(unused_mut))]
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
-        #[cfg(feature = "aws-lc-rs")]
+        #[cfg(feature = "signing")]
         if let Method::PrivateKeyJwt { audience: a, .. } = &mut self.method {
             *a = Some(audience.into());
         }
-        #[cfg(not(feature = "aws-lc-rs"))]
+        #[cfg(not(feature = "signing"))]
         let _ = audience.into();
         self
     }
@@ -132,7 +132,7 @@ impl ClientAuth {
             Method::None => "none",
             Method::Basic(_) => "client_secret_basic",
             Method::Post(_) => "client_secret_post",
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             Method::PrivateKeyJwt { .. } => "private_key_jwt",
         }
     }
@@ -164,7 +164,7 @@ impl ClientAuth {
                 form.push(("client_id", self.client_id.clone()));
                 form.push(("client_secret", secret.expose_secret().to_owned()));
             }
-            #[cfg(feature = "aws-lc-rs")]
+            #[cfg(feature = "signing")]
             Method::PrivateKeyJwt { key, audience } => {
                 let aud = audience.as_deref().unwrap_or(issuer);
                 let assertion = key.assertion(&self.client_id, aud, clock.unix_now())?;
@@ -195,7 +195,7 @@ fn unavailable(detail: &'static str) -> AuthError {
 
 pub use key::ClientAssertionKey;
 
-#[cfg(feature = "aws-lc-rs")]
+#[cfg(feature = "signing")]
 mod key {
     use std::fmt;
 
@@ -209,7 +209,7 @@ mod key {
     use crate::signing::SigningPair as Pair;
 
     /// The private key a `private_key_jwt` client signs its assertions
-    /// with (feature `aws-lc-rs`). Its `Debug` shows the algorithm and
+    /// with (feature `signing`). Its `Debug` shows the algorithm and
     /// `kid`, never the key.
     ///
     /// ```
@@ -340,9 +340,9 @@ mod key {
     }
 }
 
-#[cfg(not(feature = "aws-lc-rs"))]
+#[cfg(not(feature = "signing"))]
 mod key {
-    /// `private_key_jwt` needs the `aws-lc-rs` feature.
+    /// `private_key_jwt` needs the `signing` feature.
     #[derive(Debug)]
     pub enum ClientAssertionKey {}
 }
@@ -382,7 +382,7 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "signing")]
     #[test]
     fn pem_keys_sign_assertions_that_verify() {
         use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};

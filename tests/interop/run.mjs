@@ -667,7 +667,7 @@ try {
   });
 
   await check('dev mode: the printed agent command (trusting the dev issuer only) adds a todo after a step-up', async () => {
-    const m = /the example agent[^\n]*\n(AGENT_ISSUER=\S+) (AGENT_CLIENT_ID=\S+) (AGENT_CLIENT_SECRET=\S+) \\\n  cargo run --example agent -- (\S+) add_todo '(.*)'\n/.exec(dev.out());
+    const m = /the example agent[^\n]*\n(AGENT_ISSUER=\S+) (AGENT_CLIENT_ID=\S+) (AGENT_CLIENT_SECRET=\S+) \\\n  cargo run --all-features --example agent -- (\S+) add_todo '(.*)'\n/.exec(dev.out());
     assert.ok(m, dev.out());
     const env = Object.fromEntries([m[1], m[2], m[3]].map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
     const { stdout } = await run(AGENT, [m[4], 'add_todo', m[5]], { timeout: 60_000, env: { ...process.env, ...env } });

@@ -27,7 +27,7 @@ root="$(cd ../.. && pwd)"
 # Every crate builds into one target folder (the workspace's unless the caller
 # names another): the peers share their dependencies' builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-(cd ../.. && cargo build --quiet --example todo_server --example agent --example gateway --example conformance_client)
+(cd ../.. && cargo build --quiet --all-features --example todo_server --example agent --example gateway --example conformance_client)
 # The guard proxy as a user installs it (release; the workspace's lockfile
 # and target folder, so a second run reuses the build).
 (cd ../.. && cargo install --quiet --locked --force --path proxy --root "$CARGO_TARGET_DIR/proxy-install")
