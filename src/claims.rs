@@ -315,13 +315,27 @@ impl AuthContext {
             .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
     }
 
-    /// `exp` in seconds since the Unix epoch, if present.
-    pub fn expires_at_unix(&self) -> Option<u64> {
+    /// `nbf` as a time, if present.
+    pub fn not_before(&self) -> Option<SystemTime> {
+        self.0
+            .not_before
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    }
+
+    /// `iat` as a time, if present.
+    pub fn issued_at(&self) -> Option<SystemTime> {
+        self.0
+            .issued_at
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+    }
+
+    /// `exp` in seconds since the Unix epoch (what the checks compare).
+    pub(crate) fn expires_at_unix(&self) -> Option<u64> {
         self.0.expires_at
     }
 
-    /// `nbf` in seconds since the Unix epoch, if present.
-    pub fn not_before_unix(&self) -> Option<u64> {
+    /// `nbf` in seconds since the Unix epoch.
+    pub(crate) fn not_before_unix(&self) -> Option<u64> {
         self.0.not_before
     }
 
@@ -332,8 +346,8 @@ impl AuthContext {
         self.0.dpop_jkt.as_deref()
     }
 
-    /// `iat` in seconds since the Unix epoch, if present.
-    pub fn issued_at_unix(&self) -> Option<u64> {
+    /// `iat` in seconds since the Unix epoch.
+    pub(crate) fn issued_at_unix(&self) -> Option<u64> {
         self.0.issued_at
     }
 

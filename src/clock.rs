@@ -3,7 +3,7 @@
 //!
 //! In production it is the system clock. In tests (feature `testing`), a
 //! [`ManualClock`](crate::testing::ManualClock) given to
-//! [`GuardBuilder::clock`](crate::GuardBuilder::clock) moves all of them at
+//! a guard builder through [`Clocked`](crate::testing::Clocked) moves all of them at
 //! once, so a test can let a token expire or keys go stale without waiting.
 
 use std::sync::Arc;
@@ -64,11 +64,8 @@ pub(crate) fn from_unix_seconds(secs: u64) -> SystemTime {
 
 /// A clock for tests (feature `testing`): the real time plus every
 /// [`advance`](ManualClock::advance) made so far, so hours pass in a test
-/// without waiting. Give it to
-/// [`GuardBuilder::clock`](crate::GuardBuilder::clock) (token times, the
-/// token cache, the key caches the builder creates) and to
-/// [`RemoteJwksBuilder::clock`](crate::jwks::RemoteJwksBuilder::clock) for a
-/// key source you build yourself.
+/// without waiting. Give it to the builders with
+/// [`Clocked::clock`](crate::testing::Clocked::clock).
 ///
 /// ```
 /// use std::time::Duration;

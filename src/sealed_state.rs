@@ -226,10 +226,10 @@ impl SealedStateBuilder {
         self
     }
 
-    /// Read time from a manual clock (feature `testing`).
+    /// Read time from this clock (a test's `ManualClock`).
     #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
-        self.clock = clock.clock();
+    pub(crate) fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -536,7 +536,7 @@ mod tests {
         let s = SealedState::builder()
             .ttl(Duration::from_secs(60))
             .rotation(Duration::from_secs(120))
-            .clock(&clock)
+            .with_clock(clock.clock())
             .build()
             .unwrap();
         let a = s.seal(&alice(), b"r", b"a").unwrap();
@@ -548,7 +548,7 @@ mod tests {
         let s = SealedState::builder()
             .ttl(Duration::from_secs(60))
             .rotation(Duration::from_secs(60))
-            .clock(&clock)
+            .with_clock(clock.clock())
             .build()
             .unwrap();
         clock.advance(Duration::from_secs(50));

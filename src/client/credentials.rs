@@ -143,10 +143,10 @@ impl ClientCredentialsBuilder {
         self
     }
 
-    /// Read time from a manual clock (feature `testing`).
+    /// Read time from this clock (a test's `ManualClock`).
     #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
-        self.clock = clock.clock();
+    pub(crate) fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
         self
     }
 

@@ -36,12 +36,9 @@ pub struct GuardBuilder {
     issuers: Vec<Issuer>,
     scopes_supported: Vec<String>,
     required_scopes: Vec<String>,
-    extra_audiences: Vec<String>,
     leeway: Duration,
     typ: TypPolicy,
-    scope_claim: ScopeClaim,
     challenge_mode: ChallengeMode,
-    mode: AuthMode,
     max_token_length: usize,
     token_cache: TokenCacheConfig,
     verifier: Option<Arc<dyn TokenVerifier>>,
@@ -67,12 +64,9 @@ impl GuardLayer {
             issuers: Vec::new(),
             scopes_supported: Vec::new(),
             required_scopes: Vec::new(),
-            extra_audiences: Vec::new(),
             leeway: DEFAULT_LEEWAY,
             typ: TypPolicy::default(),
-            scope_claim: ScopeClaim::default(),
             challenge_mode: ChallengeMode::default(),
-            mode: AuthMode::default(),
             max_token_length: DEFAULT_MAX_TOKEN_LENGTH,
             token_cache: TokenCacheConfig::default(),
             verifier: None,
@@ -121,16 +115,6 @@ impl GuardBuilder {
         self
     }
 
-    /// Also accept tokens whose `aud` names this value, for issuers that
-    /// cannot put the resource URL in `aud` (an Entra ID application ID URI,
-    /// say). The canonical resource URL is always accepted (and, for a
-    /// resource at the root such as `https://h`, also `https://h/`).
-    /// Defaults to none.
-    pub fn add_audience(mut self, audience: impl Into<String>) -> Self {
-        self.extra_audiences.push(audience.into());
-        self
-    }
-
     /// Clock-skew tolerance for `exp`, `nbf` and `iat`. At most 5 minutes.
     /// Defaults to 60 seconds.
     pub fn leeway(mut self, leeway: Duration) -> Self {
@@ -144,21 +128,9 @@ impl GuardBuilder {
         self
     }
 
-    /// Where scopes are read from. Defaults to [`ScopeClaim::Auto`].
-    pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
-        self.scope_claim = claim;
-        self
-    }
-
     /// How challenges are worded. Defaults to [`ChallengeMode::Rfc6750`].
     pub fn challenge_mode(mut self, mode: ChallengeMode) -> Self {
         self.challenge_mode = mode;
-        self
-    }
-
-    /// Whether anonymous requests pass. Defaults to [`AuthMode::Required`].
-    pub fn auth_mode(mut self, mode: AuthMode) -> Self {
-        self.mode = mode;
         self
     }
 
@@ -250,14 +222,10 @@ impl GuardBuilder {
         self
     }
 
-    /// Read time from a manual clock (feature `testing`): token `exp`,
-    /// `nbf` and `iat`, the token cache, the revocation list and the key
-    /// caches this builder creates (from [`Issuer::jwks_uri`] or discovery)
-    /// all move when it is advanced. A [`RemoteJwks`](crate::jwks::RemoteJwks) you build yourself
-    /// takes the clock through its own builder.
+    /// Read time from this clock (a test's `ManualClock`).
     #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
-        self.clock = clock.clock();
+    pub(crate) fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -294,9 +262,7 @@ impl GuardBuilder {
             &self.issuers,
             &IssuerDefaults {
                 resource: &resource,
-                extra_audiences: &self.extra_audiences,
                 clock: &self.clock,
-                scope_claim: &self.scope_claim,
                 custom_verifier: self.verifier.is_some(),
             },
         )?;
@@ -327,7 +293,7 @@ impl GuardBuilder {
         };
         let introspectors = crate::introspection::build_all(
             self.issuers.iter().filter_map(|i| {
-                let scope_claim = i.scope_claim.as_ref().unwrap_or(&self.scope_claim);
+                let scope_claim = i.scope_claim.as_ref().unwrap_or(&ScopeClaim::Auto);
                 Some((i.issuer.as_str(), i.introspection.as_ref()?, scope_claim))
             }),
             &self.clock,
@@ -370,7 +336,7 @@ impl GuardBuilder {
                 hierarchy,
                 resource,
             }),
-            mode: self.mode,
+            mode: AuthMode::Required,
             rejection: JsonRejection,
         })
     }
@@ -439,7 +405,6 @@ impl fmt::Debug for GuardBuilder {
             .field("required_scopes", &self.required_scopes)
             .field("leeway", &self.leeway)
             .field("typ", &self.typ)
-            .field("mode", &self.mode)
             .field("cors", &self.cors)
             .finish_non_exhaustive()
     }

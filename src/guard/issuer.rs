@@ -66,16 +66,18 @@ impl Issuer {
         self
     }
 
-    /// Also accept this `aud` in this issuer's tokens (on top of the
-    /// canonical resource and the guard-wide
-    /// [`add_audience`](crate::GuardBuilder::add_audience)s). Defaults to none.
+    /// Also accept tokens of this issuer whose `aud` names this value, for
+    /// issuers that cannot put the resource URL in `aud` (an Entra ID
+    /// application ID URI, say). The canonical resource URL is always
+    /// accepted (and, for a resource at the root such as `https://h`, also
+    /// `https://h/`). Defaults to none.
     pub fn add_audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
         self
     }
 
-    /// Where this issuer's tokens carry scopes. Defaults to the guard's
-    /// [`scope_claim`](crate::GuardBuilder::scope_claim).
+    /// Where this issuer's tokens carry scopes. Defaults to
+    /// [`ScopeClaim::Auto`].
     pub fn scope_claim(mut self, claim: ScopeClaim) -> Self {
         self.scope_claim = Some(claim);
         self
@@ -131,9 +133,7 @@ impl fmt::Debug for Issuer {
 /// What every issuer inherits from the guard's settings.
 pub(super) struct IssuerDefaults<'a> {
     pub(super) resource: &'a ResourceUrl,
-    pub(super) extra_audiences: &'a [String],
     pub(super) clock: &'a Clock,
-    pub(super) scope_claim: &'a ScopeClaim,
     /// A custom verifier was given: issuers need no key source.
     pub(super) custom_verifier: bool,
 }
@@ -151,7 +151,6 @@ pub(super) fn resolve_issuers(
         // carry the slash): `https://h` and `https://h/` name it.
         global.push(format!("{}/", resource.as_str()));
     }
-    push_unique(&mut global, d.extra_audiences.iter().cloned());
     let mut trusted = Vec::with_capacity(issuers.len());
     let mut policies: Vec<IssuerPolicy> = Vec::with_capacity(issuers.len());
     for i in issuers {
@@ -193,10 +192,7 @@ pub(super) fn resolve_issuers(
                 algorithms,
                 explicit_algorithms,
                 audiences: audiences.clone(),
-                scope_claim: i
-                    .scope_claim
-                    .clone()
-                    .unwrap_or_else(|| d.scope_claim.clone()),
+                scope_claim: i.scope_claim.clone().unwrap_or_default(),
             });
         }
         policies.push(IssuerPolicy {

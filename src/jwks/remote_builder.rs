@@ -149,13 +149,6 @@ impl RemoteJwksBuilder {
         self
     }
 
-    /// Use a manual clock (tests only; feature `testing`).
-    #[cfg(feature = "testing")]
-    pub fn clock(mut self, clock: &crate::clock::ManualClock) -> Self {
-        self.clock = clock.clock();
-        self
-    }
-
     /// Use the guard's clock (a key source the guard builds itself).
     pub(crate) fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;

@@ -432,8 +432,9 @@ macro_rules! binding {
                 self.len() == 0
             }
 
-            /// The bytes the bindings weigh (after pending evictions).
-            pub fn weighted_size(&self) -> u64 {
+            /// The bytes the bindings weigh (after pending evictions), as
+            /// the byte bound counts them.
+            pub fn bytes(&self) -> u64 {
                 self.owners.weighted_size()
             }
         }
@@ -667,6 +668,10 @@ mod tests {
                 .kind(),
             AuthErrorKind::StoreUnavailable
         );
-        assert_eq!(shared.outages(), [0, 0, 0, 1, 1]);
+        let o = shared.outages();
+        assert_eq!(
+            (o.replay, o.introspection, o.revocation, o.sessions, o.tasks),
+            (0, 0, 0, 1, 1)
+        );
     }
 }

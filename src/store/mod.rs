@@ -61,7 +61,7 @@ pub use memory::MemoryStore;
 pub(crate) use outage::Outage;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
-pub use settings::{ReplayWhenDown, RevocationsWhenDown, SharedStore};
+pub use settings::{Outages, ReplayWhenDown, RevocationsWhenDown, SharedStore};
 
 /// The largest value the guard writes (an introspection answer is capped
 /// at 64 KiB, plus a small header). Stores refuse larger ones.

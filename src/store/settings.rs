@@ -131,16 +131,33 @@ impl SharedStore {
     }
 
     /// How many outages of the store each use has seen (each is logged
-    /// once, when it begins): replay, introspection, revocation, sessions,
-    /// tasks.
-    pub fn outages(&self) -> [u64; 5] {
+    /// once, when it begins).
+    pub fn outages(&self) -> Outages {
         let u = &self.uses;
-        [
-            u.replay.count(),
-            u.introspection.count(),
-            u.revocation.count(),
-            u.sessions.count(),
-            u.tasks.count(),
-        ]
+        Outages {
+            replay: u.replay.count(),
+            introspection: u.introspection.count(),
+            revocation: u.revocation.count(),
+            sessions: u.sessions.count(),
+            tasks: u.tasks.count(),
+        }
     }
+}
+
+/// Outages of the shared store seen so far, per use
+/// ([`SharedStore::outages`]): each began when a call failed after the
+/// last one succeeded.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outages {
+    /// DPoP proofs seen (replay checks).
+    pub replay: u64,
+    /// Shared introspection answers.
+    pub introspection: u64,
+    /// Shared revocations.
+    pub revocation: u64,
+    /// `2025-11-25` session owners.
+    pub sessions: u64,
+    /// Task owners.
+    pub tasks: u64,
 }

@@ -16,12 +16,14 @@
 //! assert_eq!(set["keys"][0]["kty"], "EC");
 //! ```
 
+mod clocked;
 pub mod conformance;
 mod endpoints;
 mod issuer;
 mod key;
 
 pub use crate::clock::ManualClock;
+pub use clocked::Clocked;
 pub use issuer::{Flaw, TestIssuer, TestIssuerBuilder};
 pub use key::{TestKey, TestKeyError};
 

@@ -2,6 +2,7 @@
 //! (counting requests) and TestIssuer, discovery from a 401, the
 //! AuthorizedClient against a guarded axum server.
 
+use mcp_resource_guard::testing::Clocked;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -621,7 +622,7 @@ async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
     assert_eq!(down.audiences(), [downstream_url]);
     assert_eq!(down.scopes().iter().collect::<Vec<_>>(), ["todo:read"]);
     assert_eq!(down.actor().unwrap().sub.as_deref(), Some("gateway"));
-    assert!(down.expires_at_unix() <= subject.expires_at_unix());
+    assert!(down.expires_at() <= subject.expires_at());
     // Not a scope the subject token holds; not a token of this issuer.
     let e = cc
         .exchange(&incoming, &subject)

@@ -2,6 +2,7 @@
 //! stack with its exact status and challenges, the modes, replay, nonces,
 //! the token cache, the metadata.
 
+use mcp_resource_guard::testing::Clocked;
 use std::time::Duration;
 
 use axum::Router;

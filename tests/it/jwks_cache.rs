@@ -1,6 +1,7 @@
 //! The remote key source under faults: discovery, rotation, outages, floods,
 //! freshness. A real HTTP server on 127.0.0.1 counts every fetch.
 
+use mcp_resource_guard::testing::Clocked;
 use std::sync::Arc;
 use std::time::Duration;
 

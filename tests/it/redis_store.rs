@@ -207,7 +207,7 @@ async fn a_redis_restart_gives_503s_not_panics_and_the_guard_recovers_by_itself(
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     }
     // One outage, logged once.
-    assert_eq!(store.outages()[2], 1);
+    assert_eq!(store.outages().revocation, 1);
 
     redis.restart();
     // The connection manager reconnects by itself: no restart of the app.
@@ -226,7 +226,7 @@ async fn a_redis_restart_gives_503s_not_panics_and_the_guard_recovers_by_itself(
         send(&dpop, dpop_request(&bound, &proof)).await.status,
         StatusCode::OK
     );
-    assert_eq!(store.outages()[2], 1);
+    assert_eq!(store.outages().revocation, 1);
 }
 
 #[tokio::test]

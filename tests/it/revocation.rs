@@ -2,6 +2,7 @@
 //! subjects, keys that leave the issuer's JWKS, and a `ManualClock` that
 //! moves every time check (token times, the token cache, revocations).
 
+use mcp_resource_guard::testing::Clocked;
 use std::time::Duration;
 
 use http::StatusCode;

@@ -3,6 +3,7 @@
 //! store here is the in-process `MemoryStore` (and a switchable failing
 //! wrapper); `redis_store.rs` runs the same against a real Redis.
 
+use mcp_resource_guard::testing::Clocked;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -268,7 +269,11 @@ async fn store_down_replay_checks_fail_closed_with_503_or_401_as_configured() {
         assert_store_503(&send(&a, dpop_request(&token, &proof)).await);
     }
     // Logged (and counted) once per outage, not per request.
-    assert_eq!(store.outages(), [1, 0, 0, 0, 0]);
+    let o = store.outages();
+    assert_eq!(
+        (o.replay, o.introspection, o.revocation, o.sessions, o.tasks),
+        (1, 0, 0, 0, 0)
+    );
     switch.set_down(false);
     let proof = client_key().dpop_proof("GET", URL, &token);
     assert_eq!(
@@ -311,7 +316,11 @@ async fn store_down_unverified_tokens_get_503_cached_ones_are_served_until_the_r
     // Past the recheck interval the cached one is asked about too.
     clock.advance(Duration::from_secs(2));
     assert_store_503(&reply(&a, &seen).await);
-    assert_eq!(store.outages(), [0, 0, 1, 0, 0]);
+    let o = store.outages();
+    assert_eq!(
+        (o.replay, o.introspection, o.revocation, o.sessions, o.tasks),
+        (0, 0, 1, 0, 0)
+    );
     // Back: served again, without restarting anything.
     switch.set_down(false);
     assert_eq!(status(&a, &fresh).await, StatusCode::OK);

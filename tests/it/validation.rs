@@ -297,7 +297,9 @@ async fn a_root_resource_accepts_its_url_with_or_without_the_slash() {
 
 #[tokio::test]
 async fn additional_audiences_are_opt_in() {
-    let guard = builder().add_audience("api://todo").build().unwrap();
+    let guard = builder_with_issuer(|i| i.add_audience("api://todo"))
+        .build()
+        .unwrap();
     let t = token(&claims_with(json!({"aud": "api://todo"})));
     let r = send(&app(guard), request("/mcp", Some(&t))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -490,8 +492,7 @@ async fn scope_claim_shapes() {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.json()["scopes"], want, "{change}");
     }
-    let guard = builder()
-        .scope_claim(ScopeClaim::named("roles"))
+    let guard = builder_with_issuer(|i| i.scope_claim(ScopeClaim::named("roles")))
         .build()
         .unwrap();
     let t = token(&claims_with(json!({"roles": ["admin"]})));

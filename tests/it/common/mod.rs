@@ -116,10 +116,15 @@ pub fn static_jwks(keys: &[&TestKey]) -> StaticJwks {
 
 /// The default guard config: two issuers with static keys, scopes supported.
 pub fn builder() -> GuardBuilder {
+    builder_with_issuer(|issuer| issuer)
+}
+
+/// The default guard config, with `ISSUER`'s settings changed by `f`.
+pub fn builder_with_issuer(f: impl FnOnce(Issuer) -> Issuer) -> GuardBuilder {
     let k = keys();
     let all: Vec<&TestKey> = k.by_alg.iter().collect();
     GuardLayer::builder(RESOURCE)
-        .add_issuer(Issuer::new(ISSUER).key_source(static_jwks(&all)))
+        .add_issuer(f(Issuer::new(ISSUER).key_source(static_jwks(&all))))
         .add_issuer(Issuer::new(OTHER_ISSUER).key_source(static_jwks(&[&k.other])))
         .scopes_supported(["todo:read", "todo:write"])
 }
@@ -153,7 +158,7 @@ pub async fn identity(ctx: Option<AuthContext>) -> axum::Json<Value> {
             "aud": c.audiences(),
             "scopes": c.scopes().iter().collect::<Vec<_>>(),
             "jti": c.jti(),
-            "exp": c.expires_at_unix(),
+            "exp": c.expires_at().map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()),
         }),
     })
 }
