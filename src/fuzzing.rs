@@ -5,7 +5,7 @@
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 use crate::error::AuthErrorKind;
-use crate::token::{self, Credentials};
+use crate::guard::token::{self, Credentials};
 
 /// What the guard makes of a request's `Authorization` headers and query.
 #[derive(Debug, PartialEq, Eq)]

@@ -103,62 +103,50 @@ axum::serve(listener, app).await?;
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod log;
-mod metrics;
+// First: the logging macros the other modules use.
+mod observe;
 
-mod audit;
-mod cache;
 pub mod challenge;
 mod claims;
 #[cfg(feature = "client")]
 pub mod client;
 mod clock;
 mod config;
-mod cors;
-mod crypto;
 pub mod dangerous;
 pub mod dpop;
 mod error;
-#[cfg(feature = "axum")]
-mod extract;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
 pub mod introspection;
+mod jose;
 pub mod jwks;
 pub mod manual;
 pub mod mcp;
 pub mod metadata;
-mod resource;
-mod revision;
-mod revocation;
-mod scope;
 mod scope_hierarchy;
 #[cfg(feature = "sealed-state")]
 mod sealed_state;
-#[cfg(any(feature = "signing", feature = "testing"))]
-mod signing;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod token;
 mod verify;
 
-pub use cache::TokenCacheConfig;
 pub use claims::{Actor, AuthContext, Scopes};
 pub use config::{Algorithm, AuthMode, ChallengeMode, ScopeClaim, TypPolicy};
-pub use cors::CorsPolicy;
 pub use error::{AuthError, AuthErrorKind, BoxError, ConfigError};
+pub use guard::cache::TokenCacheConfig;
+pub use guard::cors::CorsPolicy;
 #[cfg(feature = "axum")]
-pub use extract::MissingAuthContext;
+pub use guard::extract::MissingAuthContext;
+pub use guard::resource::{ResourceUrl, WELL_KNOWN_PATH};
+pub use guard::scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
+pub use guard::token::BearerToken;
 pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness};
-pub use resource::{ResourceUrl, WELL_KNOWN_PATH};
-pub use scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
 pub use scope_hierarchy::ScopeHierarchy;
 #[cfg(feature = "sealed-state")]
 pub use sealed_state::{SealError, SealedState, SealedStateBuilder};
-pub use token::BearerToken;
 pub use verify::{JwtVerifier, TokenVerifier};
 
 // The README's Rust blocks are compiled as doctests.

@@ -5,9 +5,9 @@
 use serde::Deserialize;
 
 use super::token::ClientError;
+use crate::guard::resource::is_web_url;
 use crate::jwks::HttpFetch;
 use crate::jwks::fetch_metadata;
-use crate::resource::is_web_url;
 
 /// The largest metadata document read.
 pub(crate) const MAX_DOC: usize = 64 * 1024;

@@ -247,7 +247,7 @@ impl AuthorizationCode {
         }
         let verifier = random_string(32)?;
         let challenge = base64_simd::URL_SAFE_NO_PAD
-            .encode_to_string(crate::crypto::sha256(verifier.as_bytes()));
+            .encode_to_string(crate::jose::crypto::sha256(verifier.as_bytes()));
         let state = random_string(16)?;
         let mut url = url::Url::parse(endpoint)
             .map_err(|_| ClientError::Discovery(format!("{endpoint:?} is not a URL")))?;

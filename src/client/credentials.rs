@@ -15,9 +15,9 @@ use super::token::{AccessToken, ClientError, TokenSource};
 use super::token_request::{Issued, MAX_RESPONSE, TokenEndpoint};
 use crate::clock::Clock;
 use crate::error::ConfigError;
+use crate::guard::resource::is_web_url;
 use crate::introspection::ClientAuth;
 use crate::jwks::HttpFetch;
-use crate::resource::is_web_url;
 
 /// At most this many (resource, scopes) keys are cached; beyond, the
 /// least recently used one goes.

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::as_metadata::MAX_DOC;
 use super::token::ClientError;
+use crate::guard::resource::is_web_url;
 use crate::jwks::HttpFetch;
-use crate::resource::is_web_url;
 
 /// What a server's 401 (and the RFC 9728 document it leads to) says.
 #[non_exhaustive]

@@ -137,7 +137,7 @@ impl DpopKey {
             "jti": b64(&jti),
         });
         if let Some(token) = access_token {
-            claims["ath"] = b64(&crate::crypto::sha256(token.as_bytes())).into();
+            claims["ath"] = b64(&crate::jose::crypto::sha256(token.as_bytes())).into();
         }
         if let Some(nonce) = self.nonce_for(url) {
             claims["nonce"] = nonce.into();
@@ -197,7 +197,7 @@ mod tests {
         let c = claims(&p);
         assert_eq!(c["htm"], "POST");
         assert_eq!(c["htu"], "https://h.example/mcp");
-        assert_eq!(c["ath"], b64(&crate::crypto::sha256(b"tok")).as_str());
+        assert_eq!(c["ath"], b64(&crate::jose::crypto::sha256(b"tok")).as_str());
         assert!(c.get("nonce").is_none());
         assert_ne!(
             claims(&key.proof("POST", "https://h.example/mcp", None).unwrap())["jti"],

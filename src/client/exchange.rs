@@ -110,10 +110,10 @@ impl<'a> TokenExchange<'a> {
         };
         let (subject_token, actor_token) = (self.subject_token, self.actor_token);
         let scope = scope_key(&self.scopes);
-        let digest = crate::crypto::sha256(subject_token.as_bytes());
+        let digest = crate::jose::crypto::sha256(subject_token.as_bytes());
         let subject_key = base64_simd::URL_SAFE_NO_PAD.encode_to_string(digest);
         let actor_key = actor_token.map_or(String::new(), |a| {
-            base64_simd::URL_SAFE_NO_PAD.encode_to_string(crate::crypto::sha256(a.as_bytes()))
+            base64_simd::URL_SAFE_NO_PAD.encode_to_string(crate::jose::crypto::sha256(a.as_bytes()))
         });
         // Never outlives the subject token.
         let cap = self.subject.expires_at_unix().unwrap_or(0);

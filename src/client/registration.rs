@@ -12,9 +12,9 @@ use serde::Deserialize;
 use super::as_metadata::AuthorizationServerMetadata;
 use super::token::ClientError;
 use super::token_request::refusal;
+use crate::guard::resource::is_loopback;
 use crate::introspection::ClientAuth;
 use crate::jwks::HttpFetch;
-use crate::resource::is_loopback;
 
 /// At most this many authorization servers' registrations are kept.
 const MAX_REGISTRATIONS: usize = 64;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::token::ClientError;
 use crate::error::ConfigError;
-use crate::resource::{check_web_url, is_loopback};
+use crate::guard::resource::{check_web_url, is_loopback};
 
 /// The issuers (RFC 8414 issuer identifiers) a client secret, a signing
 /// key or a workload assertion may be presented to.

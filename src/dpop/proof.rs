@@ -128,7 +128,7 @@ fn check_header(segment: &str, algorithms: AlgSet) -> Result<CheckedHeader, Auth
 
 /// The `ath` of `token`: base64url(SHA-256(token)), as bytes.
 pub(crate) fn ath_of(token: &[u8]) -> [u8; 32] {
-    crate::crypto::sha256(token)
+    crate::jose::crypto::sha256(token)
 }
 
 /// What a request's proof must match.
@@ -190,7 +190,10 @@ pub(crate) fn thumbprint(jwk: &Value) -> Option<String> {
         ),
         _ => return None,
     };
-    Some(base64_simd::URL_SAFE_NO_PAD.encode_to_string(crate::crypto::sha256(canonical.as_bytes())))
+    Some(
+        base64_simd::URL_SAFE_NO_PAD
+            .encode_to_string(crate::jose::crypto::sha256(canonical.as_bytes())),
+    )
 }
 
 /// Checks the request's `DPoP` header: every RFC 9449 §4.3 step except

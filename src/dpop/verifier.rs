@@ -14,7 +14,7 @@ use crate::claims::AuthContext;
 use crate::clock::Clock;
 use crate::config::AlgSet;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::resource::ResourceUrl;
+use crate::guard::resource::ResourceUrl;
 use crate::store::{MemoryStore, ReplayWhenDown, SharedStore};
 
 /// The default replay store's size: about a million proofs.
@@ -152,7 +152,7 @@ impl DpopVerifier {
             }
             Ok(false) => {
                 outage.succeeded(store);
-                crate::metrics::dpop_replay();
+                crate::observe::metrics::dpop_replay();
                 Err(AuthError::new(
                     AuthErrorKind::InvalidDpopProof,
                     "the DPoP proof was already used (its jti was seen before)",
@@ -203,7 +203,7 @@ impl DpopVerifier {
     pub(crate) fn fresh_nonce(&self, jkt: &str) -> Option<HeaderValue> {
         let sealer = self.nonces.as_ref()?;
         let nonce = sealer.seal_for(NONCE_CALLER, jkt.as_bytes(), b"").ok()?;
-        crate::metrics::dpop_nonce_refresh();
+        crate::observe::metrics::dpop_nonce_refresh();
         HeaderValue::from_str(&nonce).ok()
     }
 

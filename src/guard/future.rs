@@ -13,11 +13,11 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::policy::Shared;
-use crate::audit::{self, Decision};
 use crate::challenge::{DPOP_NONCE, RejectionBody, Scheme};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::revision::Wire;
+use crate::guard::revision::Wire;
+use crate::observe::audit::{self, Decision};
 
 /// Verification and the guard's checks: the context, or why not (with the
 /// context when verification passed and a later check failed).

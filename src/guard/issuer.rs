@@ -7,9 +7,9 @@ use super::policy::IssuerPolicy;
 use crate::clock::Clock;
 use crate::config::{AlgSet, Algorithm, ScopeClaim};
 use crate::error::ConfigError;
+use crate::guard::resource::{ResourceUrl, check_issuer};
 use crate::introspection::Introspection;
 use crate::jwks::{KeySource, RemoteJwks};
-use crate::resource::{ResourceUrl, check_issuer};
 use crate::verify::jwt::TrustedIssuer;
 
 /// A trusted authorization server: its issuer identifier and where its keys come from.

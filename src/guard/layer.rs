@@ -7,14 +7,14 @@ use tower_layer::Layer;
 
 use super::policy::Shared;
 use super::service::Guard;
-use crate::cache::TokenCache;
 use crate::challenge::JsonRejection;
 use crate::config::AuthMode;
+use crate::guard::cache::TokenCache;
+use crate::guard::resource::{ResourceUrl, WELL_KNOWN_PATH};
+use crate::guard::token::BearerToken;
 use crate::jwks::{KeyHealth, KeySourceError};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
-use crate::resource::{ResourceUrl, WELL_KNOWN_PATH};
 use crate::store::StoreError;
-use crate::token::BearerToken;
 use crate::verify::TokenVerifier;
 
 /// The guard: a tower [`Layer`] that makes a service an OAuth 2.1 protected
@@ -234,7 +234,7 @@ impl<R> GuardLayer<R> {
                         KeyHealth::Absent => 0,
                     };
                     let age = p.keys.as_ref().and_then(|k| k.age());
-                    crate::metrics::key_state(&p.issuer, level, age);
+                    crate::observe::metrics::key_state(&p.issuer, level, age);
                     (p.issuer.clone(), h)
                 })
                 .collect(),

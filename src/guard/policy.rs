@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use http::Response;
 
-use crate::cache::TokenCache;
 use crate::challenge::{Challenger, RejectionBody, Scheme, respond};
 use crate::claims::AuthContext;
-use crate::cors::CorsPolicy;
 use crate::dpop::DpopVerifier;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::guard::cache::TokenCache;
+use crate::guard::cors::CorsPolicy;
+use crate::guard::resource::{ResourceUrl, WELL_KNOWN_PATH};
+use crate::guard::revision::Wire;
+use crate::guard::revocation::Revocations;
 use crate::jwks::KeySource;
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
-use crate::resource::{ResourceUrl, WELL_KNOWN_PATH};
-use crate::revision::Wire;
-use crate::revocation::Revocations;
 use crate::scope_hierarchy::CompiledHierarchy;
 use crate::verify::TokenVerifier;
 

@@ -11,14 +11,14 @@ use tower_service::Service;
 
 use super::future::{DpopRequest, GuardFuture, State, VerifyFuture};
 use super::policy::{Anonymous, Shared};
-use crate::audit::{self, Decision};
-use crate::cache::CachedToken;
 use crate::challenge::RejectionBody;
 use crate::claims::AuthContext;
 use crate::config::AuthMode;
-use crate::cors::is_preflight;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::token::{self, BearerToken, Credentials};
+use crate::guard::cache::CachedToken;
+use crate::guard::cors::is_preflight;
+use crate::guard::token::{self, BearerToken, Credentials};
+use crate::observe::audit::{self, Decision};
 
 /// The guard service made by [`GuardLayer`](crate::GuardLayer).
 #[derive(Clone)]
@@ -211,7 +211,7 @@ impl<S, R> Guard<S, R> {
             .as_ref()
             .and_then(|c| c.get(raw, req.extensions().is_empty()))
         {
-            crate::metrics::token_cache(true);
+            crate::observe::metrics::token_cache(true);
             // Hot path: this exact token was verified and authorized before
             // (only such tokens are cached, and the guard's policy never
             // changes) and is still within its validity window; no boxing,
@@ -322,7 +322,7 @@ async fn verify_and_authorize(
     shared: &Shared,
     token: &BearerToken,
 ) -> Result<AuthContext, (AuthError, Option<AuthContext>)> {
-    crate::metrics::token_cache(false);
+    crate::observe::metrics::token_cache(false);
     let mut ctx = shared.verifier.verify(token).await.map_err(|e| (e, None))?;
     let raw = token.secret().as_bytes();
     let issuer_slot = match shared
@@ -366,7 +366,7 @@ async fn verify_and_authorize(
     if let Some(cache) = cache {
         cache.insert(token.secret(), &ctx, issuer_slot);
         #[cfg(feature = "metrics")]
-        crate::metrics::token_cache_entries(cache.len());
+        crate::observe::metrics::token_cache_entries(cache.len());
     }
     Ok(ctx)
 }

@@ -206,7 +206,7 @@ mod key {
     use crate::config::Algorithm;
     use crate::error::{AuthError, ConfigError};
 
-    use crate::signing::SigningPair as Pair;
+    use crate::jose::signing::SigningPair as Pair;
 
     /// The private key a `private_key_jwt` client signs its assertions
     /// with (feature `signing`). Its `Debug` shows the algorithm and

@@ -16,10 +16,10 @@ use crate::claims::AuthContext;
 use crate::clock::Clock;
 use crate::config::ScopeClaim;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::guard::token::BearerToken;
 use crate::jwks::HttpFetch;
-use crate::log::event;
+use crate::observe::log::event;
 use crate::store::{KeyKind, SharedStore, StoreKey};
-use crate::token::BearerToken;
 use crate::verify::JwtVerifier;
 
 /// The media type of RFC 9701 signed introspection responses.
@@ -252,7 +252,7 @@ impl Introspector {
             && let Some(answer) =
                 shared_answers::get(shared, store_key, self.clock.unix_now()).await
         {
-            crate::metrics::introspection_shared_hit(&self.issuer);
+            crate::observe::metrics::introspection_shared_hit(&self.issuer);
             let outcome = self
                 .judge(&answer.body, answer.is_jwt, signed, answer.until)
                 .await;
@@ -281,13 +281,17 @@ impl Introspector {
             .and_then(Result::ok)
             .ok_or_else(too_many)?;
         let started = std::time::Instant::now();
-        crate::metrics::introspection_in_flight(&self.issuer, 1.0);
+        crate::observe::metrics::introspection_in_flight(&self.issuer, 1.0);
         let result = self.fetch(token).await;
-        crate::metrics::introspection_in_flight(&self.issuer, -1.0);
+        crate::observe::metrics::introspection_in_flight(&self.issuer, -1.0);
         let (body, is_jwt) = match result {
             Ok(r) => r,
             Err(e) => {
-                crate::metrics::introspection_call(&self.issuer, "error", started.elapsed());
+                crate::observe::metrics::introspection_call(
+                    &self.issuer,
+                    "error",
+                    started.elapsed(),
+                );
                 return Err(e);
             }
         };
@@ -300,7 +304,7 @@ impl Introspector {
             Ok(_) => "refused",
             Err(_) => "error",
         };
-        crate::metrics::introspection_call(&self.issuer, label, started.elapsed());
+        crate::observe::metrics::introspection_call(&self.issuer, label, started.elapsed());
         if let (Some(shared), Some(key), Ok(o)) = (&self.shared, &shared_key, &outcome) {
             let answer = shared_answers::Answer {
                 is_jwt,
@@ -454,7 +458,7 @@ pub(crate) fn build_all<'a>(
     issuers: impl Iterator<Item = (&'a str, &'a Introspection, &'a crate::config::ScopeClaim)>,
     clock: &crate::clock::Clock,
     leeway: u64,
-    resource: &crate::resource::ResourceUrl,
+    resource: &crate::guard::resource::ResourceUrl,
     dpop: bool,
     shared: Option<&SharedStore>,
 ) -> Result<Vec<Arc<Introspector>>, crate::error::ConfigError> {

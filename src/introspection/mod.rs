@@ -76,8 +76,8 @@ pub(crate) use introspector::{Introspector, build_all};
 pub(crate) use routing::RoutingVerifier;
 
 use crate::error::ConfigError;
+use crate::guard::resource::is_web_url;
 use crate::jwks::HttpFetch;
-use crate::resource::is_web_url;
 
 /// Which of an issuer's tokens are introspected. See the [module
 /// docs](self).

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::{IntrospectionMode, Introspector};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::token::BearerToken;
+use crate::guard::token::BearerToken;
 use crate::verify::{JwtVerifier, TokenVerifier};
 
 /// The guard's verifier when an issuer has introspection.

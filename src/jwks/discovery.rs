@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use super::KeySourceError;
 use super::fetch::HttpFetch;
-use crate::resource::is_web_url;
+use crate::guard::resource::is_web_url;
 
 /// The metadata URLs tried for `issuer`, in the order the MCP
 /// authorization chapter gives: with a path, RFC 8414 §3.1 (the well-known

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::KeySourceError;
 #[cfg(feature = "reqwest")]
-use crate::resource::is_loopback;
+use crate::guard::resource::is_loopback;
 
 /// What a fetch returned: the status, the caching headers, the body.
 ///

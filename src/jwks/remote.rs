@@ -15,7 +15,7 @@ use super::discovery::discover;
 use super::fetch::{HttpFetch, freshness};
 use super::{KeyHealth, KeyRef, KeySet, KeySource, KeySourceError, RefreshReason};
 use crate::clock::Clock;
-use crate::log::event;
+use crate::observe::log::event;
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -264,7 +264,7 @@ impl Inner {
                 })));
                 *failures = 0;
                 self.next_retry.store(0, Ordering::Release);
-                crate::metrics::key_fetch(self.target.label(), true);
+                crate::observe::metrics::key_fetch(self.target.label(), true);
                 event!(
                     debug,
                     KEYS,
@@ -281,7 +281,7 @@ impl Inner {
                     .min(BACKOFF_MAX);
                 self.next_retry
                     .store(self.ms(self.clock.now() + delay), Ordering::Release);
-                crate::metrics::key_fetch(self.target.label(), false);
+                crate::observe::metrics::key_fetch(self.target.label(), false);
                 let stale = self.snapshot.load().is_some();
                 event!(warn, KEYS, error = %e, failures = *failures, retry_in_ms = delay.as_millis() as u64, serving_stale_keys = stale, "fetching the issuer's keys failed");
                 let _ = stale;

@@ -8,7 +8,7 @@ use super::fetch::HttpFetch;
 use super::remote::{RemoteJwks, Settings, Target};
 use crate::clock::Clock;
 use crate::error::ConfigError;
-use crate::resource::{check_issuer, check_web_url};
+use crate::guard::resource::{check_issuer, check_web_url};
 
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 const MIN_TTL: Duration = Duration::from_secs(300);

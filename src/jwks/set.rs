@@ -22,7 +22,7 @@ pub(crate) enum KeyAlg {
 pub struct VerificationKey {
     pub(crate) kid: Option<String>,
     pub(crate) alg: KeyAlg,
-    pub(crate) key: crate::crypto::PublicKey,
+    pub(crate) key: crate::jose::crypto::PublicKey,
     /// A hash of the `kid` and the key material: the same key in a later
     /// fetch has the same fingerprint.
     fingerprint: u64,
@@ -139,7 +139,7 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if !(2048..=8192).contains(&bits) {
                 return Err("RSA modulus outside 2048..=8192 bits");
             }
-            let key = crate::crypto::PublicKey::rsa(n, e)?;
+            let key = crate::jose::crypto::PublicKey::rsa(n, e)?;
             (key, KeyAlg::InferredRsa)
         }
         "EC" => {
@@ -157,7 +157,7 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if b64_len(x) != Some(len) || b64_len(y) != Some(len) {
                 return Err("EC coordinates of the wrong length");
             }
-            let key = crate::crypto::PublicKey::ec(alg, x, y)?;
+            let key = crate::jose::crypto::PublicKey::ec(alg, x, y)?;
             (key, KeyAlg::Inferred(alg))
         }
         "OKP" => {
@@ -173,7 +173,7 @@ fn parse_key(raw: RawJwk) -> Result<VerificationKey, &'static str> {
             if b64_len(x) != Some(32) {
                 return Err("Ed25519 key of the wrong length");
             }
-            let key = crate::crypto::PublicKey::ed25519(x)?;
+            let key = crate::jose::crypto::PublicKey::ed25519(x)?;
             (key, KeyAlg::Inferred(Algorithm::EdDSA))
         }
         _ => return Err("unsupported kty"),

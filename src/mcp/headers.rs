@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::jsonrpc::{Message, Refusal};
 use crate::challenge::JsonRpcError;
-use crate::revision::{PROTOCOL_VERSION, Wire};
+use crate::guard::revision::{PROTOCOL_VERSION, Wire};
 
 const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");

@@ -18,7 +18,7 @@ use super::policy::{McpPolicy, Verdict};
 use super::resource_uri::normalize;
 use crate::claims::AuthContext;
 use crate::guard::policy::Shared;
-use crate::revision::Wire;
+use crate::guard::revision::Wire;
 
 /// Which entries of `tools/list`, `prompts/list`, `resources/list` and
 /// `resources/templates/list` a caller sees.

@@ -16,7 +16,7 @@ use super::service::Judging;
 use super::session::MCP_SESSION_ID;
 use crate::challenge::RejectionBody;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
-use crate::revision::Wire;
+use crate::guard::revision::Wire;
 
 /// The largest answer the layer reads to filter it or learn its tasks.
 const MAX_ANSWER: usize = 8 * 1024 * 1024;

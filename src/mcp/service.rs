@@ -26,12 +26,12 @@ use super::policy::Verdict;
 use super::reply::{Forwarded, reply};
 use super::resource_uri::normalize;
 use super::session::{MCP_SESSION_ID, session_id};
-use crate::audit::{self, Decision, Joined};
 use crate::challenge::{JsonRpcError, RejectionBody, Scheme, respond};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 use crate::guard::policy::{Caller, no_guard};
-use crate::revision::{PROTOCOL_VERSION, Wire};
+use crate::guard::revision::{PROTOCOL_VERSION, Wire};
+use crate::observe::audit::{self, Decision, Joined};
 
 /// The `Last-Event-ID` request header (SSE resumption).
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");

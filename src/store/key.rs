@@ -61,7 +61,7 @@ impl StoreKey {
         }
         Self {
             kind,
-            digest: crate::crypto::sha256(&data),
+            digest: crate::jose::crypto::sha256(&data),
         }
     }
 

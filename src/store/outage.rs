@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::StoreError;
-use crate::log::event;
+use crate::observe::log::event;
 
 /// The state of one use of the store (replay, introspection, revocation,
 /// sessions): up or down. The first failure logs a warning and counts an
@@ -26,7 +26,7 @@ impl Outage {
 
     /// A call failed: logged when it starts an outage.
     pub(crate) fn failed(&self, store: &'static str, error: &StoreError, then: &'static str) {
-        crate::metrics::store_error(store, self.used_for);
+        crate::observe::metrics::store_error(store, self.used_for);
         if !self.down.swap(true, Ordering::AcqRel) {
             self.outages.fetch_add(1, Ordering::Relaxed);
             event!(warn, STORE, store, used_for = self.used_for, error = %error, then,

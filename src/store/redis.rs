@@ -17,7 +17,7 @@ use redis::{Cmd, Value};
 
 use super::{Store, StoreError, StoreKey, check_value, ttl_millis};
 use crate::error::ConfigError;
-use crate::log::event;
+use crate::observe::log::event;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
 const DEFAULT_PREFIX: &str = "mcp-resource-guard";

@@ -411,7 +411,7 @@ impl<'a> Conformance<'a> {
         };
         let origin = url.origin().ascii_serialization();
         let path = url.path().trim_end_matches('/');
-        let canonical = crate::resource::ResourceUrl::parse_inner(&self.url, true)
+        let canonical = crate::guard::resource::ResourceUrl::parse_inner(&self.url, true)
             .map(|r| r.as_str().to_owned())
             .unwrap_or_else(|_| self.url.clone());
         for (name, doc_url) in [

@@ -15,7 +15,7 @@ use crate::config::Algorithm;
 #[error("test key operation failed")]
 pub struct TestKeyError;
 
-use crate::signing::SigningPair as Pair;
+use crate::jose::signing::SigningPair as Pair;
 
 /// A signing key pair for tests, with a `kid`.
 pub struct TestKey {
@@ -166,7 +166,7 @@ impl TestKey {
             o.remove("use");
         }
         let header = json!({ "typ": "dpop+jwt", "alg": self.alg.as_str(), "jwk": jwk });
-        let ath = b64(&crate::crypto::sha256(access_token.as_bytes()));
+        let ath = b64(&crate::jose::crypto::sha256(access_token.as_bytes()));
         let now = crate::clock::Clock::default().unix_now();
         let jti = format!("jti-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let mut c = json!({ "htm": method, "htu": url, "iat": now, "jti": jti, "ath": ath });

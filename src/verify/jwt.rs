@@ -13,8 +13,8 @@ use crate::claims::AuthContext;
 use crate::clock::Clock;
 use crate::config::{AlgSet, Algorithm, ScopeClaim, TypPolicy};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::guard::token::BearerToken;
 use crate::jwks::{KeyRef, KeySet, KeySource, RefreshReason, VerificationKey};
-use crate::token::BearerToken;
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
 compile_error!(
@@ -410,7 +410,7 @@ impl TokenVerifier for JwtVerifier {
             let cnf: Cnf = serde_json::from_slice(&parts.payload)
                 .map_err(|_| invalid("the payload is not a JSON object"))?;
             let jkt = super::claims::dpop_binding(&cnf.cnf).map_err(invalid)?;
-            let ath = crate::crypto::sha256(token.as_bytes());
+            let ath = crate::jose::crypto::sha256(token.as_bytes());
             return Ok(ctx.bound_to(jkt, Some(ath)));
         }
         Ok(ctx)

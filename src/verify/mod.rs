@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::claims::AuthContext;
 use crate::error::AuthError;
-use crate::token::BearerToken;
+use crate::guard::token::BearerToken;
 
 pub use jwt::JwtVerifier;
 

@@ -11,14 +11,14 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::audit::{self, Decision};
 use crate::challenge::{JsonRejection, RejectionBody, Scheme};
 use crate::claims::AuthContext;
 use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
 use crate::guard::GuardLayer;
 use crate::guard::policy::{Caller, Shared, no_guard};
-use crate::revision::Wire;
+use crate::guard::revision::Wire;
+use crate::observe::audit::{self, Decision};
 
 #[derive(Debug, PartialEq, Eq)]
 enum Need {

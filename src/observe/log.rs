@@ -4,7 +4,7 @@
 //! `mcp_resource_guard::introspection` for introspection calls that fail;
 //! `mcp_resource_guard::store` for shared-store outages (once each);
 //! `mcp_resource_guard::audit` for every allow/deny decision (see
-//! [`audit`](crate::audit)). No event ever carries a token or a signature.
+//! [`audit`](crate::observe::audit)). No event ever carries a token or a signature.
 /// The target of key-source events.
 #[cfg(feature = "tracing")]
 pub(crate) const KEYS: &str = "mcp_resource_guard::keys";
@@ -19,7 +19,7 @@ macro_rules! event {
     ($level:ident, $target:ident, $($rest:tt)*) => {
         #[cfg(feature = "tracing")]
         {
-            ::tracing::$level!(target: $crate::log::$target, $($rest)*);
+            ::tracing::$level!(target: $crate::observe::log::$target, $($rest)*);
         }
     };
 }

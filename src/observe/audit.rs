@@ -138,7 +138,7 @@ impl fmt::Display for Granted<'_> {
 /// Records one decision.
 #[inline]
 pub(crate) fn record(d: &Decision<'_>) {
-    crate::metrics::decision(d.layer, d.allow, d.reason);
+    crate::observe::metrics::decision(d.layer, d.allow, d.reason);
     #[cfg(feature = "tracing")]
     {
         macro_rules! emit {

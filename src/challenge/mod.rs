@@ -45,7 +45,7 @@ use serde_json::Value;
 use crate::config::ChallengeMode;
 use crate::error::{AuthError, AuthErrorKind};
 
-use crate::cors::EXPOSE_HEADERS;
+use crate::guard::cors::EXPOSE_HEADERS;
 
 mod jsonrpc_error;
 
