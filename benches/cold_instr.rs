@@ -173,9 +173,10 @@ fn main() {
             }
         }
         _ => {
-            let verifier =
-                crate::common::guard(&jwks(&[&key]).to_string(), TokenCacheConfig::default())
-                    .verifier();
+            let verifier = mcp_resource_guard::fuzzing::verifier(&crate::common::guard(
+                &jwks(&[&key]).to_string(),
+                TokenCacheConfig::default(),
+            ));
             let bearer = BearerToken::new(token.clone());
             run(n, || {
                 crate::common::now(verifier.verify(black_box(&bearer))).expect("a valid token");

@@ -48,7 +48,7 @@ fn cold_verification(c: &mut Criterion) {
             })
         });
 
-        let verifier = guard_for(&[&key]).verifier();
+        let verifier = mcp_resource_guard::fuzzing::verifier(&guard_for(&[&key]));
         let bearer = BearerToken::new(token.clone());
         g.bench_with_input(BenchmarkId::new("mcp_resource_guard", alg), &(), |b, _| {
             b.iter(|| now(verifier.verify(black_box(&bearer))).unwrap())

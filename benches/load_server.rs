@@ -119,7 +119,9 @@ async fn mcp_server(body: axum::body::Bytes) -> axum::response::Response {
                 r#"{{"protocolVersion":"{version}","capabilities":{{"tools":{{}}}},"serverInfo":{{"name":"bench","version":"1"}}}}"#
             )
         }
-        "tools/list" => r#"{"tools":[{"name":"whoami","inputSchema":{"type":"object"}}]}"#.to_owned(),
+        "tools/list" => {
+            r#"{"tools":[{"name":"whoami","inputSchema":{"type":"object"}}]}"#.to_owned()
+        }
         m if m.starts_with("notifications/") => {
             return axum::http::StatusCode::ACCEPTED.into_response();
         }

@@ -35,7 +35,10 @@ fn peers(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("peers_{alg}"));
 
         // Ours.
-        let verifier = crate::common::guard(&jwks_text, TokenCacheConfig::default()).verifier();
+        let verifier = mcp_resource_guard::fuzzing::verifier(&crate::common::guard(
+            &jwks_text,
+            TokenCacheConfig::default(),
+        ));
         let bearer = BearerToken::new(token.clone());
         // Every async call below goes through the same `rt.block_on`, so
         // the runtime's overhead is the same for every crate.

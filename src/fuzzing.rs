@@ -4,6 +4,8 @@
 
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
+use std::sync::Arc;
+
 use crate::error::AuthErrorKind;
 use crate::guard::token::{self, Credentials};
 
@@ -94,4 +96,11 @@ pub fn check_dpop_proof(value: &[u8]) -> Result<String, AuthErrorKind> {
         1_800_000_000,
     )
     .map_err(|e| e.kind())
+}
+
+/// The guard's token verifier alone: signature and registered claims, none
+/// of the checks the guard adds around it (required scopes, revocation, the
+/// token cache). For fuzzing and tests of the verification itself.
+pub fn verifier<R>(guard: &crate::GuardLayer<R>) -> Arc<dyn crate::TokenVerifier> {
+    guard.verifier()
 }

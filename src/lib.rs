@@ -147,7 +147,7 @@ pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness}
 pub use scope_hierarchy::ScopeHierarchy;
 #[cfg(feature = "sealed-state")]
 pub use sealed_state::{SealError, SealedState, SealedStateBuilder};
-pub use verify::{JwtVerifier, TokenVerifier};
+pub use verify::TokenVerifier;
 
 // The README's Rust blocks are compiled as doctests.
 #[cfg(all(doctest, feature = "axum"))]

@@ -9,8 +9,8 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Waker};
 
 use libfuzzer_sys::fuzz_target;
-use mcp_resource_guard::{BearerToken, GuardLayer, Issuer, TokenVerifier};
 use mcp_resource_guard::jwks::StaticJwks;
+use mcp_resource_guard::{BearerToken, GuardLayer, Issuer, TokenVerifier};
 
 const JWKS: &str = r#"{"keys":[
  {"kty":"EC","crv":"P-256","kid":"ec","alg":"ES256","use":"sig",
@@ -20,11 +20,11 @@ const JWKS: &str = r#"{"keys":[
 
 static VERIFIER: LazyLock<Arc<dyn TokenVerifier>> = LazyLock::new(|| {
     let keys = StaticJwks::from_json(JWKS).expect("the fixed JWKS parses");
-    GuardLayer::builder("https://mcp.example.com/mcp")
+    let guard = GuardLayer::builder("https://mcp.example.com/mcp")
         .add_issuer(Issuer::new("https://as.example.com").key_source(keys))
         .build()
-        .expect("a valid config")
-        .verifier()
+        .expect("a valid config");
+    mcp_resource_guard::fuzzing::verifier(&guard)
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -148,8 +148,8 @@ impl GuardBuilder {
         self
     }
 
-    /// Verify tokens with this verifier instead of the built-in
-    /// [`JwtVerifier`]. Issuers then need no key source, but are still
+    /// Verify tokens with this verifier instead of the built-in JWT
+    /// verifier. Issuers then need no key source, but are still
     /// published in the metadata and enforced: the guard rejects a context
     /// whose issuer is not trusted or whose audiences miss this resource.
     pub fn verifier(mut self, verifier: impl TokenVerifier) -> Self {

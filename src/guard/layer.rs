@@ -92,8 +92,10 @@ impl<R> GuardLayer<R> {
         &self.shared.resource
     }
 
-    /// The token verifier in use.
-    pub fn verifier(&self) -> Arc<dyn TokenVerifier> {
+    /// The token verifier in use: signature and claims only, without the
+    /// guard's audience-per-issuer, scope and revocation checks (so not
+    /// public; the fuzz targets and tests reach it through `fuzzing`).
+    pub(crate) fn verifier(&self) -> Arc<dyn TokenVerifier> {
         self.shared.verifier.clone()
     }
 

@@ -58,7 +58,7 @@ pub(crate) struct TrustedIssuer {
 ///    allow-list) equals the header's `alg`;
 /// 8. the signature.
 #[derive(Debug)]
-pub struct JwtVerifier {
+pub(crate) struct JwtVerifier {
     pub(crate) issuers: Vec<TrustedIssuer>,
     pub(crate) leeway: u64,
     pub(crate) typ: TypPolicy,

@@ -11,11 +11,11 @@ use crate::claims::AuthContext;
 use crate::error::AuthError;
 use crate::guard::token::BearerToken;
 
-pub use jwt::JwtVerifier;
+pub(crate) use jwt::JwtVerifier;
 
 /// Turns a Bearer token into a verified [`AuthContext`], or says why not.
 ///
-/// [`JwtVerifier`] is the built-in implementation. Implement this trait to
+/// The built-in JWT verifier is one implementation. Implement this trait to
 /// plug in another kind of verification (opaque-token introspection, say);
 /// the guard re-checks the returned context's issuer and audience itself, so
 /// a custom verifier cannot switch those checks off.

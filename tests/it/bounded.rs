@@ -146,7 +146,7 @@ async fn floods_stay_within_every_bound() {
 async fn oversize_tokens_are_refused_unparsed() {
     // The default limit is 8 KiB: one byte over is refused before any
     // parsing; at the limit the token is parsed (and fails on its padding).
-    let verifier = guard().verifier();
+    let verifier = mcp_resource_guard::fuzzing::verifier(&guard());
     let good = token(&claims());
     let pad = |len: usize| format!("{good}{}", "A".repeat(len - good.len()));
     for (len, detail) in [

@@ -590,11 +590,11 @@ async fn the_test_issuer_exchanges_tokens_and_records_the_actor() {
     let gateway_url = "https://gateway.example.com/mcp";
     let downstream_url = "https://todo.example.com/mcp";
     let verifier_for = |resource: &str| {
-        GuardLayer::builder(resource)
+        let guard = GuardLayer::builder(resource)
             .add_issuer(Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()))
             .build()
-            .unwrap()
-            .verifier()
+            .unwrap();
+        mcp_resource_guard::fuzzing::verifier(&guard)
     };
     let incoming = issuer.token("alice", gateway_url, "todo:read todo:write");
     let subject = verifier_for(gateway_url)

@@ -459,18 +459,19 @@ async fn with_dpop_disabled_bound_tokens_and_the_dpop_scheme_are_refused() {
 async fn the_verifier_alone_refuses_bound_tokens_unless_dpop_is_on() {
     let token = bound_to(client_key(), json!({"jti": "verifier-alone"}));
     let bearer = mcp_resource_guard::BearerToken::new(token);
-    let err = guard().verifier().verify(&bearer).await.unwrap_err();
+    let err = mcp_resource_guard::fuzzing::verifier(&guard())
+        .verify(&bearer)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.detail(),
         "the token is sender-constrained (cnf) and cannot be used as a Bearer token"
     );
-    let ctx = dpop_builder(DpopMode::Allowed)
-        .build()
-        .unwrap()
-        .verifier()
-        .verify(&bearer)
-        .await
-        .unwrap();
+    let ctx =
+        mcp_resource_guard::fuzzing::verifier(&dpop_builder(DpopMode::Allowed).build().unwrap())
+            .verify(&bearer)
+            .await
+            .unwrap();
     assert_eq!(
         ctx.dpop_thumbprint(),
         Some(client_key().thumbprint().as_str())
@@ -479,13 +480,11 @@ async fn the_verifier_alone_refuses_bound_tokens_unless_dpop_is_on() {
         client_key(),
         json!({"cnf": {"x5t#S256": "abc"}, "jti": "mtls-alone"}),
     );
-    let err = dpop_builder(DpopMode::Allowed)
-        .build()
-        .unwrap()
-        .verifier()
-        .verify(&mcp_resource_guard::BearerToken::new(mtls))
-        .await
-        .unwrap_err();
+    let err =
+        mcp_resource_guard::fuzzing::verifier(&dpop_builder(DpopMode::Allowed).build().unwrap())
+            .verify(&mcp_resource_guard::BearerToken::new(mtls))
+            .await
+            .unwrap_err();
     assert_eq!(
         err.detail(),
         "the token is bound to a TLS client certificate (cnf x5t#S256): certificate-bound tokens are not supported"

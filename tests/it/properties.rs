@@ -28,7 +28,7 @@ fn now_ready<F: Future>(f: F) -> F::Output {
 
 fn verifier() -> &'static Arc<dyn TokenVerifier> {
     static V: OnceLock<Arc<dyn TokenVerifier>> = OnceLock::new();
-    V.get_or_init(|| guard().verifier())
+    V.get_or_init(|| mcp_resource_guard::fuzzing::verifier(&guard()))
 }
 
 fn headers(values: &[&[u8]]) -> HeaderMap {

@@ -34,7 +34,9 @@ impl TokenVerifier for Counting {
 fn counting_guard(cache: TokenCacheConfig) -> (GuardLayer, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let verifier = Counting {
-        inner: builder().leeway(Duration::ZERO).build().unwrap().verifier(),
+        inner: mcp_resource_guard::fuzzing::verifier(
+            &builder().leeway(Duration::ZERO).build().unwrap(),
+        ),
         calls: calls.clone(),
     };
     let guard = GuardLayer::builder(RESOURCE)
@@ -143,7 +145,7 @@ async fn only_authorized_tokens_are_cached() {
     // each time, never served from the cache.
     let calls = Arc::new(AtomicUsize::new(0));
     let verifier = Counting {
-        inner: builder().build().unwrap().verifier(),
+        inner: mcp_resource_guard::fuzzing::verifier(&builder().build().unwrap()),
         calls: calls.clone(),
     };
     let guard = GuardLayer::builder(RESOURCE)

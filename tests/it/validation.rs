@@ -531,7 +531,7 @@ async fn ed25519_keys_without_alg_or_kid_work() {
 
 #[tokio::test]
 async fn the_verifier_itself_checks_issuer_and_audience() {
-    let v = guard().verifier();
+    let v = mcp_resource_guard::fuzzing::verifier(&guard());
     let verify = |c: serde_json::Value| {
         let v = v.clone();
         async move {
@@ -623,7 +623,7 @@ async fn every_claim_reaches_the_context() {
         tenant: serde_json::Value,
         sub: String,
     }
-    let v = guard().verifier();
+    let v = mcp_resource_guard::fuzzing::verifier(&guard());
     let t = token(&claims_with(json!({"tenant": {"id": "t1", "tags": ["a"]}})));
     let ctx = v
         .verify(&mcp_resource_guard::BearerToken::new(t))
