@@ -14,7 +14,7 @@ use http::header;
 use http::{Request, Response, StatusCode};
 use mcp_resource_guard::Guard;
 use mcp_resource_guard::challenge::JsonRejection;
-use mcp_resource_guard::mcp::McpService;
+use mcp_resource_guard::mcp::Mcp;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 
@@ -23,7 +23,7 @@ use crate::reply::{busy, error};
 use crate::upstream::{PeerAddr, Upstream};
 
 /// One route's stack: the guard, the body read, the MCP layer, the upstream.
-pub type RouteService = Guard<ReadBody<McpService<Upstream, JsonRejection>>, JsonRejection>;
+pub type RouteService = Guard<ReadBody<Mcp<Upstream, JsonRejection>>, JsonRejection>;
 
 /// A route: the paths it answers and its stack.
 pub struct Route {

@@ -8,7 +8,7 @@ use tower_layer::Layer;
 use super::jsonrpc::Message;
 use super::list_filter::{ListFilter, ListKind};
 use super::policy::McpPolicy;
-use super::service::McpService;
+use super::service::Mcp;
 use super::session::SessionBinding;
 use super::tasks::TaskBinding;
 use crate::challenge::JsonRejection;
@@ -157,10 +157,10 @@ impl<R: fmt::Debug> fmt::Debug for McpLayer<R> {
 }
 
 impl<S, R: Clone> Layer<S> for McpLayer<R> {
-    type Service = McpService<S, R>;
+    type Service = Mcp<S, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        McpService {
+        Mcp {
             inner,
             config: Arc::new(self.config.clone()),
         }

@@ -163,7 +163,7 @@ pub use list_filter::ListFilter;
 pub use policy::{McpPolicy, McpPolicyBuilder, Rule};
 #[cfg(feature = "config")]
 pub use policy_file::PolicyFile;
-pub use service::{McpService, ResponseFuture};
+pub use service::{Mcp, McpFuture};
 pub use session::SessionBinding;
 pub use tasks::TaskBinding;
 

@@ -1,4 +1,4 @@
-//! [`McpService`]: reads the body (bounded), judges every message, checks
+//! [`Mcp`]: reads the body (bounded), judges every message, checks
 //! the session and the tasks, forwards the exact bytes, then hands the
 //! answer to [`reply`](super::reply).
 
@@ -36,19 +36,19 @@ use crate::observe::audit::{self, Decision, Joined};
 /// The `Last-Event-ID` request header (SSE resumption).
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
-/// The response future of [`McpService`]: boxed, as it awaits the body.
-pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+/// The response future of [`Mcp`]: boxed, as it awaits the body.
+pub type McpFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// The service made by [`McpLayer`](super::McpLayer).
 #[derive(Clone)]
-pub struct McpService<S, R> {
+pub struct Mcp<S, R> {
     pub(super) inner: S,
     pub(super) config: Arc<Config<R>>,
 }
 
-impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for McpService<S, R> {
+impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for Mcp<S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("McpService")
+        f.debug_struct("Mcp")
             .field("inner", &self.inner)
             .field("policy", &self.config.policy)
             .field("rejection", &self.config.rejection)
@@ -167,7 +167,7 @@ impl<R> Judging<'_, R> {
     }
 }
 
-impl<S, R, ReqB, ResB> Service<Request<ReqB>> for McpService<S, R>
+impl<S, R, ReqB, ResB> Service<Request<ReqB>> for Mcp<S, R>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send,
@@ -181,7 +181,7 @@ where
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = ResponseFuture<Response<ResB>, S::Error>;
+    type Future = McpFuture<Response<ResB>, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
