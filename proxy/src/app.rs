@@ -35,7 +35,7 @@ pub async fn build(config: &Config) -> Result<App, ConfigError> {
             .list_filter(r.list_filter)
             .session_binding(SessionBinding::new())
             .task_binding(TaskBinding::new())
-            .max_body_size(config.limits.max_body_bytes.0)
+            .max_body_bytes(config.limits.max_body_bytes.0)
             .map_err(|e| ConfigError(format!("[limits] max_body_bytes: {e}")))?;
         let upstream = Upstream::new(r, config.limits.upstream_pool_idle.0).map_err(ConfigError)?;
         let read = ReadBody::new(

@@ -39,7 +39,7 @@ pub struct GuardBuilder {
     leeway: Duration,
     typ: TypPolicy,
     challenge_mode: ChallengeMode,
-    max_token_length: usize,
+    max_token_bytes: usize,
     token_cache: TokenCacheConfig,
     verifier: Option<Arc<dyn TokenVerifier>>,
     resource_name: Option<String>,
@@ -67,7 +67,7 @@ impl GuardLayer {
             leeway: DEFAULT_LEEWAY,
             typ: TypPolicy::default(),
             challenge_mode: ChallengeMode::default(),
-            max_token_length: DEFAULT_MAX_TOKEN_LENGTH,
+            max_token_bytes: DEFAULT_MAX_TOKEN_LENGTH,
             token_cache: TokenCacheConfig::default(),
             verifier: None,
             resource_name: None,
@@ -136,8 +136,8 @@ impl GuardBuilder {
 
     /// The longest token accepted, in bytes; longer ones are rejected as
     /// invalid before any parsing. From 1 byte to 1 MiB. Defaults to 8 KiB.
-    pub fn max_token_length(mut self, bytes: usize) -> Self {
-        self.max_token_length = bytes;
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = bytes;
         self
     }
 
@@ -280,7 +280,7 @@ impl GuardBuilder {
                 issuers: trusted,
                 leeway: self.leeway.as_secs(),
                 typ: self.typ,
-                max_token_length: self.max_token_length,
+                max_token_bytes: self.max_token_bytes,
                 clock: self.clock.clone(),
                 dpop: self.dpop.enabled(),
             })
@@ -302,7 +302,7 @@ impl GuardBuilder {
             self.dpop.enabled(),
             self.shared_store.as_ref(),
         )?;
-        let verifier = RoutingVerifier::wrap(local, jwt, introspectors, self.max_token_length);
+        let verifier = RoutingVerifier::wrap(local, jwt, introspectors, self.max_token_bytes);
         Ok(GuardLayer {
             shared: Arc::new(Shared {
                 token_cache,
@@ -347,8 +347,8 @@ impl GuardBuilder {
         if self.leeway > MAX_LEEWAY {
             return range("leeway", "at most 5 minutes");
         }
-        if self.max_token_length == 0 || self.max_token_length > MAX_TOKEN_LENGTH {
-            return range("max_token_length", "from 1 byte to 1 MiB");
+        if self.max_token_bytes == 0 || self.max_token_bytes > MAX_TOKEN_LENGTH {
+            return range("max_token_bytes", "from 1 byte to 1 MiB");
         }
         if self.retention.is_zero() || self.retention > MAX_RETENTION {
             return range("revocation_retention", "from 1 second to 30 days");

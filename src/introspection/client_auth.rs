@@ -23,7 +23,7 @@ impl ClientSecret {
     }
 
     /// The secret itself. Never log it.
-    pub fn expose_secret(&self) -> &str {
+    pub fn secret(&self) -> &str {
         &self.0
     }
 }
@@ -152,7 +152,7 @@ impl ClientAuth {
                 let enc = |s: &str| {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
                 };
-                let pair = format!("{}:{}", enc(&self.client_id), enc(secret.expose_secret()));
+                let pair = format!("{}:{}", enc(&self.client_id), enc(secret.secret()));
                 let value = format!("Basic {}", base64_simd::STANDARD.encode_to_string(pair));
                 let mut value = HeaderValue::from_str(&value).map_err(|_| {
                     unavailable("the client credentials cannot form an Authorization header")
@@ -162,7 +162,7 @@ impl ClientAuth {
             }
             Method::Post(secret) => {
                 form.push(("client_id", self.client_id.clone()));
-                form.push(("client_secret", secret.expose_secret().to_owned()));
+                form.push(("client_secret", secret.secret().to_owned()));
             }
             #[cfg(feature = "signing")]
             Method::PrivateKeyJwt { key, audience } => {

@@ -19,7 +19,7 @@ pub(crate) struct RoutingVerifier {
     /// The built-in JWT verifier (for RFC 9701 signed responses), when used.
     pub(crate) jwt: Option<Arc<JwtVerifier>>,
     pub(crate) introspectors: Vec<Arc<Introspector>>,
-    pub(crate) max_token_length: usize,
+    pub(crate) max_token_bytes: usize,
 }
 
 /// The unverified `iss` of a token shaped like a JWS (three segments, a
@@ -57,7 +57,7 @@ impl RoutingVerifier {
         local: Arc<dyn TokenVerifier>,
         jwt: Option<Arc<JwtVerifier>>,
         introspectors: Vec<Arc<Introspector>>,
-        max_token_length: usize,
+        max_token_bytes: usize,
     ) -> Arc<dyn TokenVerifier> {
         if introspectors.is_empty() {
             return local;
@@ -66,7 +66,7 @@ impl RoutingVerifier {
             local,
             jwt,
             introspectors,
-            max_token_length,
+            max_token_bytes,
         })
     }
 
@@ -90,10 +90,10 @@ impl RoutingVerifier {
 #[async_trait]
 impl TokenVerifier for RoutingVerifier {
     async fn verify(&self, token: &BearerToken) -> Result<AuthContext, AuthError> {
-        if token.secret().len() > self.max_token_length {
+        if token.secret().len() > self.max_token_bytes {
             return Err(AuthError::new(
                 AuthErrorKind::InvalidToken,
-                "the token is longer than max_token_length",
+                "the token is longer than max_token_bytes",
             ));
         }
         let jwt = self.jwt.as_deref();

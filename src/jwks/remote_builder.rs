@@ -136,7 +136,7 @@ impl RemoteJwksBuilder {
 
     /// The largest response accepted, in bytes, from 1 byte to 16 MiB.
     /// Defaults to 1 MiB.
-    pub fn max_response_size(mut self, bytes: usize) -> Self {
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.settings.max_bytes = bytes;
         self
     }
@@ -200,7 +200,7 @@ impl RemoteJwksBuilder {
         check_duration("timeout", s.timeout, Duration::from_millis(1), MAX_TIMEOUT)?;
         if s.max_bytes == 0 || s.max_bytes > MAX_RESPONSE {
             return Err(ConfigError::OutOfRange {
-                setting: "max_response_size",
+                setting: "max_response_bytes",
                 reason: "from 1 byte to 16 MiB",
             });
         }
@@ -281,10 +281,13 @@ mod tests {
             ),
             "min_ttl"
         );
-        assert_eq!(range(b().max_response_size(0).build()), "max_response_size");
         assert_eq!(
-            range(b().max_response_size(usize::MAX).build()),
-            "max_response_size"
+            range(b().max_response_bytes(0).build()),
+            "max_response_bytes"
+        );
+        assert_eq!(
+            range(b().max_response_bytes(usize::MAX).build()),
+            "max_response_bytes"
         );
     }
 }

@@ -15,7 +15,7 @@
 //!   JSON-RPC error `-32700`;
 //! - `Content-Encoding` absent or `identity`, in every header value and
 //!   every comma-separated token: anything else is `400` (`-32700`);
-//! - at most the layer's `max_body_size` bytes, declared or read: `413`.
+//! - at most the layer's `max_body_bytes` bytes, declared or read: `413`.
 
 use bytes::Bytes;
 use http::HeaderMap;

@@ -118,7 +118,7 @@ impl<'de> Visitor<'de> for BatchVisitor<'_> {
             if out.len() == self.max {
                 return Err(refuse(
                     self.invalid,
-                    Refusal::invalid("the batch holds more messages than max_batch_size"),
+                    Refusal::invalid("the batch holds more messages than max_batch_messages"),
                 ));
             }
             out.push(m);
@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(peek(batch(64).as_bytes(), 64).unwrap().len(), 64);
         assert_eq!(
             peek(batch(65).as_bytes(), 64).unwrap_err(),
-            Refusal::invalid("the batch holds more messages than max_batch_size")
+            Refusal::invalid("the batch holds more messages than max_batch_messages")
         );
         // A large array of numbers stops at the first element.
         let ones = format!("[{}1]", "1,".repeat(1_000_000));

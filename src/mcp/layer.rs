@@ -82,10 +82,10 @@ impl<R> McpLayer<R> {
     /// # Errors
     ///
     /// [`ConfigError::OutOfRange`] outside that range.
-    pub fn max_body_size(mut self, bytes: usize) -> Result<Self, ConfigError> {
+    pub fn max_body_bytes(mut self, bytes: usize) -> Result<Self, ConfigError> {
         if bytes == 0 || bytes > MAX_MAX_BODY {
             return Err(ConfigError::OutOfRange {
-                setting: "McpLayer max_body_size",
+                setting: "McpLayer max_body_bytes",
                 reason: "from 1 byte to 64 MiB",
             });
         }
@@ -99,10 +99,10 @@ impl<R> McpLayer<R> {
     /// # Errors
     ///
     /// [`ConfigError::OutOfRange`] outside that range.
-    pub fn max_batch_size(mut self, messages: usize) -> Result<Self, ConfigError> {
+    pub fn max_batch_messages(mut self, messages: usize) -> Result<Self, ConfigError> {
         if messages == 0 || messages > MAX_MAX_BATCH {
             return Err(ConfigError::OutOfRange {
-                setting: "McpLayer max_batch_size",
+                setting: "McpLayer max_batch_messages",
                 reason: "from 1 to 10,000",
             });
         }

@@ -40,14 +40,14 @@
 //!   one `Content-Type`, no parameter but `charset=utf-8`, any case: else
 //!   `415`; every `Content-Encoding` value `identity`: else `400`: a charset
 //!   or encoding a server decodes differently could hide another call), up
-//!   to [`max_body_size`](McpLayer::max_body_size) (default 4 MiB; more gets
+//!   to [`max_body_bytes`](McpLayer::max_body_bytes) (default 4 MiB; more gets
 //!   `413`). Only `jsonrpc`, `method`, `id`, `params.name`, `params.uri`,
 //!   `params.ref`, `params.taskId` and the `_meta` protocol version are
 //!   parsed; the exact original bytes go to the MCP server. **What the layer
 //!   cannot judge it refuses** with `400` and a JSON-RPC error, never passes
 //!   on: a body that is not UTF-8 JSON or starts with a byte-order mark, an
 //!   element that is not a JSON-RPC 2.0 message, an empty batch or one over
-//!   [`max_batch_size`](McpLayer::max_batch_size) (default 64) (`-32700` /
+//!   [`max_batch_messages`](McpLayer::max_batch_messages) (default 64) (`-32700` /
 //!   `-32600`); a key the policy reads given twice or with the wrong type,
 //!   a call that names no tool, prompt or resource, a resource URI that
 //!   cannot be judged (`-32600` / `-32602`). A batch passes only if every

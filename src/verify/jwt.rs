@@ -41,7 +41,7 @@ pub(crate) struct TrustedIssuer {
 /// tokens outside HTTP.
 ///
 /// Checks, in order (all before any network I/O except the last two):
-/// 1. at most `max_token_length` bytes; three base64url segments (a
+/// 1. at most `max_token_bytes` bytes; three base64url segments (a
 ///    five-segment JWE is rejected);
 /// 2. header: `alg` is an asymmetric algorithm (never `none` or `HS*`), no
 ///    `crit`, no nested JWT (`cty: JWT`), `typ` per the [`TypPolicy`];
@@ -62,7 +62,7 @@ pub(crate) struct JwtVerifier {
     pub(crate) issuers: Vec<TrustedIssuer>,
     pub(crate) leeway: u64,
     pub(crate) typ: TypPolicy,
-    pub(crate) max_token_length: usize,
+    pub(crate) max_token_bytes: usize,
     pub(crate) clock: Clock,
     /// DPoP is accepted: `cnf.jkt`-bound tokens verify (the guard checks
     /// the proof); otherwise every `cnf` is refused.
@@ -373,8 +373,8 @@ fn verify_signature(key: &VerificationKey, alg: Algorithm, parts: &Parts<'_>) ->
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &BearerToken) -> Result<AuthContext, AuthError> {
         let token = token.secret();
-        if token.len() > self.max_token_length {
-            return Err(invalid("the token is longer than max_token_length"));
+        if token.len() > self.max_token_bytes {
+            return Err(invalid("the token is longer than max_token_bytes"));
         }
         let parts: Parts<'_> = split(token)?;
         let alg = self.check_header(&parts.header)?;

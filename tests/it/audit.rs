@@ -69,7 +69,7 @@ fn app() -> Router {
     let guard = guard();
     Router::new()
         .route("/mcp", post(|body: Bytes| async move { body }))
-        .layer(McpLayer::new(&guard, policy).max_body_size(1024).unwrap())
+        .layer(McpLayer::new(&guard, policy).max_body_bytes(1024).unwrap())
         .route(
             "/admin",
             get(|| async { "ok" }).layer(RequireScopeLayer::all(&guard, ["todo:admin"]).unwrap()),

@@ -151,8 +151,8 @@ async fn oversize_tokens_are_refused_unparsed() {
     let pad = |len: usize| format!("{good}{}", "A".repeat(len - good.len()));
     for (len, detail) in [
         (8 * 1024, "signature verification failed"),
-        (8 * 1024 + 1, "the token is longer than max_token_length"),
-        (1 << 20, "the token is longer than max_token_length"),
+        (8 * 1024 + 1, "the token is longer than max_token_bytes"),
+        (1 << 20, "the token is longer than max_token_bytes"),
     ] {
         let err = verifier
             .verify(&BearerToken::new(pad(len)))

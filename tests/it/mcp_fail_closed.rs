@@ -180,7 +180,7 @@ async fn bodies_it_cannot_judge_are_refused_with_a_jsonrpc_error() {
 #[tokio::test]
 async fn batches_are_bounded() {
     let up = Upstream::default();
-    let small = |g: &GuardLayer| McpLayer::new(g, policy()).max_batch_size(3).unwrap();
+    let small = |g: &GuardLayer| McpLayer::new(g, policy()).max_batch_messages(3).unwrap();
     let app = up.app(guard(), small);
     let t = token(&claims());
     let batch = |n: usize| {
@@ -211,10 +211,14 @@ async fn batches_are_bounded() {
     let r = send(&app, post_raw(&t, &[], ones)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json(), jsonrpc_error(-32600, "Invalid Request"));
-    assert!(McpLayer::new(&guard(), policy()).max_batch_size(0).is_err());
     assert!(
         McpLayer::new(&guard(), policy())
-            .max_body_size(usize::MAX)
+            .max_batch_messages(0)
+            .is_err()
+    );
+    assert!(
+        McpLayer::new(&guard(), policy())
+            .max_body_bytes(usize::MAX)
             .is_err()
     );
 }

@@ -30,7 +30,7 @@ fn policy() -> McpPolicy {
 fn echo_app(guard: GuardLayer, policy: McpPolicy) -> Router {
     Router::new()
         .route("/mcp", post(|body: Bytes| async move { body }))
-        .layer(McpLayer::new(&guard, policy).max_body_size(1024).unwrap())
+        .layer(McpLayer::new(&guard, policy).max_body_bytes(1024).unwrap())
         .layer(guard)
 }
 

@@ -160,10 +160,10 @@ async fn settings_out_of_range_are_config_errors_not_panics() {
         other => panic!("{other:?}"),
     };
     assert_eq!(range(builder().leeway(Duration::MAX)), "leeway");
-    assert_eq!(range(builder().max_token_length(0)), "max_token_length");
+    assert_eq!(range(builder().max_token_bytes(0)), "max_token_bytes");
     assert_eq!(
-        range(builder().max_token_length(usize::MAX)),
-        "max_token_length"
+        range(builder().max_token_bytes(usize::MAX)),
+        "max_token_bytes"
     );
     assert_eq!(
         range(builder().token_cache(TokenCacheConfig::new(10, Duration::MAX))),
