@@ -207,10 +207,7 @@ impl StaticJwks {
     /// [`ConfigError::InvalidJwks`] when it is not a JWK Set or holds no
     /// usable key (the error lists the skipped keys and why).
     pub fn from_json(json: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
-        let set = KeySet::from_json(json.as_ref()).map_err(|e| ConfigError::InvalidJwks {
-            reason: e.to_string(),
-        })?;
-        Self::from_key_set(set)
+        Self::from_key_set(KeySet::from_json(json)?)
     }
 
     /// Wraps an already parsed set.

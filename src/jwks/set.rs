@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::config::{AlgSet, Algorithm};
+use crate::error::ConfigError;
 
 /// How a key's acceptable algorithms are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,9 +236,16 @@ impl KeySet {
     ///
     /// # Errors
     ///
-    /// Only when the document is not a JWK Set (not an object with a `keys`
-    /// array).
-    pub fn from_json(json: &[u8]) -> Result<Self, serde_json::Error> {
+    /// [`ConfigError::InvalidJwks`] only when the document is not a JWK Set
+    /// (not an object with a `keys` array), the error
+    /// [`StaticJwks::from_json`](super::StaticJwks::from_json) gives too.
+    pub fn from_json(json: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        Self::parse(json.as_ref()).map_err(|e| ConfigError::InvalidJwks {
+            reason: e.to_string(),
+        })
+    }
+
+    fn parse(json: &[u8]) -> Result<Self, serde_json::Error> {
         // Objects only: serde would also read an array positionally.
         let mut doc: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json)?;
         let raw: RawSet = match doc.remove("keys") {
