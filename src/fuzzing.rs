@@ -101,6 +101,6 @@ pub fn check_dpop_proof(value: &[u8]) -> Result<String, AuthErrorKind> {
 /// The guard's token verifier alone: signature and registered claims, none
 /// of the checks the guard adds around it (required scopes, revocation, the
 /// token cache). For fuzzing and tests of the verification itself.
-pub fn verifier<R>(guard: &crate::GuardLayer<R>) -> Arc<dyn crate::TokenVerifier> {
+pub fn verifier(guard: &crate::GuardLayer) -> Arc<dyn crate::TokenVerifier> {
     guard.verifier()
 }

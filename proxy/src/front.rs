@@ -13,7 +13,6 @@ use axum::body::Body;
 use http::header;
 use http::{Request, Response, StatusCode};
 use mcp_resource_guard::Guard;
-use mcp_resource_guard::challenge::JsonRejection;
 use mcp_resource_guard::mcp::Mcp;
 use tokio::sync::Semaphore;
 use tower_service::Service;
@@ -23,7 +22,7 @@ use crate::reply::{busy, error};
 use crate::upstream::{PeerAddr, Upstream};
 
 /// One route's stack: the guard, the body read, the MCP layer, the upstream.
-pub type RouteService = Guard<ReadBody<Mcp<Upstream, JsonRejection>>, JsonRejection>;
+pub type RouteService = Guard<ReadBody<Mcp<Upstream>>>;
 
 /// A route: the paths it answers and its stack.
 pub struct Route {

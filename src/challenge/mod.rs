@@ -211,7 +211,9 @@ impl Rejection {
 /// then set by the guard, and the [`AuthError`] is put in its extensions.
 ///
 /// Implemented by [`JsonRejection`] (the default) and by any
-/// `Fn(&Rejection) -> Response<B> + Clone + Send + Sync + 'static`:
+/// `Fn(&Rejection) -> Response<String> + Send + Sync + 'static`; give it
+/// to [`GuardBuilder::rejection_body`](crate::GuardBuilder::rejection_body),
+/// and every layer built from that guard answers with it:
 ///
 /// ```
 /// use http::Response;
@@ -220,9 +222,18 @@ impl Rejection {
 /// let plain = |r: &Rejection| Response::new(format!("denied: {}", r.description()));
 /// # let _ = plain;
 /// ```
-pub trait RejectionBody<B>: Clone + Send + Sync + 'static {
+pub trait RejectionBody: Send + Sync + 'static {
     /// The response (body and extra headers) for `rejection`.
-    fn response(&self, rejection: &Rejection) -> Response<B>;
+    fn response(&self, rejection: &Rejection) -> Response<String>;
+}
+
+/// The guard's [`RejectionBody`], held once in its shared state.
+pub(crate) struct Shaper(pub(crate) Box<dyn RejectionBody>);
+
+impl fmt::Debug for Shaper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RejectionBody")
+    }
 }
 
 /// The default [`RejectionBody`]: `application/json` with
@@ -230,20 +241,20 @@ pub trait RejectionBody<B>: Clone + Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonRejection;
 
-impl<B: From<String>> RejectionBody<B> for JsonRejection {
-    fn response(&self, rejection: &Rejection) -> Response<B> {
-        let mut res = Response::new(B::from(rejection.json_body()));
+impl RejectionBody for JsonRejection {
+    fn response(&self, rejection: &Rejection) -> Response<String> {
+        let mut res = Response::new(rejection.json_body());
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         res
     }
 }
 
-impl<B, F> RejectionBody<B> for F
+impl<F> RejectionBody for F
 where
-    F: Fn(&Rejection) -> Response<B> + Clone + Send + Sync + 'static,
+    F: Fn(&Rejection) -> Response<String> + Send + Sync + 'static,
 {
-    fn response(&self, rejection: &Rejection) -> Response<B> {
+    fn response(&self, rejection: &Rejection) -> Response<String> {
         self(rejection)
     }
 }
@@ -414,8 +425,11 @@ impl Challenger {
 }
 
 /// Builds the final response: the body shaped by `shaper`, the semantics set here.
-pub(crate) fn respond<B, R: RejectionBody<B>>(shaper: &R, rejection: Rejection) -> Response<B> {
-    let mut res = shaper.response(&rejection);
+pub(crate) fn respond<B: From<String>>(
+    shaper: &dyn RejectionBody,
+    rejection: Rejection,
+) -> Response<B> {
+    let mut res = shaper.response(&rejection).map(B::from);
     *res.status_mut() = rejection.status();
     let headers = res.headers_mut();
     headers.remove(WWW_AUTHENTICATE);
@@ -526,7 +540,7 @@ mod tests {
             None,
             Scheme::Bearer,
         );
-        let res = respond(&shaper, r);
+        let res: Response<String> = respond(&shaper, r);
         assert_eq!(res.status(), 401);
         assert_eq!(res.headers().get_all(WWW_AUTHENTICATE).iter().count(), 1);
         assert!(

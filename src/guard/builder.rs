@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::issuer::{Issuer, IssuerDefaults, resolve_issuers};
 use super::layer::GuardLayer;
 use super::policy::Shared;
-use crate::challenge::{Challenger, JsonRejection};
+use crate::challenge::{Challenger, JsonRejection, RejectionBody, Shaper};
 use crate::clock::Clock;
 use crate::config::{AuthMode, ChallengeMode, ScopeClaim, TypPolicy, check_scopes};
 use crate::dpop::{Dpop, DpopMode, DpopVerifier};
@@ -53,6 +53,7 @@ pub struct GuardBuilder {
     allow_insecure_http: bool,
     dpop: Dpop,
     shared_store: Option<SharedStore>,
+    rejection: Shaper,
 }
 
 impl GuardLayer {
@@ -81,6 +82,7 @@ impl GuardLayer {
             allow_insecure_http: false,
             dpop: Dpop::default(),
             shared_store: None,
+            rejection: Shaper(Box::new(JsonRejection)),
         }
     }
 }
@@ -131,6 +133,15 @@ impl GuardBuilder {
     /// How challenges are worded. Defaults to [`ChallengeMode::Rfc6750`].
     pub fn challenge_mode(mut self, mode: ChallengeMode) -> Self {
         self.challenge_mode = mode;
+        self
+    }
+
+    /// Shapes the body of every refusal of this guard and of the layers
+    /// built from it ([`RequireScopeLayer`](crate::RequireScopeLayer),
+    /// [`McpLayer`](crate::mcp::McpLayer)); the status and the challenge
+    /// stay the guard's. Defaults to [`JsonRejection`].
+    pub fn rejection_body(mut self, body: impl RejectionBody) -> Self {
+        self.rejection = Shaper(Box::new(body));
         self
     }
 
@@ -335,9 +346,9 @@ impl GuardBuilder {
                 cors: self.cors,
                 hierarchy,
                 resource,
+                rejection: self.rejection,
             }),
             mode: AuthMode::Required,
-            rejection: JsonRejection,
         })
     }
 

@@ -15,22 +15,25 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::challenge::{JsonRejection, Rejection, respond};
+use std::sync::Arc;
+
+use crate::challenge::Rejection;
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::guard::policy::{Anonymous, Caller};
+use crate::guard::policy::{Anonymous, Caller, Shared};
 
 /// The rejection of the `AuthContext` extractor.
 #[derive(Debug)]
 pub struct MissingAuthContext {
-    challenge: Option<Rejection>,
+    /// The challenge, and the guard whose rejection body shapes it.
+    challenge: Option<(Rejection, Arc<Shared>)>,
 }
 
 impl MissingAuthContext {
     /// 401 when the guard ran but let an anonymous caller through; 500 when no guard ran.
     pub fn status(&self) -> StatusCode {
         match &self.challenge {
-            Some(r) => r.status(),
+            Some((r, _)) => r.status(),
             None => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,7 +55,7 @@ impl std::error::Error for MissingAuthContext {}
 impl IntoResponse for MissingAuthContext {
     fn into_response(self) -> Response {
         match self.challenge {
-            Some(r) => respond::<Body, _>(&JsonRejection, r),
+            Some((r, guard)) => guard.respond::<Body>(r),
             None => (StatusCode::INTERNAL_SERVER_ERROR, NO_GUARD).into_response(),
         }
     }
@@ -66,14 +69,15 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
             return Ok(ctx.clone());
         }
         let challenge = parts.extensions.get::<Anonymous>().map(|guard| {
-            guard.0.challenger.rejection(
+            let rejection = guard.0.challenger.rejection(
                 AuthError::new(
                     AuthErrorKind::MissingToken,
                     "anonymous request to a handler that needs an AuthContext",
                 ),
                 None,
                 crate::challenge::Scheme::Bearer,
-            )
+            );
+            (rejection, guard.0.clone())
         });
         Err(MissingAuthContext { challenge })
     }

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::policy::Shared;
-use crate::challenge::{DPOP_NONCE, RejectionBody, Scheme};
+use crate::challenge::{DPOP_NONCE, Scheme};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::guard::revision::Wire;
@@ -26,14 +26,13 @@ pub(super) type VerifyFuture =
 
 pin_project! {
     /// The response future of [`Guard`](crate::Guard).
-    pub struct GuardFuture<S, ReqB, R>
+    pub struct GuardFuture<S, ReqB>
     where
         S: Service<Request<ReqB>>,
     {
         #[pin]
         pub(super) state: State<S, ReqB>,
         pub(super) shared: Arc<Shared>,
-        pub(super) rejection: R,
         // The request's `Origin`, for the CORS headers of the answer (boxed:
         // requests without one, the hot path, carry one pointer).
         pub(super) origin: Option<Box<HeaderValue>>,
@@ -144,7 +143,7 @@ pub(super) struct Refusal {
     scope: Option<String>,
 }
 
-impl<S, ReqB, R> fmt::Debug for GuardFuture<S, ReqB, R>
+impl<S, ReqB> fmt::Debug for GuardFuture<S, ReqB>
 where
     S: Service<Request<ReqB>>,
 {
@@ -168,9 +167,8 @@ fn step_up(
 }
 
 /// Audits a denial and builds its response.
-fn deny<ResB, R: RejectionBody<ResB>>(
+fn deny<ResB: From<String>>(
     shared: &Shared,
-    rejection: &R,
     dpop: Option<&DpopRequest>,
     error: AuthError,
     ctx: Option<&AuthContext>,
@@ -187,7 +185,7 @@ fn deny<ResB, R: RejectionBody<ResB>>(
         ..Decision::default()
     });
     let nonce = DpopRequest::nonce(dpop, shared, error.kind() == AuthErrorKind::UseDpopNonce);
-    shared.deny(rejection, error, scope, DpopRequest::scheme(dpop), nonce)
+    shared.deny(error, scope, DpopRequest::scheme(dpop), nonce)
 }
 
 /// The error for a state entered twice (cannot happen: each state is left
@@ -199,10 +197,10 @@ fn polled_twice() -> AuthError {
     )
 }
 
-impl<S, ReqB, R, ResB> Future for GuardFuture<S, ReqB, R>
+impl<S, ReqB, ResB> Future for GuardFuture<S, ReqB>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ResB: From<String>,
 {
     type Output = Result<Response<ResB>, S::Error>;
@@ -215,14 +213,7 @@ where
                     let ctx = match ready!(fut.as_mut().poll(cx)) {
                         Ok(ctx) => ctx,
                         Err((error, None)) => {
-                            break deny(
-                                this.shared,
-                                this.rejection,
-                                this.dpop.as_deref(),
-                                error,
-                                None,
-                                None,
-                            );
+                            break deny(this.shared, this.dpop.as_deref(), error, None, None);
                         }
                         Err((error, Some(ctx))) => {
                             let scope = pending
@@ -230,7 +221,6 @@ where
                                 .and_then(|p| step_up(this.shared, &error, &ctx, p.1.headers()));
                             break deny(
                                 this.shared,
-                                this.rejection,
                                 this.dpop.as_deref(),
                                 error,
                                 Some(&ctx),
@@ -249,7 +239,6 @@ where
                     let Some((mut svc, mut req)) = pending.take().map(|b| *b) else {
                         break deny(
                             this.shared,
-                            this.rejection,
                             this.dpop.as_deref(),
                             polled_twice(),
                             None,
@@ -272,7 +261,6 @@ where
                     );
                     break deny(
                         this.shared,
-                        this.rejection,
                         this.dpop.as_deref(),
                         r.error,
                         r.ctx.as_ref(),

@@ -7,7 +7,6 @@ use tower_layer::Layer;
 
 use super::policy::Shared;
 use super::service::Guard;
-use crate::challenge::JsonRejection;
 use crate::config::AuthMode;
 use crate::guard::cache::TokenCache;
 use crate::guard::resource::{ResourceUrl, WELL_KNOWN_PATH};
@@ -57,33 +56,18 @@ use crate::verify::TokenVerifier;
 /// # let _ = app; Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct GuardLayer<R = JsonRejection> {
+pub struct GuardLayer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) mode: AuthMode,
-    pub(crate) rejection: R,
 }
 
-impl<R> GuardLayer<R> {
+impl GuardLayer {
     /// The same guard with another [`AuthMode`], sharing everything else:
     /// `guard.with_mode(AuthMode::Optional)` for routes that allow anonymous callers.
-    pub fn with_mode(&self, mode: AuthMode) -> Self
-    where
-        R: Clone,
-    {
+    pub fn with_mode(&self, mode: AuthMode) -> Self {
         Self {
             shared: self.shared.clone(),
             mode,
-            rejection: self.rejection.clone(),
-        }
-    }
-
-    /// The same guard with its rejection bodies shaped by `rejection`; the
-    /// layers built from it afterwards use the same body.
-    pub fn rejection_body<R2>(self, rejection: R2) -> GuardLayer<R2> {
-        GuardLayer {
-            shared: self.shared,
-            mode: self.mode,
-            rejection,
         }
     }
 
@@ -244,26 +228,24 @@ impl<R> GuardLayer<R> {
     }
 }
 
-impl<R: fmt::Debug> fmt::Debug for GuardLayer<R> {
+impl fmt::Debug for GuardLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GuardLayer")
             .field("resource", &self.shared.resource)
             .field("issuers", &self.shared.metadata_doc.authorization_servers)
             .field("mode", &self.mode)
-            .field("rejection", &self.rejection)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, R: Clone> Layer<S> for GuardLayer<R> {
-    type Service = Guard<S, R>;
+impl<S> Layer<S> for GuardLayer {
+    type Service = Guard<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Guard {
             inner,
             shared: self.shared.clone(),
             mode: self.mode,
-            rejection: self.rejection.clone(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use http::Response;
 
-use crate::challenge::{Challenger, RejectionBody, Scheme, respond};
+use crate::challenge::{Challenger, Rejection, Scheme, Shaper, respond};
 use crate::claims::AuthContext;
 use crate::dpop::DpopVerifier;
 use crate::error::{AuthError, AuthErrorKind};
@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) dpop_only: bool,
     /// Where replicas share state (the MCP layer's sessions read it here).
     pub(crate) store: Option<crate::store::SharedStore>,
+    /// Shapes every refusal of this guard and of the layers built from it.
+    pub(crate) rejection: Shaper,
 }
 
 /// Put in a request's extensions by a guard in optional mode that let an
@@ -230,13 +232,12 @@ impl Shared {
         out.join(" ")
     }
 
-    /// The response to `error`, shaped by `body`. `scope` is the `scope=`
-    /// of a 403 step-up.
+    /// The response to `error`, shaped by the guard's rejection body.
+    /// `scope` is the `scope=` of a 403 step-up.
     /// `scheme` is the one the client used: its challenge carries the error.
     /// `nonce`, a fresh `DPoP-Nonce` to send.
-    pub(crate) fn deny<B, R: RejectionBody<B>>(
+    pub(crate) fn deny<B: From<String>>(
         &self,
-        body: &R,
         error: AuthError,
         scope: Option<&str>,
         scheme: Scheme,
@@ -246,7 +247,12 @@ impl Shared {
         if let Some(n) = nonce {
             rejection.set_dpop_nonce(n);
         }
-        respond(body, rejection)
+        respond(&*self.rejection.0, rejection)
+    }
+
+    /// The response to `rejection`, shaped by the guard's rejection body.
+    pub(crate) fn respond<B: From<String>>(&self, rejection: Rejection) -> Response<B> {
+        respond(&*self.rejection.0, rejection)
     }
 }
 

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::challenge::{JsonRejection, RejectionBody, Scheme};
+use crate::challenge::Scheme;
 use crate::claims::AuthContext;
 use crate::config::check_scopes;
 use crate::error::{AuthError, AuthErrorKind, ConfigError};
@@ -61,20 +61,19 @@ enum Need {
 /// # let _ = app; Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RequireScopeLayer<R = JsonRejection> {
+pub struct RequireScopeLayer {
     need: Arc<Need>,
     shared: Arc<Shared>,
-    rejection: R,
 }
 
-impl<R: Clone> RequireScopeLayer<R> {
+impl RequireScopeLayer {
     /// Requires every scope in `scopes`, for routes behind `guard`.
     ///
     /// # Errors
     ///
     /// [`ConfigError::EmptyScopes`] when `scopes` is empty;
     /// [`ConfigError::InvalidScope`] for a scope that is not a valid scope token.
-    pub fn all<I, S>(guard: &GuardLayer<R>, scopes: I) -> Result<Self, ConfigError>
+    pub fn all<I, S>(guard: &GuardLayer, scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -88,7 +87,7 @@ impl<R: Clone> RequireScopeLayer<R> {
     ///
     /// [`ConfigError::EmptyScopes`] when `scopes` is empty;
     /// [`ConfigError::InvalidScope`] for a scope that is not a valid scope token.
-    pub fn any<I, S>(guard: &GuardLayer<R>, scopes: I) -> Result<Self, ConfigError>
+    pub fn any<I, S>(guard: &GuardLayer, scopes: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -97,7 +96,7 @@ impl<R: Clone> RequireScopeLayer<R> {
     }
 
     fn new<I, S>(
-        guard: &GuardLayer<R>,
+        guard: &GuardLayer,
         scopes: I,
         setting: &'static str,
         need: fn(Vec<String>) -> Need,
@@ -113,48 +112,43 @@ impl<R: Clone> RequireScopeLayer<R> {
         Ok(Self {
             need: Arc::new(need(scopes)),
             shared: guard.shared.clone(),
-            rejection: guard.rejection.clone(),
         })
     }
 }
 
-impl<R: fmt::Debug> fmt::Debug for RequireScopeLayer<R> {
+impl fmt::Debug for RequireScopeLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScopeLayer")
             .field("need", &self.need)
-            .field("rejection", &self.rejection)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, R: Clone> Layer<S> for RequireScopeLayer<R> {
-    type Service = RequireScope<S, R>;
+impl<S> Layer<S> for RequireScopeLayer {
+    type Service = RequireScope<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RequireScope {
             inner,
             need: self.need.clone(),
             shared: self.shared.clone(),
-            rejection: self.rejection.clone(),
         }
     }
 }
 
 /// The service made by [`RequireScopeLayer`].
 #[derive(Clone)]
-pub struct RequireScope<S, R> {
+pub struct RequireScope<S> {
     inner: S,
     need: Arc<Need>,
     shared: Arc<Shared>,
-    rejection: R,
 }
 
-impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for RequireScope<S, R> {
+impl<S: fmt::Debug> fmt::Debug for RequireScope<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScope")
             .field("inner", &self.inner)
             .field("need", &self.need)
-            .field("rejection", &self.rejection)
             .finish_non_exhaustive()
     }
 }
@@ -182,12 +176,9 @@ impl Need {
     }
 }
 
-impl<S, R> RequireScope<S, R> {
+impl<S> RequireScope<S> {
     /// The denial for a request that does not satisfy the route, audited.
-    fn deny<B>(&self, caller: &Caller<'_>, wire: Wire) -> Response<B>
-    where
-        R: RejectionBody<B>,
-    {
+    fn deny<B: From<String>>(&self, caller: &Caller<'_>, wire: Wire) -> Response<B> {
         let (error, scope) = match caller {
             Caller::Token(ctx) => {
                 let route: Vec<&str> = self.need.challenge().iter().map(String::as_str).collect();
@@ -219,15 +210,14 @@ impl<S, R> RequireScope<S, R> {
             ..Decision::default()
         });
         let scheme = Scheme::of(caller.context());
-        self.shared
-            .deny(&self.rejection, error, scope.as_deref(), scheme, None)
+        self.shared.deny(error, scope.as_deref(), scheme, None)
     }
 }
 
-impl<S, R, ReqB, ResB> Service<Request<ReqB>> for RequireScope<S, R>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for RequireScope<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ResB: From<String>,
 {
     type Response = Response<ResB>;

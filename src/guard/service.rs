@@ -11,7 +11,6 @@ use tower_service::Service;
 
 use super::future::{DpopRequest, GuardFuture, State, VerifyFuture};
 use super::policy::{Anonymous, Shared};
-use crate::challenge::RejectionBody;
 use crate::claims::AuthContext;
 use crate::config::AuthMode;
 use crate::error::{AuthError, AuthErrorKind};
@@ -22,25 +21,23 @@ use crate::observe::audit::{self, Decision};
 
 /// The guard service made by [`GuardLayer`](crate::GuardLayer).
 #[derive(Clone)]
-pub struct Guard<S, R> {
+pub struct Guard<S> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
     pub(crate) mode: AuthMode,
-    pub(crate) rejection: R,
 }
 
-impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for Guard<S, R> {
+impl<S: fmt::Debug> fmt::Debug for Guard<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
             .field("inner", &self.inner)
             .field("resource", &self.shared.resource)
             .field("mode", &self.mode)
-            .field("rejection", &self.rejection)
             .finish()
     }
 }
 
-impl<S, R> Guard<S, R> {
+impl<S> Guard<S> {
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -57,15 +54,15 @@ impl<S, R> Guard<S, R> {
     }
 }
 
-impl<S, R, ReqB, ResB> Service<Request<ReqB>> for Guard<S, R>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Guard<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ResB: From<String>,
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = GuardFuture<S, ReqB, R>;
+    type Future = GuardFuture<S, ReqB>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -100,7 +97,6 @@ where
                 fut: self.inner.call(req),
             },
             shared: self.shared.clone(),
-            rejection: self.rejection.clone(),
             origin,
             dpop,
         }
@@ -121,28 +117,27 @@ enum Verdict<S: Service<Request<ReqB>>, ReqB> {
     Done(State<S, ReqB>),
 }
 
-impl<S, R: Clone> Guard<S, R> {
+impl<S> Guard<S> {
     /// The response future for a state other than the hot path's.
     fn future<ReqB>(
         &self,
         state: State<S, ReqB>,
         origin: Option<Box<HeaderValue>>,
         dpop: Option<Box<DpopRequest>>,
-    ) -> GuardFuture<S, ReqB, R>
+    ) -> GuardFuture<S, ReqB>
     where
         S: Service<Request<ReqB>>,
     {
         GuardFuture {
             state,
             shared: self.shared.clone(),
-            rejection: self.rejection.clone(),
             origin,
             dpop,
         }
     }
 }
 
-impl<S, R> Guard<S, R> {
+impl<S> Guard<S> {
     /// Decides what to do with a request: answer it here, reject it, verify
     /// its token, or pass it on.
     /// `dpop` is set for a request with the DPoP scheme (with the proof's

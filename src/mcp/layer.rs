@@ -11,7 +11,6 @@ use super::policy::McpPolicy;
 use super::service::Mcp;
 use super::session::SessionBinding;
 use super::tasks::TaskBinding;
-use crate::challenge::JsonRejection;
 use crate::error::ConfigError;
 use crate::guard::GuardLayer;
 use crate::guard::policy::Shared;
@@ -24,9 +23,8 @@ const MAX_MAX_BATCH: usize = 10_000;
 /// What an [`McpLayer`] judges with: its guard's policy and answers, the
 /// MCP policy, the limits, the session and task bindings.
 #[derive(Clone)]
-pub(super) struct Config<R> {
+pub(super) struct Config {
     pub(super) shared: Arc<Shared>,
-    pub(super) rejection: R,
     pub(super) policy: McpPolicy,
     pub(super) max_body: usize,
     pub(super) max_batch: usize,
@@ -35,7 +33,7 @@ pub(super) struct Config<R> {
     pub(super) lists: ListFilter,
 }
 
-impl<R> Config<R> {
+impl Config {
     /// `true` when the layer filters the answer to `m` (a list, the
     /// caller's tasks). Only a single message's answer is filtered, so a
     /// batch holding such a request is refused.
@@ -53,17 +51,16 @@ impl<R> Config<R> {
 /// one). A request that reaches it without passing a guard is refused with
 /// `500`, never judged as anonymous.
 #[derive(Clone)]
-pub struct McpLayer<R = JsonRejection> {
-    config: Config<R>,
+pub struct McpLayer {
+    config: Config,
 }
 
-impl<R: Clone> McpLayer<R> {
+impl McpLayer {
     /// A layer enforcing `policy` behind `guard`, without session binding.
-    pub fn new(guard: &GuardLayer<R>, policy: McpPolicy) -> Self {
+    pub fn new(guard: &GuardLayer, policy: McpPolicy) -> Self {
         Self {
             config: Config {
                 shared: guard.shared.clone(),
-                rejection: guard.rejection.clone(),
                 policy,
                 max_body: DEFAULT_MAX_BODY,
                 max_batch: DEFAULT_MAX_BATCH,
@@ -75,7 +72,7 @@ impl<R: Clone> McpLayer<R> {
     }
 }
 
-impl<R> McpLayer<R> {
+impl McpLayer {
     /// The largest request body read, in bytes; a larger one gets `413`.
     /// From 1 byte to 64 MiB. Defaults to 4 MiB.
     ///
@@ -142,7 +139,7 @@ impl<R> McpLayer<R> {
     }
 }
 
-impl<R: fmt::Debug> fmt::Debug for McpLayer<R> {
+impl fmt::Debug for McpLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("McpLayer")
             .field("policy", &self.config.policy)
@@ -151,13 +148,12 @@ impl<R: fmt::Debug> fmt::Debug for McpLayer<R> {
             .field("sessions", &self.config.sessions)
             .field("tasks", &self.config.tasks)
             .field("lists", &self.config.lists)
-            .field("rejection", &self.config.rejection)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, R: Clone> Layer<S> for McpLayer<R> {
-    type Service = Mcp<S, R>;
+impl<S> Layer<S> for McpLayer {
+    type Service = Mcp<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Mcp {

@@ -14,7 +14,6 @@ use super::list_filter::{Judge, ListFilter, ListKind};
 use super::ownership::Principal;
 use super::service::Judging;
 use super::session::MCP_SESSION_ID;
-use crate::challenge::RejectionBody;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 use crate::guard::revision::Wire;
 
@@ -30,13 +29,13 @@ pub(super) struct Forwarded {
 }
 
 /// The answer to a forwarded request, as the client gets it.
-pub(super) async fn reply<R, ResB>(
-    judging: &Judging<'_, R>,
+pub(super) async fn reply<ResB>(
+    judging: &Judging<'_>,
     forwarded: Forwarded,
     res: Response<ResB>,
 ) -> Response<ResB>
 where
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ResB: Body + From<String>,
     ResB::Error: Into<BoxError>,
 {
@@ -178,9 +177,9 @@ fn into_string(bytes: Bytes) -> String {
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-fn unfilterable<R, B>(judging: &Judging<'_, R>, detail: &'static str) -> Response<B>
+fn unfilterable<B>(judging: &Judging<'_>, detail: &'static str) -> Response<B>
 where
-    R: RejectionBody<B>,
+    B: From<String>,
 {
     judging.deny(
         AuthError::new(AuthErrorKind::UnfilterableResponse, detail),
@@ -192,12 +191,12 @@ where
 /// A list answer read as JSON-RPC messages; `Err` with the answer to
 /// give instead: an error status passed on as it is (an error carries no
 /// list), or `502` for an answer that cannot be read.
-async fn list_answer<R, ResB>(
-    judging: &Judging<'_, R>,
+async fn list_answer<ResB>(
+    judging: &Judging<'_>,
     res: Response<ResB>,
 ) -> Result<(http::response::Parts, Answers), Response<ResB>>
 where
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ResB: Body + From<String>,
     ResB::Error: Into<BoxError>,
 {
@@ -219,14 +218,14 @@ where
 }
 
 /// The rewritten list answer, or `502` when it held no list.
-fn written<R, ResB>(
-    judging: &Judging<'_, R>,
+fn written<ResB>(
+    judging: &Judging<'_>,
     mut parts: http::response::Parts,
     answers: &Answers,
     filtered: bool,
 ) -> Response<ResB>
 where
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ResB: From<String>,
 {
     if !filtered {

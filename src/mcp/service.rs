@@ -26,7 +26,7 @@ use super::policy::Verdict;
 use super::reply::{Forwarded, reply};
 use super::resource_uri::normalize;
 use super::session::{MCP_SESSION_ID, session_id};
-use crate::challenge::{JsonRpcError, RejectionBody, Scheme, respond};
+use crate::challenge::{JsonRpcError, Scheme};
 use crate::claims::AuthContext;
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 use crate::guard::policy::{Caller, no_guard};
@@ -41,24 +41,23 @@ pub type McpFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 /// The service made by [`McpLayer`](super::McpLayer).
 #[derive(Clone)]
-pub struct Mcp<S, R> {
+pub struct Mcp<S> {
     pub(super) inner: S,
-    pub(super) config: Arc<Config<R>>,
+    pub(super) config: Arc<Config>,
 }
 
-impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for Mcp<S, R> {
+impl<S: fmt::Debug> fmt::Debug for Mcp<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mcp")
             .field("inner", &self.inner)
             .field("policy", &self.config.policy)
-            .field("rejection", &self.config.rejection)
             .finish_non_exhaustive()
     }
 }
 
 /// One request being judged: what the audit trail and the answers need.
-pub(super) struct Judging<'a, R> {
-    pub(super) config: &'a Config<R>,
+pub(super) struct Judging<'a> {
+    pub(super) config: &'a Config,
     pub(super) ctx: Option<&'a AuthContext>,
     pub(super) messages: &'a [Message],
     /// The `id` every JSON-RPC error answers with: a single message's, else
@@ -81,7 +80,7 @@ fn target(m: &Message) -> Option<std::borrow::Cow<'_, str>> {
         .or_else(|| m.task_id.as_deref().map(Into::into))
 }
 
-impl<R> Judging<'_, R> {
+impl Judging<'_> {
     pub(super) fn audit(&self, allow: bool, error: Option<&AuthError>, required: &[String]) {
         let methods = Joined(
             self.messages.iter().filter_map(|m| m.method.as_deref()),
@@ -111,7 +110,7 @@ impl<R> Judging<'_, R> {
         required: &[String],
     ) -> Response<B>
     where
-        R: RejectionBody<B>,
+        B: From<String>,
     {
         self.audit(false, Some(&error), required);
         let jsonrpc = JsonRpcError::for_kind(error.kind(), self.id.clone());
@@ -121,13 +120,13 @@ impl<R> Judging<'_, R> {
                 .challenger
                 .rejection(error, scope, Scheme::of(self.ctx));
         rejection.set_jsonrpc(jsonrpc);
-        respond(&self.config.rejection, rejection)
+        self.config.shared.respond(rejection)
     }
 
     /// A refusal of a request the layer cannot judge: `400`, a JSON-RPC error.
     fn refuse<B>(&self, refusal: Refusal) -> Response<B>
     where
-        R: RejectionBody<B>,
+        B: From<String>,
     {
         let jsonrpc = JsonRpcError::new(refusal.code, refusal.message(), self.id.clone());
         self.jsonrpc(refusal.detail, jsonrpc)
@@ -137,7 +136,7 @@ impl<R> Judging<'_, R> {
     /// (or `-32600`) with the request's `id`.
     fn mismatch<B>(&self, m: Mismatch) -> Response<B>
     where
-        R: RejectionBody<B>,
+        B: From<String>,
     {
         let jsonrpc = JsonRpcError::new(m.code, m.message(), m.id.clone());
         self.jsonrpc(m.detail, jsonrpc)
@@ -145,20 +144,18 @@ impl<R> Judging<'_, R> {
 
     fn jsonrpc<B>(&self, detail: &'static str, jsonrpc: JsonRpcError) -> Response<B>
     where
-        R: RejectionBody<B>,
+        B: From<String>,
     {
         let error = AuthError::new(AuthErrorKind::InvalidMessage, detail);
         self.audit(false, Some(&error), &[]);
-        respond(
-            &self.config.rejection,
-            self.config.shared.challenger.jsonrpc(error, jsonrpc),
-        )
+        let rejection = self.config.shared.challenger.jsonrpc(error, jsonrpc);
+        self.config.shared.respond(rejection)
     }
 
     /// The answer to a request not forwarded.
     fn stop<B>(&self, why: NotForwarded) -> Response<B>
     where
-        R: RejectionBody<B>,
+        B: From<String>,
     {
         match why {
             NotForwarded::Denied(error) => self.deny(error, None, &[]),
@@ -167,12 +164,12 @@ impl<R> Judging<'_, R> {
     }
 }
 
-impl<S, R, ReqB, ResB> Service<Request<ReqB>> for Mcp<S, R>
+impl<S, ReqB, ResB> Service<Request<ReqB>> for Mcp<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send,
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ReqB: Body<Data = Bytes> + From<Bytes> + Send + 'static,
     ReqB::Error: Into<BoxError>,
     ResB: Body + From<String> + Send + 'static,
@@ -199,8 +196,8 @@ where
 /// wire there are none (an `Mcp-Session-Id` and a `Last-Event-ID` are
 /// removed, so no server behind reads them as the session wire's); on the
 /// session wire, the one named (its owner is checked next).
-fn session_of<R>(
-    config: &Config<R>,
+fn session_of(
+    config: &Config,
     parts: &mut Parts,
     wire: Wire,
 ) -> Result<Option<String>, NotForwarded> {
@@ -219,14 +216,14 @@ fn session_of<R>(
 }
 
 /// Judges one request and, if it passes, forwards it.
-async fn serve<S, R, ReqB, ResB>(
-    config: Arc<Config<R>>,
+async fn serve<S, ReqB, ResB>(
+    config: Arc<Config>,
     mut inner: S,
     req: Request<ReqB>,
 ) -> Result<Response<ResB>, S::Error>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
-    R: RejectionBody<ResB>,
+    ResB: From<String>,
     ReqB: Body<Data = Bytes> + From<Bytes>,
     ReqB::Error: Into<BoxError>,
     ResB: Body + From<String>,

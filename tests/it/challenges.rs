@@ -200,14 +200,17 @@ async fn the_reason_is_in_the_response_extensions() {
 
 #[tokio::test]
 async fn a_custom_body_cannot_break_the_header_semantics() {
-    let g = guard().rejection_body(|r: &Rejection| {
-        Response::builder()
-            .status(StatusCode::OK)
-            .header("www-authenticate", "Basic realm=\"x\"")
-            .header("content-type", "text/plain")
-            .body(Body::from(format!("no: {}", r.error().kind())))
-            .unwrap()
-    });
+    let g = builder()
+        .rejection_body(|r: &Rejection| {
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("www-authenticate", "Basic realm=\"x\"")
+                .header("content-type", "text/plain")
+                .body(format!("no: {}", r.error().kind()))
+                .unwrap()
+        })
+        .build()
+        .unwrap();
     let r = send(&app(g), request("/mcp", None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.www(), PLAIN_CHALLENGE);

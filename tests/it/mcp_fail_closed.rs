@@ -483,13 +483,15 @@ async fn malformed_or_repeated_session_ids_are_400() {
 
 #[tokio::test]
 async fn the_guards_rejection_body_shapes_the_mcp_answers() {
-    let guard = guard().rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
-        let text = match r.jsonrpc_error() {
-            Some(e) => format!("jsonrpc {}", e.code()),
-            None => format!("oauth {}", r.status().as_u16()),
-        };
-        http::Response::new(Body::from(text))
-    });
+    let guard = builder()
+        .rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
+            http::Response::new(match r.jsonrpc_error() {
+                Some(e) => format!("jsonrpc {}", e.code()),
+                None => format!("oauth {}", r.status().as_u16()),
+            })
+        })
+        .build()
+        .unwrap();
     let mcp = McpLayer::new(&guard, policy());
     let app = Router::new()
         .route("/mcp", post(|| async { "upstream" }))

@@ -167,9 +167,12 @@ fn require_scope_config_errors_say_what_to_fix() {
 
 #[tokio::test]
 async fn a_custom_rejection_body_shapes_the_scope_layers_answers_too() {
-    let guard = guard().rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
-        http::Response::new(Body::from(format!("custom: {}", r.status().as_u16())))
-    });
+    let guard = builder()
+        .rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
+            http::Response::new(format!("custom: {}", r.status().as_u16()))
+        })
+        .build()
+        .unwrap();
     let app: Router = Router::new()
         .route(
             "/write",

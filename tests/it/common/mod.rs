@@ -134,10 +134,7 @@ pub fn guard() -> GuardLayer {
 }
 
 /// An app whose `/mcp` route answers with the caller's identity as JSON.
-pub fn app<R>(guard: GuardLayer<R>) -> Router
-where
-    R: mcp_resource_guard::challenge::RejectionBody<Body> + Send + Sync + 'static,
-{
+pub fn app(guard: GuardLayer) -> Router {
     Router::new()
         .route(
             "/mcp",
