@@ -166,6 +166,31 @@ fn require_scope_config_errors_say_what_to_fix() {
 }
 
 #[tokio::test]
+async fn a_custom_rejection_body_shapes_the_extractors_challenge_too() {
+    let guard = builder()
+        .rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
+            http::Response::new(format!("custom: {}", r.status().as_u16()))
+        })
+        .build()
+        .unwrap()
+        .with_mode(AuthMode::Optional);
+    let app: Router = Router::new()
+        .route(
+            "/me",
+            get(|ctx: AuthContext| async move { ctx.subject().unwrap_or("?").to_owned() }),
+        )
+        .layer(guard);
+    let r = send(&app, request("/me", None)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body, "custom: 401");
+    assert!(
+        r.www().starts_with("Bearer resource_metadata="),
+        "{}",
+        r.www()
+    );
+}
+
+#[tokio::test]
 async fn a_custom_rejection_body_shapes_the_scope_layers_answers_too() {
     let guard = builder()
         .rejection_body(|r: &mcp_resource_guard::challenge::Rejection| {
