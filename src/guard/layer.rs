@@ -14,7 +14,6 @@ use crate::guard::token::BearerToken;
 use crate::jwks::{KeyHealth, KeySourceError};
 use crate::metadata::{MetadataService, ProtectedResourceMetadata};
 use crate::store::StoreError;
-use crate::verify::TokenVerifier;
 
 /// The guard: a tower [`Layer`] that makes a service an OAuth 2.1 protected
 /// resource.
@@ -79,7 +78,8 @@ impl GuardLayer {
     /// The token verifier in use: signature and claims only, without the
     /// guard's audience-per-issuer, scope and revocation checks (so not
     /// public; the fuzz targets and tests reach it through `fuzzing`).
-    pub(crate) fn verifier(&self) -> Arc<dyn TokenVerifier> {
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn verifier(&self) -> Arc<dyn crate::verify::TokenVerifier> {
         self.shared.verifier.clone()
     }
 
