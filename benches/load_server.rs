@@ -5,7 +5,9 @@
 //! whole router). It prints one
 //! valid token on stdout's first line (a static in-memory key); the harness
 //! sends it in every mode (like with like), so the guard serves it from its
-//! verified-token cache. `guard-redis` shares state through the Redis at
+//! verified-token cache. With `MCP_ISSUER` and `MCP_RESOURCE` it discovers
+//! that issuer instead (as a deployment does) and prints `-`: the harness
+//! brings tokens from that authorization server. `guard-redis` shares state through the Redis at
 //! `REDIS_URL` as a replica of a fleet would (revocations rechecked every
 //! second, the default). `mcp-upstream` is a fast upstream MCP endpoint
 //! for `scripts/proxy_load.sh`; `mcp-server` one that also answers
@@ -50,24 +52,34 @@ async fn main() {
         return;
     }
     let app = Router::new().route("/mcp", get(|| async { "hello" }));
-    let key = TestKey::generate(Algorithm::RS256).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = key.sign(&json!({
-        "iss": "https://as.example.com", "sub": "load", "client_id": "load",
-        "aud": "https://mcp.example.com/mcp", "exp": now + 3600, "iat": now,
-        "scope": "todo:read",
-    }));
-    println!("{token}");
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
-    let mut builder = GuardLayer::builder("https://mcp.example.com/mcp")
-        .add_issuer(
-            Issuer::new("https://as.example.com")
-                .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
-        )
-        .required_scopes(["todo:read"]);
+    let mut builder = match std::env::var("MCP_ISSUER") {
+        // An issuer discovered from a real authorization server (RFC 8414
+        // metadata, then its `jwks_uri`); the harness brings the tokens.
+        Ok(issuer) => {
+            let resource = std::env::var("MCP_RESOURCE").expect("MCP_RESOURCE with MCP_ISSUER");
+            println!("-");
+            GuardLayer::builder(resource).add_issuer(Issuer::new(issuer))
+        }
+        Err(_) => {
+            let key = TestKey::generate(Algorithm::RS256).unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let token = key.sign(&json!({
+                "iss": "https://as.example.com", "sub": "load", "client_id": "load",
+                "aud": "https://mcp.example.com/mcp", "exp": now + 3600, "iat": now,
+                "scope": "todo:read",
+            }));
+            println!("{token}");
+            GuardLayer::builder("https://mcp.example.com/mcp").add_issuer(
+                Issuer::new("https://as.example.com")
+                    .key_source(StaticJwks::from_json(jwks(&[&key]).to_string()).unwrap()),
+            )
+        }
+    }
+    .required_scopes(["todo:read"]);
     if mode == "guard-redis" {
         let url = std::env::var("REDIS_URL").expect("REDIS_URL for guard-redis");
         let store = RedisStore::connect(url).await.unwrap();

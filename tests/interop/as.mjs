@@ -37,12 +37,14 @@ let introspectionCalls = 0;
 export const introspectionCallCount = () => introspectionCalls;
 
 /** Starts oidc-provider on 127.0.0.1:port; resolves to the node http server. */
-/** `resource` is one resource URL or a list of them. */
-export async function startAuthorizationServer({ port, resource, jwks }) {
+/** `resource` is one resource URL or a list of them; `extraClients` are
+ * more `client_credentials` clients (RS256 JWTs) and `extraTokenClaims`
+ * what to add to a client's access tokens (`(clientId) => object`). */
+export async function startAuthorizationServer({ port, resource, jwks, extraClients = [], extraTokenClaims }) {
   const resources = [resource].flat();
   const issuer = `http://127.0.0.1:${port}`;
   const provider = new Provider(issuer, {
-    clients: [...ALGS.map(clientFor), OPAQUE_CLIENT].map((client_id) => ({
+    clients: [...ALGS.map(clientFor), OPAQUE_CLIENT, ...extraClients].map((client_id) => ({
       client_id,
       client_secret: SECRET,
       grant_types: ['client_credentials'],
@@ -72,6 +74,9 @@ export async function startAuthorizationServer({ port, resource, jwks }) {
     }]),
     scopes: SCOPES.split(' '),
     jwks,
+    ...(extraTokenClaims && {
+      extraTokenClaims: async (ctx, token) => extraTokenClaims(token.clientId),
+    }),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
