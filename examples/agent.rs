@@ -10,12 +10,11 @@
 //!
 //! `AGENT_ISSUER` lists (comma-separated) the authorization servers the
 //! client is registered at: the secret goes to no other, whatever the MCP
-//! server's metadata names. Against `cargo run --all-features --example todo_server`
-//! (development mode prints the issuer, client id and secret of its
-//! embedded issuer) or any MCP server whose authorization server grants
-//! this client `client_credentials`. It prints the tool's result as JSON.
-//! The MCP client is rmcp's streamable HTTP client; the token goes in
-//! through its `auth_header` setting.
+//! server's metadata names. Against any MCP server whose authorization
+//! server grants this client `client_credentials` (the interop suite's
+//! `cargo run -p interop-harness --bin todo_server` prints a ready command).
+//! It prints the tool's result as JSON. The MCP client is rmcp's; the token
+//! goes in through its `auth_header` setting.
 
 use std::error::Error;
 
@@ -85,13 +84,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let (Some(url), Some(tool)) = (args.next(), args.next()) else {
         return Err("usage: agent <MCP URL> <tool> [json arguments]".into());
     };
-    let arguments = match args.next() {
-        Some(json) => match serde_json::from_str::<serde_json::Value>(&json)? {
-            serde_json::Value::Object(map) => Some(map),
-            _ => return Err("the arguments must be a JSON object".into()),
-        },
-        None => None,
-    };
+    let mut params = CallToolRequestParams::new(tool);
+    if let Some(json) = args.next() {
+        params = params.with_arguments(serde_json::from_str(&json)?);
+    }
     let env = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
     // Where the secret may go: the issuers it was registered at, only.
     let trusted = TrustedIssuers::parse(&env("AGENT_ISSUER")?)?;
@@ -100,13 +96,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let agent = AuthorizedClient::builder(Grant::client_credentials(auth))
         .trusted_issuers(trusted)
         .build()?;
-
-    // The server's RFC 9728 metadata → its authorization server (trusted?)
-    // → a token for this resource with the document's scopes.
-    let mut params = CallToolRequestParams::new(tool);
-    if let Some(a) = arguments {
-        params = params.with_arguments(a);
-    }
     // The MCP request itself gets the 401 that discovery starts from; one
     // step-up on a 403 to the union of held and needed scopes.
     let (mut token, mut stepped_up) = (None, false);

@@ -1,455 +1,131 @@
-//! The flagship example: a real MCP server (rmcp, streamable HTTP, axum)
-//! behind the guard and a per-tool scope policy.
+//! A real MCP server (rmcp, streamable HTTP, axum) behind the guard and a
+//! per-tool scope policy: `whoami` needs `todo:read`, `add_todo` needs
+//! `todo:write`; every other method and tool is refused.
 //!
 //! ```text
 //! cargo run --all-features --example todo_server
 //! ```
 //!
-//! | variable | meaning | default |
-//! |---|---|---|
-//! | `MCP_ISSUER` | the issuer URL of a real authorization server (keys found by discovery) | unset: development mode |
-//! | `MCP_RESOURCE` | this server's canonical URL (the tokens' `aud`) | `http://127.0.0.1:3000/mcp` |
-//! | `MCP_BIND` | the listen address | `127.0.0.1:3000` |
-//! | `MCP_TYP_POLICY` | `allow-jwt` for issuers whose access tokens say `typ: JWT` (Keycloak, Auth0's default profile, Entra ID, Okta) | `at+jwt` only |
-//! | `MCP_INTROSPECTION_CLIENT_ID`, `MCP_INTROSPECTION_CLIENT_SECRET` | with `MCP_ISSUER`: introspect tokens (RFC 7662) as this client (`client_secret_basic`; endpoint from the issuer's metadata) | no introspection |
-//! | `MCP_INTROSPECTION_MODE` | `opaque` (tokens that are not JWTs), `every` (every token of the issuer) or `jwt-then-introspect` | `opaque` |
-//! | `MCP_INTROSPECTION_TTL` | seconds an active introspection result is reused (0: ask every time) | `60` |
-//! | `MCP_INTROSPECTION_JWT` | `1`: ask for RFC 9701 signed introspection responses | unset |
-//! | `MCP_DPOP` | `allowed` (DPoP-bound tokens with the DPoP scheme, others as Bearer) or `required` (DPoP only) | unset: Bearer only |
-//! | `MCP_DPOP_NONCES` | `1`: DPoP proofs need a server nonce (RFC 9449 §9); every DPoP answer carries a fresh one | unset |
-//! | `MCP_REDIS_URL` | share state with the other replicas through this Redis (`redis://host:6379/`): DPoP proofs, revocations, introspection answers, session owners | unset: this process only |
-//! | `MCP_REDIS_PREFIX` | the prefix of this deployment's Redis keys | `mcp-resource-guard` |
-//! | `MCP_REVOCATION_RECHECK_MS` | with `MCP_REDIS_URL`: how long a replica serves a cached verification before it asks Redis whether the token was revoked elsewhere | `1000` |
-//! | `MCP_METRICS_BIND` | serve Prometheus metrics, `/live`, `/ready` and an operator's `POST /revoke` on this address (keep it private) | unset: none |
-//! | `MCP_REVOKE_TOKEN` | the operator's secret `POST /revoke` needs (`Authorization: Bearer …`, at least 16 characters) | unset: revocation off |
-//! | `RUST_LOG` | what is logged (`tracing-subscriber` filter syntax) | `info`: every access decision, with why |
-//! | `MCP_DEV_ISSUER_BIND` | development mode: where the dev issuer listens | `127.0.0.1:0` |
-//! | `MCP_DEV_CLIENT_SECRET` | development mode: the secret of client `todo-agent` | random (from the system's CSPRNG) |
-//!
-//! Without `MCP_ISSUER` it runs in development mode: an embedded development
-//! issuer ([`TestIssuer`]: JWKS, RFC 8414 metadata, a `client_credentials`
-//! token endpoint) stands in for an authorization server, and the server
-//! prints a ready-to-paste `curl` with a fresh token and a client id/secret
-//! pair. The development issuer is not an authorization server.
-//!
-//! Tools: `whoami` (the caller's sub, client_id, scopes), `list_todos`
-//! (`todo:read`), `add_todo {title}` (`todo:write`), `delete_todo {id}`
-//! (`todo:delete`; only the caller's own items). Every MCP request needs
-//! `todo:read`; `todo:admin` implies the three others; methods and tools the
-//! server does not have are denied. It speaks both MCP wires: `2025-11-25`
-//! (sessions, bound to the caller) and the stateless `2026-07-28`.
-//!
-//! Every access decision is logged on stderr (the audit trail, target
-//! `mcp_resource_guard::audit`), with the reason of a refusal (e.g. `typ is
-//! not at+jwt (see TypPolicy)`): never a token.
+//! With no environment it runs in development mode: an embedded development
+//! issuer (`TestIssuer`: keys and metadata over HTTP, not an authorization
+//! server) signs the tokens, and ready-to-paste `curl` commands are printed.
+//! `MCP_ISSUER` names a real authorization server instead (its keys are
+//! found by discovery); `MCP_RESOURCE` is this server's URL, the tokens'
+//! audience (default `http://127.0.0.1:3000/mcp`); `MCP_BIND` where it
+//! listens (default `127.0.0.1:3000`).
 
 use std::sync::{Arc, Mutex};
 
-#[path = "support/operations.rs"]
-pub mod operations;
-
 use axum::Router;
-use mcp_resource_guard::dpop::{Dpop, DpopMode};
-use mcp_resource_guard::introspection::{ClientAuth, Introspection, IntrospectionMode};
 use mcp_resource_guard::mcp::{McpLayer, McpPolicy, Rule, SessionBinding};
-use mcp_resource_guard::store::SharedStore;
 use mcp_resource_guard::testing::TestIssuer;
-use mcp_resource_guard::{AuthContext, GuardLayer, Issuer, ScopeHierarchy, TypPolicy};
-use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::Extension;
-use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use mcp_resource_guard::{AuthContext, GuardLayer, Issuer};
+use rmcp::handler::server::{router::tool::ToolRouter, tool::Extension, wrapper::Parameters};
+use rmcp::model::{ServerCapabilities, ServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, tool, tool_handler, tool_router};
-use serde::Deserialize;
-use serde_json::json;
 
-/// The scopes this server understands.
-pub const SCOPES: [&str; 4] = ["todo:read", "todo:write", "todo:delete", "todo:admin"];
-
-/// `todo:admin` implies `todo:write` and `todo:delete` (so all four), each
-/// of which implies `todo:read`.
-pub fn hierarchy() -> ScopeHierarchy {
-    ScopeHierarchy::new()
-        .implies("todo:admin", ["todo:write", "todo:delete"])
-        .implies("todo:write", ["todo:read"])
-        .implies("todo:delete", ["todo:read"])
-}
-
-/// One to-do item.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Todo {
-    id: u64,
-    title: String,
-    owner: String,
-}
-
-/// The shared to-do list.
-#[derive(Debug, Clone, Default)]
-pub struct Store(Arc<Mutex<(u64, Vec<Todo>)>>);
-
-/// The MCP server.
-#[derive(Debug, Clone)]
-pub struct TodoServer {
-    store: Store,
+#[derive(Clone)]
+struct Todos {
+    items: Arc<Mutex<Vec<String>>>,
     tool_router: ToolRouter<Self>,
 }
 
-/// `add_todo` arguments.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct AddTodo {
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct AddTodo {
     /// What to do.
     title: String,
 }
 
-/// `delete_todo` arguments.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct DeleteTodo {
-    /// The id of the item to delete.
-    id: u64,
-}
-
-/// The caller's `sub`, else (a client-credentials token without one) its
-/// `client_id`.
-fn caller(parts: &http::request::Parts) -> String {
-    AuthContext::from_parts(parts)
-        .and_then(|c| c.subject().or(c.client_id()).map(str::to_owned))
-        .unwrap_or_else(|| "anonymous".to_owned())
-}
-
 #[tool_router]
-impl TodoServer {
-    /// A server over `store`.
-    pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            tool_router: Self::tool_router(),
-        }
+impl Todos {
+    fn new(items: Arc<Mutex<Vec<String>>>) -> Self {
+        let tool_router = Self::tool_router();
+        Self { items, tool_router }
     }
 
-    #[tool(description = "Who is calling: subject, client id and scopes of the access token")]
+    #[tool(description = "Who is calling: the access token's subject and scopes")]
     async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
-        match AuthContext::from_parts(&parts) {
-            Some(ctx) => json!({
-                "sub": ctx.subject(),
-                "client_id": ctx.client_id(),
-                "scopes": ctx.scopes().iter().collect::<Vec<_>>(),
-            })
-            .to_string(),
-            None => json!({ "sub": null }).to_string(),
-        }
+        // The guard put the verified token's context in the request.
+        let ctx = AuthContext::from_parts(&parts);
+        format!("{:?}", ctx.as_ref().and_then(|c| c.subject()))
     }
 
-    #[tool(description = "List the to-do items")]
-    async fn list_todos(&self) -> String {
-        let guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::to_string(&guard.1).unwrap_or_default()
-    }
-
-    #[tool(description = "Add a to-do item")]
-    async fn add_todo(
-        &self,
-        Parameters(AddTodo { title }): Parameters<AddTodo>,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> String {
-        let mut guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
-        guard.0 += 1;
-        let todo = Todo {
-            id: guard.0,
-            title,
-            owner: caller(&parts),
-        };
-        guard.1.push(todo.clone());
-        serde_json::to_string(&todo).unwrap_or_default()
-    }
-
-    #[tool(description = "Delete one of your to-do items")]
-    async fn delete_todo(
-        &self,
-        Parameters(DeleteTodo { id }): Parameters<DeleteTodo>,
-        Extension(parts): Extension<http::request::Parts>,
-    ) -> String {
-        let owner = caller(&parts);
-        let mut guard = self.store.0.lock().unwrap_or_else(|p| p.into_inner());
-        let before = guard.1.len();
-        // Only the caller's own items: someone else's id is "not deleted",
-        // exactly as an id that does not exist.
-        guard.1.retain(|t| !(t.id == id && t.owner == owner));
-        json!({ "deleted": before != guard.1.len() }).to_string()
+    #[tool(description = "Adds a to-do item; answers with the whole list")]
+    async fn add_todo(&self, Parameters(AddTodo { title }): Parameters<AddTodo>) -> String {
+        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        items.push(title);
+        items.join("\n")
     }
 }
 
 #[tool_handler(router = self.tool_router)]
-impl ServerHandler for TodoServer {
+impl ServerHandler for Todos {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
-            Implementation::new("todo-server", env!("CARGO_PKG_VERSION")),
-        )
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
     }
 }
 
-/// The per-tool policy: every method and tool this server has, each with
-/// its rule; anything else is denied.
-pub fn policy() -> McpPolicy {
+/// Every method and tool this server has, with its rule; anything else is
+/// denied.
+fn policy() -> Result<McpPolicy, mcp_resource_guard::ConfigError> {
     McpPolicy::builder()
         .default_rule(Rule::Deny)
-        // GET (the SSE stream) and DELETE (session end): the guard's
-        // `todo:read` is enough.
         .stream_rule(Rule::Allow)
         .method("initialize", Rule::Allow)
         .method("notifications/initialized", Rule::Allow)
-        .method("notifications/cancelled", Rule::Allow)
-        .method("notifications/progress", Rule::Allow)
-        .method("notifications/roots/list_changed", Rule::Allow)
         .method("ping", Rule::Allow)
         .method("server/discover", Rule::Allow)
         .method("tools/list", Rule::require(["todo:read"]))
-        // The lists rmcp answers for every server (empty here).
-        .method("prompts/list", Rule::require(["todo:read"]))
-        .method("resources/list", Rule::require(["todo:read"]))
-        .method("resources/templates/list", Rule::require(["todo:read"]))
         .tool("whoami", Rule::require(["todo:read"]))
-        .tool("list_todos", Rule::require(["todo:read"]))
         .tool("add_todo", Rule::require(["todo:write"]))
-        .tool("delete_todo", Rule::require(["todo:delete"]))
-        .build()
-        .expect("the policy's scopes are valid literals")
-}
-
-/// The guard for `resource`, trusting `issuer`, accepting the `typ`
-/// headers of `typ`.
-pub fn guard(
-    resource: &str,
-    issuer: Issuer,
-    typ: TypPolicy,
-) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
-    guard_with_dpop(resource, issuer, typ, Dpop::default(), None)
-}
-
-/// [`guard`] accepting DPoP-bound tokens as `dpop` says, sharing state
-/// with the other replicas through `shared` when given.
-pub fn guard_with_dpop(
-    resource: &str,
-    issuer: Issuer,
-    typ: TypPolicy,
-    dpop: Dpop,
-    shared: Option<SharedStore>,
-) -> Result<GuardLayer, mcp_resource_guard::ConfigError> {
-    let builder = match shared {
-        Some(s) => GuardLayer::builder(resource).shared_store(s),
-        None => GuardLayer::builder(resource),
-    };
-    builder
-        .add_issuer(issuer)
-        .typ_policy(typ)
-        .scopes_supported(SCOPES)
-        .scope_hierarchy(hierarchy())
-        .required_scopes(["todo:read"])
-        .resource_name("Todo MCP server")
-        .dpop(dpop)
         .build()
 }
 
-/// `MCP_DPOP`: unset or `off`, `allowed`, `required`; `MCP_DPOP_NONCES=1`
-/// asks proofs for server nonces (a fresh one on every DPoP answer).
-fn dpop_setting() -> Result<Dpop, String> {
-    let mode = match std::env::var("MCP_DPOP").as_deref() {
-        Err(_) | Ok("" | "off") => return Ok(Dpop::default()),
-        Ok("allowed") => DpopMode::Allowed,
-        Ok("required") => DpopMode::Required,
-        Ok(other) => {
-            return Err(format!(
-                "MCP_DPOP={other:?}: use allowed or required, or leave it unset"
-            ));
-        }
-    };
-    let dpop = Dpop::new(mode);
-    if std::env::var("MCP_DPOP_NONCES").as_deref() == Ok("1") {
-        let sealer = mcp_resource_guard::SealedState::new().map_err(|e| e.to_string())?;
-        return Ok(dpop.nonces(sealer, true));
-    }
-    Ok(dpop)
-}
-
-/// The application: the MCP endpoint at `/mcp`, the policy, the guard.
-pub fn app(guard: GuardLayer, store: Store) -> Router {
-    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    if let Ok(u) = url::Url::parse(guard.resource().as_str())
-        && let Some(h) = u.host_str()
-    {
-        hosts.push(h.to_owned());
-        if let Some(p) = u.port() {
-            hosts.push(format!("{h}:{p}"));
-        }
-    }
-    let config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(true)
-        .with_sse_keep_alive(None)
-        .with_allowed_hosts(hosts);
-    let mcp = StreamableHttpService::new(
-        move || Ok(TodoServer::new(store.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let mcp_layer = McpLayer::new(&guard, policy()).session_binding(SessionBinding::new());
-    Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(mcp_layer)
-        .layer(guard)
-}
-
-/// 32 random bytes from the system's CSPRNG, hex-encoded: the development
-/// client secret.
-fn random_secret() -> Result<String, Box<dyn std::error::Error>> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system RNG failed")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// `MCP_TYP_POLICY`: unset (`at+jwt` only) or `allow-jwt`.
-fn typ_policy() -> Result<TypPolicy, String> {
-    match std::env::var("MCP_TYP_POLICY").as_deref() {
-        Err(_) | Ok("" | "at+jwt") => Ok(TypPolicy::AccessTokenOnly),
-        Ok("allow-jwt") => Ok(TypPolicy::AllowJwt),
-        Ok(other) => Err(format!(
-            "MCP_TYP_POLICY={other:?}: use allow-jwt (for issuers that send typ: JWT) or leave it unset"
-        )),
-    }
-}
-
-/// The real authorization server of `MCP_ISSUER`, with introspection when
-/// `MCP_INTROSPECTION_CLIENT_ID` is set.
-fn real_issuer(issuer: String) -> Result<Issuer, String> {
-    let issuer = Issuer::new(issuer);
-    let Ok(client_id) = std::env::var("MCP_INTROSPECTION_CLIENT_ID") else {
-        return Ok(issuer);
-    };
-    let secret = std::env::var("MCP_INTROSPECTION_CLIENT_SECRET")
-        .map_err(|_| "MCP_INTROSPECTION_CLIENT_ID needs MCP_INTROSPECTION_CLIENT_SECRET")?;
-    let mode = match std::env::var("MCP_INTROSPECTION_MODE").as_deref() {
-        Err(_) | Ok("" | "opaque") => IntrospectionMode::OpaqueTokens,
-        Ok("every") => IntrospectionMode::EveryToken,
-        Ok("jwt-then-introspect") => IntrospectionMode::JwtThenIntrospect,
-        Ok(other) => {
-            return Err(format!(
-                "MCP_INTROSPECTION_MODE={other:?}: use opaque, every or jwt-then-introspect"
-            ));
-        }
-    };
-    let ttl = match std::env::var("MCP_INTROSPECTION_TTL") {
-        Err(_) => 60,
-        Ok(s) => s
-            .parse()
-            .map_err(|_| format!("MCP_INTROSPECTION_TTL={s:?}: a number of seconds"))?,
-    };
-    let mut introspection = Introspection::new(ClientAuth::client_secret_basic(client_id, secret))
-        .mode(mode)
-        .positive_ttl(std::time::Duration::from_secs(ttl));
-    if std::env::var("MCP_INTROSPECTION_JWT").as_deref() == Ok("1") {
-        introspection = introspection.request_jwt_response();
-    }
-    Ok(issuer.introspection(introspection))
-}
+/// A stateless `tools/call` (MCP `2026-07-28`) for the printed `curl`s.
+const HEADERS: &str = "-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: add_todo'";
+const CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add_todo","arguments":{"title":"milk"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    operations::init_logging();
-    let metrics = operations::metrics_from_env()?;
-    let resource =
-        std::env::var("MCP_RESOURCE").unwrap_or_else(|_| "http://127.0.0.1:3000/mcp".to_owned());
-    let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let typ = typ_policy()?;
-    let shared = operations::shared_store_from_env().await?;
-    let guard = match std::env::var("MCP_ISSUER") {
-        Ok(issuer) => {
-            let guard = guard_with_dpop(
-                &resource,
-                real_issuer(issuer)?,
-                typ,
-                dpop_setting()?,
-                shared,
-            )?;
-            if let Err(e) = guard.warm_up().await {
-                eprintln!("warning: the issuer's keys are not available yet: {e}");
-            }
-            guard
-        }
+    let var = |name, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let resource = var("MCP_RESOURCE", "http://127.0.0.1:3000/mcp");
+    let bind = var("MCP_BIND", "127.0.0.1:3000");
+    let (issuer, dev) = match std::env::var("MCP_ISSUER") {
+        Ok(url) => (Issuer::new(url), None),
         Err(_) => {
-            let bind_issuer: std::net::SocketAddr = std::env::var("MCP_DEV_ISSUER_BIND")
-                .unwrap_or_else(|_| "127.0.0.1:0".to_owned())
-                .parse()?;
-            let secret = match std::env::var("MCP_DEV_CLIENT_SECRET") {
-                Ok(s) => s,
-                Err(_) => random_secret()?,
-            };
-            let issuer = TestIssuer::builder()
-                .bind(bind_issuer)
-                .add_client("todo-agent", &secret, SCOPES)
-                .start()
-                .await?;
-            let guard = guard_with_dpop(
-                &resource,
-                Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri()),
-                typ,
-                dpop_setting()?,
-                shared,
-            )?;
-            operations::serve_from_env(&guard, metrics.clone()).await?;
-            let url = guard.resource().as_str().to_owned();
-            let all = issuer.token("alice", &url, "todo:admin");
-            let ro = issuer.token("bob", &url, "todo:read");
-            // One stateless request (MCP 2026-07-28): no initialize needed.
-            let curl = |flags: &str, token: &str, tool: &str, args: &str| {
-                format!(
-                    "curl {flags} -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \\\n    -H 'Mcp-Method: tools/call' -H 'Mcp-Name: {tool}' \\\n    -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"{tool}\",\"arguments\":{args},\"_meta\":{{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{{}}}}}}}}' \\\n    {url}"
-                )
-            };
-            println!(
-                "development mode: an embedded development issuer (not an authorization server) signs the tokens\n"
-            );
-            println!("MCP endpoint:      {url}");
-            println!(
-                "metadata:          curl -s {}",
-                guard.resource().metadata_url()
-            );
-            println!("dev issuer:        {}", issuer.issuer());
-            println!(
-                "token endpoint:    {} (client_credentials)",
-                issuer.token_endpoint()
-            );
-            println!("client_id:         todo-agent");
-            println!("client_secret:     {secret}\n");
-            println!(
-                "whoami as alice (todo:admin, which implies the other scopes):\n{}\n",
-                curl("-s", &all, "whoami", "{}")
-            );
-            println!(
-                "add_todo as bob (todo:read only: 403 insufficient_scope, scope=\"todo:write\", what the call still needs):\n{}\n",
-                curl("-i", &ro, "add_todo", r#"{"title":"milk"}"#)
-            );
-            println!(
-                "a fresh token from the token endpoint:\ncurl -s -u todo-agent:{secret} -d grant_type=client_credentials -d scope=todo:read -d resource={url} {}\n",
-                issuer.token_endpoint()
-            );
-            println!(
-                "the example agent (client credentials, trusting this issuer only; steps up to todo:write):\nAGENT_ISSUER={} AGENT_CLIENT_ID=todo-agent AGENT_CLIENT_SECRET={secret} \\\n  cargo run --all-features --example agent -- {url} add_todo '{{\"title\":\"milk\"}}'\n",
-                issuer.issuer()
-            );
-            println!(
-                "a real authorization server instead: MCP_ISSUER=https://auth.example.com cargo run --all-features --example todo_server\n"
-            );
-            let listener = tokio::net::TcpListener::bind(&bind).await?;
-            println!("listening on http://{bind}");
-            axum::serve(listener, app(guard, Store::default())).await?;
-            // The issuer lives as long as the server.
-            drop(issuer);
-            return Ok(());
+            let dev = TestIssuer::start().await?;
+            (Issuer::new(dev.issuer()), Some(dev))
         }
     };
-    operations::serve_from_env(&guard, metrics.clone()).await?;
+    let guard = GuardLayer::builder(&resource)
+        .add_issuer(issuer)
+        .scopes_supported(["todo:read", "todo:write"])
+        .required_scopes(["todo:read"])
+        .build()?;
+    // rmcp serves only requests whose `Host` is this server's.
+    let host = url::Url::parse(&resource)?.host_str().map(str::to_owned);
+    let config = StreamableHttpServerConfig::default().with_allowed_hosts(host);
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let server = move || Ok(Todos::new(items.clone()));
+    let mcp = StreamableHttpService::new(server, Arc::new(LocalSessionManager::default()), config);
+    let app = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(McpLayer::new(&guard, policy()?).session_binding(SessionBinding::new()))
+        .layer(guard);
+    if let Some(dev) = &dev {
+        println!("development mode: an embedded development issuer signs the tokens\n");
+        for (who, scope) in [("alice", "todo:read todo:write"), ("bob", "todo:read")] {
+            let token = dev.token(who, &resource, scope);
+            let auth = format!("-H 'Authorization: Bearer {token}'");
+            println!(
+                "add_todo as {who} ({scope}):\ncurl -i {auth} {HEADERS} -d '{CALL}' {resource}\n"
+            );
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&bind).await?;
-    println!("listening on http://{bind}");
-    axum::serve(listener, app(guard, Store::default())).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
     Ok(())
 }

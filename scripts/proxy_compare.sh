@@ -14,7 +14,7 @@
 #   the documented policy file: the guard, the MCP policy, the identity
 #   headers).
 # The request: a stateless 2026-07-28 tools/call of whoami with a Bearer
-#   token from the todo_server example's development issuer. mcp-proxy
+#   token from the interop suite's todo server's development issuer. mcp-proxy
 #   differs as it must: it serves MCP at `/`, namespaces tools
 #   (`up/whoami`), and wants its audience without a path.
 #
@@ -34,7 +34,7 @@ n="${1:-1000}"; secs="${2:-5}"; rounds="${3:-3}"
 need valgrind valgrind
 need wrk wrk
 need nginx nginx-light
-cargo build --release --quiet --all-features --example todo_server
+cargo build --release --quiet -p interop-harness --bin todo_server
 cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 mcp_proxy="${MCP_PROXY_BIN:-target/peers/bin/mcp-proxy}"
@@ -112,7 +112,7 @@ start_upstream() {
     taskset -c 0 benches/target/release/load_server mcp-server "$up" >/dev/null 2>&1 & pids+=($!)
   fi
   MCP_DEV_ISSUER_BIND=$iss MCP_DEV_CLIENT_SECRET=bench-secret MCP_BIND=127.0.0.1:18294 RUST_LOG=warn \
-    taskset -c 0 target/release/examples/todo_server >/dev/null 2>&1 & pids+=($!)
+    taskset -c 0 target/release/todo_server >/dev/null 2>&1 & pids+=($!)
   for _ in $(seq 100); do curl -s -o /dev/null "http://$iss/jwks" && curl -s -o /dev/null -X POST "http://$up/mcp" && return 0; sleep 0.1; done
   echo "the upstream or the issuer did not start" >&2; exit 1
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 n="${1:-1000}"
 . scripts/need.sh
 need valgrind valgrind
-cargo build --release --quiet --all-features --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
+cargo build --release --quiet -p interop-harness --bin todo_server && cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18191; proxy=127.0.0.1:18192; iss=127.0.0.1:18193
 out=$(mktemp -d)
@@ -24,7 +24,7 @@ measure() { # which count -> instructions
     benches/target/release/load_server mcp-upstream "$up" >/dev/null 2>&1 & pids+=($!)
   fi
   MCP_DEV_ISSUER_BIND=$iss MCP_DEV_CLIENT_SECRET=bench-secret MCP_BIND=127.0.0.1:18194 RUST_LOG=warn \
-    target/release/examples/todo_server >/dev/null 2>&1 & pids+=($!)
+    target/release/todo_server >/dev/null 2>&1 & pids+=($!)
   sleep 1
   if [ "$which" = proxy ]; then
     MCP_UPSTREAM="http://$up/mcp" MCP_ISSUER="http://$iss" MCP_RESOURCE="http://$proxy/mcp" MCP_BIND=$proxy \

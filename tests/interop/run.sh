@@ -27,16 +27,16 @@ root="$(cd ../.. && pwd)"
 # Every crate builds into one target folder (the workspace's unless the caller
 # names another): the peers share their dependencies' builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-(cd ../.. && cargo build --quiet --all-features --example todo_server --example agent --example gateway --example conformance_client)
+(cd ../.. && cargo build --quiet --all-features --example agent && cargo build --quiet -p interop-harness)
 # The guard proxy as a user installs it (release; the workspace's lockfile
 # and target folder, so a second run reuses the build).
 (cd ../.. && cargo install --quiet --locked --force --path proxy --root "$CARGO_TARGET_DIR/proxy-install")
 # The rmcp peer of the differential harness: its own crate and lockfile.
 cargo build --quiet --manifest-path rmcp_upstream/Cargo.toml
-TODO_SERVER_BIN="$CARGO_TARGET_DIR/debug/examples/todo_server" \
+TODO_SERVER_BIN="$CARGO_TARGET_DIR/debug/todo_server" \
 AGENT_BIN="$CARGO_TARGET_DIR/debug/examples/agent" \
-CONFORMANCE_CLIENT_BIN="$CARGO_TARGET_DIR/debug/examples/conformance_client" \
-GATEWAY_BIN="$CARGO_TARGET_DIR/debug/examples/gateway" \
+CONFORMANCE_CLIENT_BIN="$CARGO_TARGET_DIR/debug/conformance_client" \
+GATEWAY_BIN="$CARGO_TARGET_DIR/debug/todo_gateway" \
 GUARD_PROXY_BIN="$CARGO_TARGET_DIR/proxy-install/bin/mcp-guard-proxy" \
 RMCP_UPSTREAM_BIN="$CARGO_TARGET_DIR/debug/rmcp-upstream" \
 GUARD_PROXY_POLICY="$root/proxy/examples/todo-policy.toml" node run.mjs

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! npx @modelcontextprotocol/conformance client --scenario auth/metadata-default \
-//!   --command "target/debug/examples/conformance_client"
+//!   --command "target/debug/conformance_client"
 //! ```
 //!
 //! Every scenario goes through [`AuthorizedClient`]: the MCP requests

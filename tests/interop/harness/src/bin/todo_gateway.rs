@@ -2,7 +2,7 @@
 //! authorization patterns 3b and 3a), with no setup:
 //!
 //! ```text
-//! cargo run --all-features --example gateway
+//! cargo run -p interop-harness --bin todo_gateway
 //! ```
 //!
 //! It starts an embedded development issuer, the todo server (as the
@@ -24,10 +24,6 @@
 //! (this gateway's URL), `GATEWAY_CLIENT_ID` / `GATEWAY_CLIENT_SECRET` (a
 //! client allowed `client_credentials` and the RFC 8693 token-exchange
 //! grant) and `DOWNSTREAM_URL` (an MCP server trusting the same server).
-
-#[allow(dead_code)]
-#[path = "todo_server.rs"]
-mod todo;
 
 use std::sync::Arc;
 
@@ -175,7 +171,7 @@ fn gateway_app(guard: GuardLayer, gateway: Gateway) -> Router {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The audit trail of both servers on stderr (`RUST_LOG`, default info):
     // the downstream's events for the exchanged token carry `act`.
-    todo::operations::init_logging();
+    interop_harness::operations::init_logging();
     let bind = std::env::var("MCP_BIND").unwrap_or_else(|_| "127.0.0.1:3001".to_owned());
     let gateway_url =
         std::env::var("MCP_RESOURCE").unwrap_or_else(|_| format!("http://{bind}/mcp"));
@@ -209,8 +205,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the gateway's.
     let secret = std::env::var("MCP_DEV_CLIENT_SECRET").unwrap_or_else(|_| "dev-secret".to_owned());
     let issuer = TestIssuer::builder()
-        .add_client("todo-agent", &secret, todo::SCOPES)
-        .add_client(GATEWAY_CLIENT, &secret, todo::SCOPES)
+        .add_client("todo-agent", &secret, interop_harness::SCOPES)
+        .add_client(GATEWAY_CLIENT, &secret, interop_harness::SCOPES)
         .start()
         .await?;
     let trusted = || Issuer::new(issuer.issuer()).jwks_uri(issuer.jwks_uri());
@@ -218,13 +214,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The downstream todo server on a port of its own.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let downstream = format!("http://{}/mcp", listener.local_addr()?);
-    let todo_guard = todo::guard(
+    let todo_guard = interop_harness::guard(
         &downstream,
         trusted(),
         mcp_resource_guard::TypPolicy::AccessTokenOnly,
     )?;
     tokio::spawn(async move {
-        axum::serve(listener, todo::app(todo_guard, todo::Store::default())).await
+        axum::serve(
+            listener,
+            interop_harness::app(todo_guard, interop_harness::Store::default()),
+        )
+        .await
     });
 
     // The gateway.
@@ -235,7 +235,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .build()?;
     let guard = GuardLayer::builder(&gateway_url)
         .add_issuer(trusted())
-        .scopes_supported(todo::SCOPES)
+        .scopes_supported(interop_harness::SCOPES)
         .required_scopes(["todo:read"])
         .build()?;
     let app = gateway_app(guard, Gateway::new(credentials, &downstream));

@@ -12,9 +12,9 @@ use mcp_resource_guard::Algorithm;
 use mcp_resource_guard::testing::{TestIssuer, TestKey};
 use serde_json::{Value, json};
 
-use crate::common::free_port;
-use crate::common::redis_server::RedisServer;
-use crate::todo_server::spawn_example;
+use crate::free_port;
+use crate::redis_server::RedisServer;
+use crate::spawn_example;
 
 struct Replica {
     _child: tokio::process::Child,

@@ -1,17 +1,27 @@
-//! The `todo_server` example: per-tool scopes, step-up, bounded bodies,
-//! session binding and identity inside tools, driven by rmcp's own client
-//! and by raw HTTP.
+//! The interop suite's todo server: per-tool scopes, step-up, bounded
+//! bodies, session binding and identity inside tools, driven by rmcp's own
+//! client and by raw HTTP; the conformance kit on it; a fleet of its binary
+//! sharing a real `redis-server`.
 
+mod fleet;
+// The main crate's tests start `redis-server` the same way.
+#[path = "../../../../it/common/ports.rs"]
+mod ports;
 #[allow(dead_code)]
-#[path = "../../examples/todo_server.rs"]
-pub(crate) mod example;
+#[path = "../../../../it/common/redis_server.rs"]
+mod redis_server;
+
+use ports::free_port;
+
+use interop_harness as example;
 
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use mcp_resource_guard::TypPolicy;
 use mcp_resource_guard::testing::TestIssuer;
+use mcp_resource_guard::testing::conformance::{Call, Conformance};
+use mcp_resource_guard::{Issuer, TypPolicy};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -419,13 +429,9 @@ async fn tools_and_methods_the_server_does_not_have_are_denied() {
     }
 }
 
-/// The example binary, built by `cargo test` next to this test binary.
+/// The server's binary (cargo builds it for this package's tests).
 fn example_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().unwrap().parent().unwrap();
-    target
-        .join("examples")
-        .join(format!("todo_server{}", std::env::consts::EXE_SUFFIX))
+    env!("CARGO_BIN_EXE_todo_server").into()
 }
 
 /// Starts the example against `issuer` with `env`; its stderr lines arrive
@@ -439,7 +445,7 @@ pub(crate) async fn spawn_example(
     tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
     use tokio::io::AsyncBufReadExt;
-    let port = crate::common::free_port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let mut cmd = tokio::process::Command::new(example_binary());
     cmd.env("MCP_ISSUER", issuer)
@@ -531,4 +537,24 @@ async fn the_example_logs_why_it_refused_a_token_and_takes_mcp_typ_policy() {
     let text = res.text().await.unwrap();
     assert!(text.contains(r#"\"sub\":\"alice\""#), "{text}");
     child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_todo_server_passes_on_the_stateless_wire() {
+    let dev = TestIssuer::start().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/mcp");
+    let issuer = Issuer::new(dev.issuer()).jwks_uri(dev.jwks_uri());
+    let guard = example::guard(&url, issuer, TypPolicy::AccessTokenOnly).unwrap();
+    let app = example::app(guard, example::Store::default());
+    tokio::spawn(axum::serve(listener, app).into_future());
+    let report = Conformance::new(&url, &dev)
+        .granted("todo:read")
+        .needs_more(Call::mcp_tool("add_todo"), "todo:write")
+        .implied("todo:admin", Call::mcp_tool("whoami"))
+        .run()
+        .await;
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.checks.len(), 13, "{report}");
 }
