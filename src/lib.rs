@@ -140,7 +140,7 @@ pub use guard::cache::TokenCacheConfig;
 pub use guard::cors::CorsPolicy;
 #[cfg(feature = "axum")]
 pub use guard::extract::MissingAuthContext;
-pub use guard::resource::{ResourceUrl, WELL_KNOWN_PATH};
+pub use guard::resource::ResourceUrl;
 pub use guard::scope::{RequireScope, RequireScopeFuture, RequireScopeLayer};
 pub use guard::token::BearerToken;
 pub use guard::{Guard, GuardBuilder, GuardFuture, GuardLayer, Issuer, Readiness};

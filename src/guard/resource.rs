@@ -6,7 +6,7 @@ use std::fmt;
 use crate::error::ConfigError;
 
 /// The well-known path suffix of RFC 9728 protected-resource metadata.
-pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
+pub(crate) const WELL_KNOWN_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// The canonical URL of this protected resource (the MCP server), normalized
 /// per the MCP specification.

@@ -193,12 +193,12 @@ pub struct ReqwestFetch {
 }
 
 /// At most this many redirects are followed.
-pub const MAX_REDIRECTS: usize = 3;
+pub(crate) const MAX_REDIRECTS: usize = 3;
 
 #[cfg(feature = "reqwest")]
 impl ReqwestFetch {
     /// A client with a 5 s connect timeout, a 10 s total timeout, at most
-    /// [`MAX_REDIRECTS`] redirects, none to a non-`https` URL (loopback
+    /// 3 redirects, none to a non-`https` URL (loopback
     /// excepted) and none from `https` to `http` (not even loopback).
     ///
     /// # Errors

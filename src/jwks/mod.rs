@@ -63,7 +63,7 @@ pub(crate) use discovery::discover_field;
 pub(crate) use discovery::fetch_metadata;
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
-pub use fetch::{HttpFetch, HttpResponse, MAX_REDIRECTS};
+pub use fetch::{HttpFetch, HttpResponse};
 pub use remote::RemoteJwks;
 pub use remote_builder::RemoteJwksBuilder;
 pub use set::{KeyRef, KeySet, SkippedKey, VerificationKey};

@@ -14,7 +14,7 @@
 //!
 //! Keys are SHA-256 digests with a kind prefix ([`StoreKey`]): no token,
 //! `jti`, subject, session or task id is ever written in clear. Values are at
-//! most [`MAX_VALUE_BYTES`]; every entry has a TTL.
+//! most 64 KiB + 64 bytes; every entry has a TTL.
 //!
 //! Without a shared store each process keeps its own state in memory
 //! (bounded): right for one replica, wrong for several.
@@ -65,7 +65,7 @@ pub use settings::{Outages, ReplayWhenDown, RevocationsWhenDown, SharedStore};
 
 /// The largest value the guard writes (an introspection answer is capped
 /// at 64 KiB, plus a small header). Stores refuse larger ones.
-pub const MAX_VALUE_BYTES: usize = 64 * 1024 + 64;
+pub(crate) const MAX_VALUE_BYTES: usize = 64 * 1024 + 64;
 
 /// A store could not answer: down, too slow, refused the command, or full.
 /// The message never holds a key or a value.
@@ -104,7 +104,7 @@ impl StoreError {
 ///
 /// Implementations must be atomic for [`insert_if_absent`](Self::insert_if_absent)
 /// (Redis: `SET key value NX PX ttl`), honour every TTL, refuse values over
-/// [`MAX_VALUE_BYTES`], and answer within a bounded time (a hung store
+/// 64 KiB + 64 bytes, and answer within a bounded time (a hung store
 /// hangs requests): return [`StoreError`] instead.
 ///
 /// ```

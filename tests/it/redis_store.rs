@@ -5,9 +5,7 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use mcp_resource_guard::store::{
-    KeyKind, MAX_VALUE_BYTES, RedisStore, SharedStore, Store, StoreKey,
-};
+use mcp_resource_guard::store::{KeyKind, RedisStore, SharedStore, Store, StoreKey};
 use mcp_resource_guard::{BearerToken, ConfigError};
 use serde_json::json;
 
@@ -63,7 +61,8 @@ async fn the_redis_store_keeps_its_contract() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(store.get_many(&[key("short")]).await.unwrap(), vec![None]);
     // ... values are bounded ...
-    let big = vec![0u8; MAX_VALUE_BYTES + 1];
+    // One byte over the store's value limit (64 KiB + 64 bytes).
+    let big = vec![0u8; 64 * 1024 + 64 + 1];
     assert!(store.set(&key("big"), &big, ttl).await.is_err());
     // ... and what is in Redis: namespaced digests, each with a TTL.
     let keys = redis.command("KEYS *");
