@@ -15,38 +15,38 @@ pub(crate) const MAX_DOC: usize = 64 * 1024;
 /// The parts of an authorization server's metadata a client uses.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct AuthorizationServerMetadata {
+pub(crate) struct AuthorizationServerMetadata {
     /// The issuer identifier: equal to the one discovery started from.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// Where a person authorizes the client (authorization code flow).
     #[serde(default)]
-    pub authorization_endpoint: Option<String>,
+    pub(crate) authorization_endpoint: Option<String>,
     /// Where tokens come from.
-    pub token_endpoint: String,
+    pub(crate) token_endpoint: String,
     /// RFC 7591 dynamic client registration, if offered.
     #[serde(default)]
-    pub registration_endpoint: Option<String>,
+    pub(crate) registration_endpoint: Option<String>,
     /// The scopes the server knows.
     #[serde(default)]
-    pub scopes_supported: Vec<String>,
+    pub(crate) scopes_supported: Vec<String>,
     /// PKCE methods (`S256` is required by the MCP specification).
     #[serde(default)]
-    pub code_challenge_methods_supported: Vec<String>,
+    pub(crate) code_challenge_methods_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
     #[serde(default)]
-    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub(crate) token_endpoint_auth_methods_supported: Vec<String>,
     /// Grant types the server accepts.
     #[serde(default)]
-    pub grant_types_supported: Vec<String>,
+    pub(crate) grant_types_supported: Vec<String>,
     /// Client ID metadata documents (a URL as `client_id`) are accepted.
     #[serde(default)]
-    pub client_id_metadata_document_supported: bool,
+    pub(crate) client_id_metadata_document_supported: bool,
     /// RFC 9207: the authorization response carries `iss`.
     #[serde(default)]
-    pub authorization_response_iss_parameter_supported: bool,
+    pub(crate) authorization_response_iss_parameter_supported: bool,
     /// RFC 9449 §5.1: DPoP proof algorithms the server accepts.
     #[serde(default)]
-    pub dpop_signing_alg_values_supported: Vec<String>,
+    pub(crate) dpop_signing_alg_values_supported: Vec<String>,
 }
 
 impl AuthorizationServerMetadata {
@@ -60,7 +60,10 @@ impl AuthorizationServerMetadata {
     /// names another issuer (discovery stops there: the server is
     /// misconfigured or impersonated), or an endpoint is not `https`
     /// (`http` only on loopback hosts).
-    pub async fn discover(fetcher: &dyn HttpFetch, issuer: &str) -> Result<Self, ClientError> {
+    pub(crate) async fn discover(
+        fetcher: &dyn HttpFetch,
+        issuer: &str,
+    ) -> Result<Self, ClientError> {
         let err = |s: String| ClientError::Discovery(s);
         if !is_web_url(issuer) {
             return Err(err(format!(
@@ -81,5 +84,24 @@ impl AuthorizationServerMetadata {
             }
         }
         Ok(meta)
+    }
+}
+
+#[cfg(all(test, feature = "reqwest"))]
+mod https_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_authorization_server_over_plain_http_is_refused_before_any_fetch() {
+        let fetch = crate::jwks::ReqwestFetch::new().unwrap();
+        let e = AuthorizationServerMetadata::discover(&fetch, "http://as.example.com")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            ClientError::Discovery(
+                "the authorization server \"http://as.example.com\" is not an https URL".into()
+            )
+        );
     }
 }

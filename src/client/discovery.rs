@@ -13,21 +13,21 @@ use crate::jwks::HttpFetch;
 /// What a server's 401 (and the RFC 9728 document it leads to) says.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Discovered {
+pub(crate) struct Discovered {
     /// The protected resource's identifier: what tokens must be for
     /// (RFC 8707 `resource`). It covers the server's URL.
-    pub resource: String,
+    pub(crate) resource: String,
     /// The authorization servers the document names, in its order.
-    pub authorization_servers: Vec<String>,
+    pub(crate) authorization_servers: Vec<String>,
     /// The scopes to ask for: the challenge's `scope`, else the document's
     /// `scopes_supported`, else none (`None`: omit `scope`).
-    pub scopes: Option<Vec<String>>,
+    pub(crate) scopes: Option<Vec<String>>,
 }
 
 /// The auth-params of the first challenge of `scheme` in a
 /// `WWW-Authenticate` value (quoted values; no escapes in the ones read
 /// here).
-pub fn challenge_params(www_authenticate: &str, scheme: &str) -> Vec<(String, String)> {
+pub(crate) fn challenge_params(www_authenticate: &str, scheme: &str) -> Vec<(String, String)> {
     let lower = www_authenticate.to_ascii_lowercase();
     let Some(start) = lower.find(&format!("{} ", scheme.to_ascii_lowercase())) else {
         return Vec::new();
@@ -162,7 +162,7 @@ pub(crate) fn metadata_urls(
 /// on another origin, no document found, a `resource` that does not cover
 /// `server_url`, no authorization server, URLs that are not `https`
 /// (`http` only on loopback hosts).
-pub async fn discover(
+pub(crate) async fn discover(
     fetcher: &dyn HttpFetch,
     server_url: &str,
     www_authenticate: Option<&str>,

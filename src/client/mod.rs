@@ -78,13 +78,11 @@ mod token_request;
 #[cfg(feature = "reqwest")]
 mod trust;
 
-pub use as_metadata::AuthorizationServerMetadata;
 #[cfg(feature = "reqwest")]
 pub use authorization_code::{AuthorizationCode, UserAgent};
 #[cfg(feature = "reqwest")]
 pub use builder::AuthorizedClientBuilder;
 pub use credentials::{ClientCredentials, ClientCredentialsBuilder};
-pub use discovery::{Discovered, challenge_params, discover};
 #[cfg(feature = "signing")]
 pub use dpop_key::DpopKey;
 pub use exchange::{TokenExchange, forward_same_audience};

@@ -10,11 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use mcp_resource_guard::client::{
-    AuthorizationServerMetadata, AuthorizedClient, ClientCredentials, ClientError, Grant,
-    TokenSource, TrustedIssuers, discover,
+    AuthorizedClient, ClientCredentials, ClientError, Grant, TokenSource, TrustedIssuers,
 };
 use mcp_resource_guard::introspection::ClientAuth;
-use mcp_resource_guard::jwks::ReqwestFetch;
 use mcp_resource_guard::testing::{ManualClock, TestIssuer};
 use mcp_resource_guard::{GuardLayer, Issuer, RequireScopeLayer};
 use serde_json::{Value, json};
@@ -316,24 +314,26 @@ async fn the_authorized_client_follows_the_401_and_steps_up_once() {
 #[tokio::test]
 async fn discovery_refuses_what_it_cannot_trust() {
     let issuer = TestIssuer::start().await.unwrap();
+    issuer.add_client("agent", "s3cret", ["todo:read", "todo:write"]);
     let base = guarded_server(&issuer).await;
-    let fetch = ReqwestFetch::new().unwrap();
     let meta = format!("{base}/.well-known/oauth-protected-resource/mcp");
     let www = format!("Bearer resource_metadata=\"{meta}\", scope=\"todo:read\"");
-    let d = discover(&fetch, &format!("{base}/mcp"), Some(&www))
+    // The challenge's scope.
+    let t = agent(&issuer, "agent", "s3cret")
+        .token_for(&format!("{base}/mcp"), Some(&www))
         .await
         .unwrap();
-    assert_eq!(d.resource, format!("{base}/mcp"));
-    assert_eq!(d.authorization_servers, [issuer.issuer()]);
-    assert_eq!(d.scopes, Some(scopes(&["todo:read"])));
+    assert_eq!(t.scope(), Some("todo:read"));
     // Without a challenge: the well-known URI with the path inserted, and
     // the document's scopes_supported.
-    let d = discover(&fetch, &format!("{base}/mcp"), None)
+    let t = agent(&issuer, "agent", "s3cret")
+        .token_for(&format!("{base}/mcp"), None)
         .await
         .unwrap();
-    assert_eq!(d.scopes, Some(scopes(&["todo:read", "todo:write"])));
+    assert_eq!(t.scope(), Some("todo:read todo:write"));
     // The document names another resource than the server asked.
-    let e = discover(&fetch, &format!("{base}/other"), Some(&www))
+    let e = agent(&issuer, "agent", "s3cret")
+        .token_for(&format!("{base}/other"), Some(&www))
         .await
         .unwrap_err();
     assert!(
@@ -341,13 +341,13 @@ async fn discovery_refuses_what_it_cannot_trust() {
         "{e:?}"
     );
     // A resource_metadata on another origin is not fetched.
-    let e = discover(
-        &fetch,
-        &format!("{base}/mcp"),
-        Some("Bearer resource_metadata=\"http://evil.example.com/m\""),
-    )
-    .await
-    .unwrap_err();
+    let e = agent(&issuer, "agent", "s3cret")
+        .token_for(
+            &format!("{base}/mcp"),
+            Some("Bearer resource_metadata=\"http://evil.example.com/m\""),
+        )
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, ClientError::Discovery(m) if m.contains("not on the server's origin")),
         "{e:?}"
@@ -756,36 +756,6 @@ async fn redirects_are_not_followed_with_a_token() {
         hits.load(Ordering::SeqCst),
         0,
         "the redirect was not followed"
-    );
-}
-
-#[tokio::test]
-async fn discovery_refuses_an_authorization_server_over_plain_http() {
-    // A metadata document naming an http (not loopback) authorization server.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let resource = format!("{base}/mcp");
-    let doc = json!({"resource": resource, "authorization_servers": ["http://as.example.com"]});
-    let app = Router::new().route(
-        "/.well-known/oauth-protected-resource/mcp",
-        get(move || {
-            let doc = doc.clone();
-            async move { axum::Json(doc) }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let www =
-        format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"");
-    let fetch = ReqwestFetch::new().unwrap();
-    let d = discover(&fetch, &resource, Some(&www)).await.unwrap();
-    let e = AuthorizationServerMetadata::discover(&fetch, &d.authorization_servers[0])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        e,
-        ClientError::Discovery(
-            "the authorization server \"http://as.example.com\" is not an https URL".into()
-        )
     );
 }
 
