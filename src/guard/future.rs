@@ -166,6 +166,21 @@ fn step_up(
         .then(|| shared.challenge_scope(Wire::Stateless, ctx, &[], false))
 }
 
+/// Audits a request let through: with the context of a token verified now
+/// or before (`cached`), or without credentials (optional mode). With
+/// [`deny`], the guard's every audit event comes from here.
+pub(super) fn allow(shared: &Shared, ctx: Option<&AuthContext>, cached: bool) {
+    audit::record(&Decision {
+        layer: "guard",
+        allow: true,
+        reason: if ctx.is_some() { "verified" } else { "anonymous" },
+        cached,
+        ctx,
+        scopes_required: if ctx.is_some() { &shared.required } else { &[] },
+        ..Decision::default()
+    });
+}
+
 /// Audits a denial and builds its response.
 fn deny<ResB: From<String>>(
     shared: &Shared,
@@ -228,14 +243,7 @@ where
                             );
                         }
                     };
-                    audit::record(&Decision {
-                        layer: "guard",
-                        allow: true,
-                        reason: "verified",
-                        ctx: Some(&ctx),
-                        scopes_required: &this.shared.required,
-                        ..Decision::default()
-                    });
+                    allow(this.shared, Some(&ctx), false);
                     let Some((mut svc, mut req)) = pending.take().map(|b| *b) else {
                         break deny(
                             this.shared,

@@ -9,7 +9,7 @@ use http::header::{HeaderValue, ORIGIN};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::{DpopRequest, GuardFuture, State, VerifyFuture};
+use super::future::{self, DpopRequest, GuardFuture, State, VerifyFuture};
 use super::policy::{Anonymous, Shared};
 use crate::claims::AuthContext;
 use crate::config::AuthMode;
@@ -17,7 +17,6 @@ use crate::error::{AuthError, AuthErrorKind};
 use crate::guard::cache::CachedToken;
 use crate::guard::cors::is_preflight;
 use crate::guard::token::{self, BearerToken, Credentials};
-use crate::observe::audit::{self, Decision};
 
 /// The guard service made by [`GuardLayer`](crate::GuardLayer).
 #[derive(Clone)]
@@ -170,12 +169,7 @@ impl<S> Guard<S> {
             Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_))
                 if self.mode == AuthMode::Optional =>
             {
-                audit::record(&Decision {
-                    layer: "guard",
-                    allow: true,
-                    reason: "anonymous",
-                    ..Decision::default()
-                });
+                future::allow(&self.shared, None, false);
                 return Verdict::Anonymous;
             }
             Ok(Credentials::None | Credentials::OtherScheme | Credentials::Dpop(_)) => {
@@ -216,15 +210,7 @@ impl<S> Guard<S> {
                 .and_then(|()| not_bound(&ctx))
             {
                 Ok(()) => {
-                    audit::record(&Decision {
-                        layer: "guard",
-                        allow: true,
-                        reason: "verified",
-                        cached: true,
-                        ctx: Some(&ctx),
-                        scopes_required: &shared.required,
-                        ..Decision::default()
-                    });
+                    future::allow(shared, Some(&ctx), true);
                     Verdict::Cached(ctx, extensions)
                 }
                 Err(error) => Verdict::Done(State::refuse(shared, error, ctx, req.headers())),
