@@ -48,7 +48,7 @@ impl Todos {
     #[tool(description = "Who is calling: the access token's subject and scopes")]
     async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
         // The guard put the verified token's context in the request.
-        let ctx = AuthContext::from_parts(&parts);
+        let ctx = AuthContext::from_extensions(&parts.extensions);
         format!("{:?}", ctx.as_ref().and_then(|c| c.subject()))
     }
 

@@ -261,24 +261,20 @@ impl AuthContext {
 }
 
 impl AuthContext {
-    /// The context the guard put in a request's extensions, if any.
-    pub fn from_extensions(extensions: &http::Extensions) -> Option<Self> {
-        extensions.get::<Self>().cloned()
-    }
-
-    /// The context of a request, from its head. Inside an rmcp tool, which
-    /// can take the HTTP request's `Parts` as `Extension(parts):
-    /// Extension<http::request::Parts>`, this is the one line that gives the
-    /// caller: `AuthContext::from_parts(&parts)` (see `examples/todo_server.rs`).
+    /// The context the guard put in a request's extensions, if any: from
+    /// `req.extensions()`, or inside an rmcp tool, which can take the HTTP
+    /// request's head as `Extension(parts): Extension<http::request::Parts>`,
+    /// from `&parts.extensions` (see `examples/todo_server.rs`). With axum,
+    /// extract `AuthContext` (or `Option<AuthContext>` in optional mode).
     ///
     /// ```
     /// use mcp_resource_guard::AuthContext;
     ///
     /// let (parts, ()) = http::Request::new(()).into_parts();
-    /// assert!(AuthContext::from_parts(&parts).is_none()); // no guard ran
+    /// assert!(AuthContext::from_extensions(&parts.extensions).is_none()); // no guard ran
     /// ```
-    pub fn from_parts(parts: &http::request::Parts) -> Option<Self> {
-        Self::from_extensions(&parts.extensions)
+    pub fn from_extensions(extensions: &http::Extensions) -> Option<Self> {
+        extensions.get::<Self>().cloned()
     }
 
     /// `iss`: the authorization server that issued the token.
@@ -373,8 +369,9 @@ impl AuthContext {
         Actor::from_value(self.claims().get("act")?, 0)
     }
 
-    /// Every claim of the token.
-    pub fn claims(&self) -> &Map<String, Value> {
+    /// Every claim of the token (read them with [`claim`](Self::claim) or
+    /// [`deserialize_claims`](Self::deserialize_claims)).
+    pub(crate) fn claims(&self) -> &Map<String, Value> {
         self.0.claims.get_or_init(|| {
             self.0
                 .payload

@@ -129,7 +129,7 @@ struct Inner {
 ///
 /// // The request digest: what identifies "this call" for your tool.
 /// let digest = format!("tools/call:transfer:{}", params.arguments_json());
-/// let caller = AuthContext::from_parts(&parts).ok_or("no caller")?;
+/// let caller = AuthContext::from_extensions(&parts.extensions).ok_or("no caller")?;
 /// match params.request_state.as_deref() {
 ///     // First round: seal what the next round needs, hand it out.
 ///     None => {

@@ -173,7 +173,11 @@ pub(super) fn allow(shared: &Shared, ctx: Option<&AuthContext>, cached: bool) {
     audit::record(&Decision {
         layer: "guard",
         allow: true,
-        reason: if ctx.is_some() { "verified" } else { "anonymous" },
+        reason: if ctx.is_some() {
+            "verified"
+        } else {
+            "anonymous"
+        },
         cached,
         ctx,
         scopes_required: if ctx.is_some() { &shared.required } else { &[] },

@@ -77,13 +77,8 @@ impl SharedStore {
     /// `store`, with revocations rechecked every second, and a 503 when the
     /// store is down for a replay check or a revocation check.
     pub fn new(store: impl Store) -> Self {
-        Self::from_arc(Arc::new(store))
-    }
-
-    /// As [`new`](Self::new), for a store already shared.
-    pub fn from_arc(store: Arc<dyn Store>) -> Self {
         Self {
-            store,
+            store: Arc::new(store),
             recheck: Duration::from_secs(1),
             replay_when_down: ReplayWhenDown::default(),
             revocations_when_down: RevocationsWhenDown::default(),

@@ -92,8 +92,9 @@ fn app(ran: Arc<Mutex<Vec<Value>>>) -> Router {
         .prompt("secret_prompt", Rule::require(["todo:delete"]))
         .build()
         .unwrap();
-    let subject: upstream::SubjectOf =
-        |p| AuthContext::from_parts(p).and_then(|c| c.subject().map(str::to_owned));
+    let subject: upstream::SubjectOf = |p| {
+        AuthContext::from_extensions(&p.extensions).and_then(|c| c.subject().map(str::to_owned))
+    };
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(true)
         .with_sse_keep_alive(None)

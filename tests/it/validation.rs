@@ -629,7 +629,10 @@ async fn every_claim_reaches_the_context() {
         .verify(&mcp_resource_guard::BearerToken::new(t))
         .await
         .unwrap();
-    assert_eq!(ctx.claims()["tenant"]["id"], "t1");
+    assert_eq!(
+        ctx.claim::<serde_json::Value>("tenant").unwrap().unwrap()["id"],
+        "t1"
+    );
     assert_eq!(
         ctx.claim::<String>("jti").unwrap().as_deref(),
         Some("jti-1")

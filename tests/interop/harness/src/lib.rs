@@ -74,7 +74,7 @@ pub struct DeleteTodo {
 /// The caller's `sub`, else (a client-credentials token without one) its
 /// `client_id`.
 fn caller(parts: &http::request::Parts) -> String {
-    AuthContext::from_parts(parts)
+    AuthContext::from_extensions(&parts.extensions)
         .and_then(|c| c.subject().or(c.client_id()).map(str::to_owned))
         .unwrap_or_else(|| "anonymous".to_owned())
 }
@@ -91,7 +91,7 @@ impl TodoServer {
 
     #[tool(description = "Who is calling: subject, client id and scopes of the access token")]
     async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
-        match AuthContext::from_parts(&parts) {
+        match AuthContext::from_extensions(&parts.extensions) {
             Some(ctx) => json!({
                 "sub": ctx.subject(),
                 "client_id": ctx.client_id(),

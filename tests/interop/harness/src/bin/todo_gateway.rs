@@ -90,7 +90,7 @@ impl Gateway {
         description = "Your todos at the downstream server, fetched on your behalf (token exchange)"
     )]
     async fn todos_for_me(&self, Extension(parts): Extension<http::request::Parts>) -> String {
-        let Some(ctx) = AuthContext::from_parts(&parts) else {
+        let Some(ctx) = AuthContext::from_extensions(&parts.extensions) else {
             return "no caller".to_owned();
         };
         // The incoming token, exactly as the guard verified it.
