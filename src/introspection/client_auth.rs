@@ -14,16 +14,16 @@ use crate::error::{AuthError, AuthErrorKind};
 /// A client secret. Its `Debug` prints `ClientSecret([redacted])`; it has no
 /// `Display`, and the crate never logs it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ClientSecret(Box<str>);
+pub(crate) struct ClientSecret(Box<str>);
 
 impl ClientSecret {
     /// Wraps a secret.
-    pub fn new(secret: impl Into<Box<str>>) -> Self {
+    pub(crate) fn new(secret: impl Into<Box<str>>) -> Self {
         Self(secret.into())
     }
 
     /// The secret itself. Never log it.
-    pub fn secret(&self) -> &str {
+    pub(crate) fn secret(&self) -> &str {
         &self.0
     }
 }

@@ -71,7 +71,7 @@ mod shared_answers;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client_auth::{ClientAssertionKey, ClientAuth, ClientSecret};
+pub use client_auth::{ClientAssertionKey, ClientAuth};
 pub(crate) use introspector::{Introspector, build_all};
 pub(crate) use routing::RoutingVerifier;
 
