@@ -45,7 +45,7 @@ impl Todos {
         Self { items, tool_router }
     }
 
-    #[tool(description = "Who is calling: the access token's subject and scopes")]
+    #[tool(description = "Who is calling: the access token's subject")]
     async fn whoami(&self, Extension(parts): Extension<http::request::Parts>) -> String {
         // The guard put the verified token's context in the request.
         let ctx = AuthContext::from_extensions(&parts.extensions);
