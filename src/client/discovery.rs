@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::as_metadata::MAX_DOC;
+use super::boundary::within;
 use super::token::ClientError;
 use crate::guard::resource::is_web_url;
 use crate::jwks::HttpFetch;
@@ -99,26 +100,6 @@ struct ResourceMetadata {
     authorization_servers: Vec<String>,
     #[serde(default)]
     scopes_supported: Vec<String>,
-}
-
-/// `url` is within `resource`: same origin, and a path under its path.
-pub(crate) fn within(resource: &str, url: &str) -> bool {
-    let (Ok(r), Ok(u)) = (url::Url::parse(resource), url::Url::parse(url)) else {
-        return false;
-    };
-    within_url(&r, &u)
-}
-
-/// [`within`] for parsed URLs (no allocation).
-pub(crate) fn within_url(resource: &url::Url, url: &url::Url) -> bool {
-    let base = resource.path().trim_end_matches('/');
-    resource.scheme() == url.scheme()
-        && resource.host() == url.host()
-        && resource.port_or_known_default() == url.port_or_known_default()
-        && url
-            .path()
-            .strip_prefix(base)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Where to look for the server's RFC 9728 document: the challenge's
@@ -286,21 +267,5 @@ mod tests {
                 "{foreign}"
             );
         }
-    }
-
-    #[test]
-    fn tokens_stay_within_their_resource() {
-        let r = "https://mcp.example.com/mcp";
-        assert!(within(r, "https://mcp.example.com/mcp"));
-        assert!(within(r, "https://mcp.example.com/mcp/x"));
-        assert!(!within(r, "https://mcp.example.com/mcpx"));
-        assert!(!within(r, "https://mcp.example.com/other"));
-        assert!(!within(r, "http://mcp.example.com/mcp"));
-        assert!(!within(r, "https://evil.example.com/mcp"));
-        assert!(!within(r, "https://mcp.example.com:8443/mcp"));
-        assert!(within(
-            "https://mcp.example.com/",
-            "https://mcp.example.com/anything"
-        ));
     }
 }

@@ -1,8 +1,8 @@
 //! Downstream calls the right way: RFC 8693 token exchange, and cascading
 //! the caller's token only to the audience it was issued for.
 
+use super::boundary::within;
 use super::credentials::{ClientCredentials, scope_key};
-use super::discovery::within;
 use super::token::{AccessToken, ClientError};
 use crate::claims::AuthContext;
 

@@ -4,9 +4,10 @@
 use std::sync::{Arc, Mutex};
 
 use super::as_metadata::AuthorizationServerMetadata;
+use super::boundary::within_url;
 use super::builder::AuthorizedClientBuilder;
 use super::credentials::ClientCredentials;
-use super::discovery::{auth_param, discover, with_challenged_scopes, within_url};
+use super::discovery::{auth_param, discover, with_challenged_scopes};
 use super::grant::{Grant, Kind};
 use super::token::{AccessToken, ClientError};
 use super::trust::TrustedIssuers;

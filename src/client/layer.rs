@@ -12,7 +12,7 @@ use http::{HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::discovery::within;
+use super::boundary::within;
 use super::token::{ClientError, TokenSource};
 use crate::error::BoxError;
 

@@ -52,12 +52,15 @@
 //! must never pass the token it received on to another API (the MCP
 //! specification forbids token passthrough): get its own.
 
+#[cfg(feature = "reqwest")]
 mod as_metadata;
 #[cfg(feature = "reqwest")]
 mod authorization_code;
+mod boundary;
 #[cfg(feature = "reqwest")]
 mod builder;
 mod credentials;
+#[cfg(feature = "reqwest")]
 mod discovery;
 #[cfg(feature = "signing")]
 mod dpop_key;

@@ -193,6 +193,7 @@ pub struct ReqwestFetch {
 }
 
 /// At most this many redirects are followed.
+#[cfg(feature = "reqwest")]
 pub(crate) const MAX_REDIRECTS: usize = 3;
 
 #[cfg(feature = "reqwest")]

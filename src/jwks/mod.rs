@@ -59,7 +59,7 @@ use async_trait::async_trait;
 use crate::error::{BoxError, ConfigError};
 
 pub(crate) use discovery::discover_field;
-#[cfg(feature = "client")]
+#[cfg(all(feature = "client", feature = "reqwest"))]
 pub(crate) use discovery::fetch_metadata;
 #[cfg(feature = "reqwest")]
 pub use fetch::ReqwestFetch;
