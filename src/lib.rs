@@ -87,8 +87,9 @@ axum::serve(listener, app).await?;
 //! configuration values. Each larger concern is a module: [`mcp`] (the MCP
 //! policy layer), [`jwks`] (key sources), [`challenge`] (rejection bodies),
 //! [`metadata`] (RFC 9728), [`store`] (state shared by replicas),
-//! [`dpop`], [`introspection`], [`client`], [`testing`] (test keys, a test issuer, a manual
-//! clock), [`dangerous`] (escape hatches), [`manual`] (documentation only).
+//! [`dpop`], [`introspection`], `client` (feature `client`), `testing`
+//! (feature `testing`: test keys, a test issuer, a manual clock),
+//! [`dangerous`] (escape hatches), [`manual`] (documentation only).
 //! Every public item has exactly one path.
 //!
 //! ## The manual

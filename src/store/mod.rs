@@ -21,7 +21,7 @@
 //!
 //! - [`MemoryStore`]: in this process (the default for one replica, and for
 //!   tests of several guards in one process).
-//! - [`RedisStore`] (feature `redis`): Redis or Valkey, standalone or
+//! - `RedisStore` (feature `redis`): Redis or Valkey, standalone or
 //!   cluster.
 //!
 //! ```
