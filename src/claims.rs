@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::config::ScopeClaim;
+use crate::error::AuthError;
 use crate::jwks::KeyRef;
 
 /// The scopes granted to a token.
@@ -275,6 +277,27 @@ impl AuthContext {
     /// ```
     pub fn from_extensions(extensions: &http::Extensions) -> Option<Self> {
         extensions.get::<Self>().cloned()
+    }
+
+    /// Builds a context from a verified claim set: for custom
+    /// [`TokenVerifier`](crate::TokenVerifier)s (introspection, say).
+    ///
+    /// Reads `iss` (required string), `sub`, `client_id` (else `azp`, `cid`,
+    /// `appid`), `aud`
+    /// (string or array), `exp`, `nbf`, `iat`, `jti` and the scopes per
+    /// `scope_claim`. It checks shapes only: signature, issuer, audience and
+    /// time checks are the verifier's job (the guard re-checks issuer and
+    /// audience on every context it receives).
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthErrorKind::InvalidToken`](crate::AuthErrorKind::InvalidToken) error when `iss` is missing or a
+    /// claim has the wrong shape (its detail names the claim).
+    pub fn from_claims(
+        claims: Map<String, Value>,
+        scope_claim: &ScopeClaim,
+    ) -> Result<Self, AuthError> {
+        crate::verify::claims::context_from_map(claims, scope_claim, None)
     }
 
     /// `iss`: the authorization server that issued the token.

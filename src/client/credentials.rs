@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::exchange::TokenExchange;
 use super::token::{AccessToken, ClientError, TokenSource};
 use super::token_request::{Issued, MAX_RESPONSE, TokenEndpoint};
+use crate::claims::AuthContext;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::guard::resource::is_web_url;
@@ -204,6 +206,36 @@ impl ClientCredentialsBuilder {
 }
 
 impl ClientCredentials {
+    /// Exchanges the access token this server received (`subject_token`,
+    /// verified by the guard as `subject`) for one for a downstream
+    /// resource (RFC 8693), authenticated as this server's client. Set the
+    /// [`resource`](TokenExchange::resource) (required), the narrowed
+    /// [`scopes`](TokenExchange::scopes) and, to record the delegation
+    /// (`act`), this server's own [`actor_token`](TokenExchange::actor_token).
+    ///
+    /// Cached per (hash of the subject token, resource, scopes, actor),
+    /// never beyond the subject token's `exp` (a subject token without
+    /// `exp` is exchanged every time).
+    ///
+    /// ```no_run
+    /// # async fn demo(cc: mcp_resource_guard::client::ClientCredentials,
+    /// #   ctx: mcp_resource_guard::AuthContext, incoming: &str) -> Result<(), mcp_resource_guard::client::ClientError> {
+    /// let downstream = cc
+    ///     .exchange(incoming, &ctx)
+    ///     .resource("https://api.example.com")
+    ///     .scopes(["read"])
+    ///     .send()
+    ///     .await?;
+    /// # let _ = downstream; Ok(()) }
+    /// ```
+    pub fn exchange<'a>(
+        &'a self,
+        subject_token: &'a str,
+        subject: &'a AuthContext,
+    ) -> TokenExchange<'a> {
+        TokenExchange::new(self, subject_token, subject)
+    }
+
     /// Credentials of a client of `issuer`, authenticated with `auth`.
     pub fn builder(issuer: impl Into<String>, auth: ClientAuth) -> ClientCredentialsBuilder {
         ClientCredentialsBuilder {

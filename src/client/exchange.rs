@@ -32,36 +32,16 @@ impl std::fmt::Debug for TokenExchange<'_> {
     }
 }
 
-impl ClientCredentials {
-    /// Exchanges the access token this server received (`subject_token`,
-    /// verified by the guard as `subject`) for one for a downstream
-    /// resource (RFC 8693), authenticated as this server's client. Set the
-    /// [`resource`](TokenExchange::resource) (required), the narrowed
-    /// [`scopes`](TokenExchange::scopes) and, to record the delegation
-    /// (`act`), this server's own [`actor_token`](TokenExchange::actor_token).
-    ///
-    /// Cached per (hash of the subject token, resource, scopes, actor),
-    /// never beyond the subject token's `exp` (a subject token without
-    /// `exp` is exchanged every time).
-    ///
-    /// ```no_run
-    /// # async fn demo(cc: mcp_resource_guard::client::ClientCredentials,
-    /// #   ctx: mcp_resource_guard::AuthContext, incoming: &str) -> Result<(), mcp_resource_guard::client::ClientError> {
-    /// let downstream = cc
-    ///     .exchange(incoming, &ctx)
-    ///     .resource("https://api.example.com")
-    ///     .scopes(["read"])
-    ///     .send()
-    ///     .await?;
-    /// # let _ = downstream; Ok(()) }
-    /// ```
-    pub fn exchange<'a>(
-        &'a self,
+impl<'a> TokenExchange<'a> {
+    /// The exchange of `subject_token` (verified as `subject`) by
+    /// `credentials`, for [`ClientCredentials::exchange`].
+    pub(super) fn new(
+        credentials: &'a ClientCredentials,
         subject_token: &'a str,
         subject: &'a AuthContext,
-    ) -> TokenExchange<'a> {
+    ) -> Self {
         TokenExchange {
-            credentials: self,
+            credentials,
             subject_token,
             subject,
             resource: None,

@@ -56,12 +56,11 @@ pub struct GuardBuilder {
     rejection: Shaper,
 }
 
-impl GuardLayer {
-    /// Starts a configuration for the resource at `resource_url`: the URL
-    /// clients use to reach this MCP server (see [`ResourceUrl`]).
-    pub fn builder(resource_url: impl Into<String>) -> GuardBuilder {
-        GuardBuilder {
-            resource: resource_url.into(),
+impl GuardBuilder {
+    /// The defaults, for [`GuardLayer::builder`].
+    pub(crate) fn new(resource: String) -> Self {
+        Self {
+            resource,
             issuers: Vec::new(),
             scopes_supported: Vec::new(),
             required_scopes: Vec::new(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use super::builder::GuardBuilder;
 use super::policy::Shared;
 use super::service::Guard;
 use crate::config::AuthMode;
@@ -58,6 +59,14 @@ use crate::store::StoreError;
 pub struct GuardLayer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) mode: AuthMode,
+}
+
+impl GuardLayer {
+    /// Starts a configuration for the resource at `resource_url`: the URL
+    /// clients use to reach this MCP server (see [`ResourceUrl`]).
+    pub fn builder(resource_url: impl Into<String>) -> GuardBuilder {
+        GuardBuilder::new(resource_url.into())
+    }
 }
 
 impl GuardLayer {

@@ -13,8 +13,10 @@ use async_trait::async_trait;
 
 use super::discovery::discover;
 use super::fetch::{HttpFetch, freshness};
+use super::remote_builder::RemoteJwksBuilder;
 use super::{KeyHealth, KeyRef, KeySet, KeySource, KeySourceError, RefreshReason};
 use crate::clock::Clock;
+use crate::error::ConfigError;
 use crate::observe::log::event;
 
 const BACKOFF_BASE: Duration = Duration::from_secs(1);
@@ -114,6 +116,33 @@ fn jitter(max: Duration) -> Duration {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let r = RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed));
     max.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+impl RemoteJwks {
+    /// A key source for this `jwks_uri`, with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidJwksUri`] when the URL is not an absolute
+    /// `https` URL (`http` is allowed for loopback hosts).
+    pub fn new(jwks_uri: impl Into<String>) -> Result<Self, ConfigError> {
+        Self::builder(jwks_uri).build()
+    }
+
+    /// A builder for a key source with a known `jwks_uri` (no discovery).
+    pub fn builder(jwks_uri: impl Into<String>) -> RemoteJwksBuilder {
+        RemoteJwksBuilder::new(Target::JwksUri(Arc::new(jwks_uri.into())))
+    }
+
+    /// A builder for a key source that finds the `jwks_uri` of `issuer` by
+    /// RFC 8414 metadata (`/.well-known/oauth-authorization-server`, inserted
+    /// before the issuer's path), then OpenID Connect Discovery
+    /// (`/.well-known/openid-configuration`, appended). The metadata's
+    /// `issuer` must equal `issuer` exactly. Discovery runs at the first
+    /// fetch; its result is kept.
+    pub fn discover(issuer: impl Into<String>) -> RemoteJwksBuilder {
+        RemoteJwksBuilder::new(Target::Discover(issuer.into()))
+    }
 }
 
 impl RemoteJwks {

@@ -46,33 +46,6 @@ impl fmt::Debug for RemoteJwksBuilder {
     }
 }
 
-impl RemoteJwks {
-    /// A key source for this `jwks_uri`, with the default settings.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::InvalidJwksUri`] when the URL is not an absolute
-    /// `https` URL (`http` is allowed for loopback hosts).
-    pub fn new(jwks_uri: impl Into<String>) -> Result<Self, ConfigError> {
-        Self::builder(jwks_uri).build()
-    }
-
-    /// A builder for a key source with a known `jwks_uri` (no discovery).
-    pub fn builder(jwks_uri: impl Into<String>) -> RemoteJwksBuilder {
-        RemoteJwksBuilder::new(Target::JwksUri(Arc::new(jwks_uri.into())))
-    }
-
-    /// A builder for a key source that finds the `jwks_uri` of `issuer` by
-    /// RFC 8414 metadata (`/.well-known/oauth-authorization-server`, inserted
-    /// before the issuer's path), then OpenID Connect Discovery
-    /// (`/.well-known/openid-configuration`, appended). The metadata's
-    /// `issuer` must equal `issuer` exactly. Discovery runs at the first
-    /// fetch; its result is kept.
-    pub fn discover(issuer: impl Into<String>) -> RemoteJwksBuilder {
-        RemoteJwksBuilder::new(Target::Discover(issuer.into()))
-    }
-}
-
 impl RemoteJwksBuilder {
     pub(super) fn new(target: Target) -> Self {
         Self {

@@ -170,111 +170,89 @@ fn parse_scopes(claims: &StdClaims<'_>, claim: &ScopeClaim) -> Result<Scopes, Au
     }
 }
 
-impl AuthContext {
-    /// Builds a context from a verified claim set: for custom
-    /// [`TokenVerifier`](crate::TokenVerifier)s (introspection, say).
-    ///
-    /// Reads `iss` (required string), `sub`, `client_id` (else `azp`, `cid`,
-    /// `appid`), `aud`
-    /// (string or array), `exp`, `nbf`, `iat`, `jti` and the scopes per
-    /// `scope_claim`. It checks shapes only: signature, issuer, audience and
-    /// time checks are the verifier's job (the guard re-checks issuer and
-    /// audience on every context it receives).
-    ///
-    /// # Errors
-    ///
-    /// An [`AuthErrorKind::InvalidToken`] error when `iss` is missing or a
-    /// claim has the wrong shape (its detail names the claim).
-    pub fn from_claims(
-        claims: Map<String, Value>,
-        scope_claim: &ScopeClaim,
-    ) -> Result<Self, AuthError> {
-        Self::from_claim_map(claims, scope_claim, None)
-    }
+/// [`AuthContext::from_claims`], remembering the key that verified the
+/// token.
+pub(crate) fn context_from_map(
+    claims: Map<String, Value>,
+    scope_claim: &ScopeClaim,
+    key: Option<KeyRef>,
+) -> Result<AuthContext, AuthError> {
+    let mut inner = build(
+        &StdClaims::from_map(&claims, scope_claim),
+        scope_claim,
+        None,
+    )?;
+    inner.key = key;
+    // `build` left the claim map empty: it is the one we were given.
+    let _ = inner.claims.set(claims);
+    Ok(AuthContext::new(inner))
+}
 
-    /// [`from_claims`](AuthContext::from_claims), remembering the key that
-    /// verified the token.
-    pub(crate) fn from_claim_map(
-        claims: Map<String, Value>,
-        scope_claim: &ScopeClaim,
-        key: Option<KeyRef>,
-    ) -> Result<Self, AuthError> {
-        let mut inner = Self::build(
-            &StdClaims::from_map(&claims, scope_claim),
-            scope_claim,
-            None,
-        )?;
-        inner.key = key;
-        // `build` left the claim map empty: it is the one we were given.
-        let _ = inner.claims.set(claims);
-        Ok(Self::new(inner))
-    }
+/// A context for a verified JWT whose standard claims are `std` (borrowed
+/// from `payload`); the full claim map is parsed at first use.
+pub(crate) fn context_from_jwt(
+    std: &StdClaims<'_>,
+    payload: &[u8],
+    scope_claim: &ScopeClaim,
+    key: KeyRef,
+) -> Result<AuthContext, AuthError> {
+    let mut inner = build(std, scope_claim, Some(payload.into()))?;
+    inner.key = Some(key);
+    Ok(AuthContext::new(inner))
+}
 
-    /// A context for a verified JWT whose standard claims are `std`
-    /// (borrowed from `payload`); the full claim map is parsed at first use.
-    pub(crate) fn from_jwt(
-        std: &StdClaims<'_>,
-        payload: &[u8],
-        scope_claim: &ScopeClaim,
-        key: KeyRef,
-    ) -> Result<Self, AuthError> {
-        let mut inner = Self::build(std, scope_claim, Some(payload.into()))?;
-        inner.key = Some(key);
-        Ok(Self::new(inner))
-    }
-
-    fn build(
-        claims: &StdClaims<'_>,
-        scope_claim: &ScopeClaim,
-        payload: Option<Box<[u8]>>,
-    ) -> Result<Inner, AuthError> {
-        let Claim::Str(issuer) = &claims.iss else {
-            return Err(invalid("iss is missing or not a string"));
-        };
-        let audiences = match &claims.aud {
-            Claim::Absent | Claim::Null => Vec::new(),
-            aud => aud
-                .str_items()
-                .ok_or_else(|| invalid("aud is neither a string nor an array of strings"))?
-                .iter()
-                .map(|a| a.as_ref().to_owned())
-                .collect(),
-        };
-        let date = |c: &Claim<'_>| -> Result<Option<u64>, AuthError> {
-            match c {
-                Claim::Null => Ok(None),
-                c => c
-                    .numeric_date()
-                    .map_err(|_| invalid("exp, nbf or iat is not a NumericDate")),
-            }
-        };
-        // RFC 9068 `client_id`, else `azp` (OIDC, Entra v2), `cid` (Okta),
-        // `appid` (Entra v1).
-        let mut client_id = None;
-        for c in [&claims.client_id, &claims.azp, &claims.cid, &claims.appid] {
-            if let Some(c) = opt_string(c)? {
-                client_id = Some(c);
-                break;
-            }
+/// A context's fields from the standard claims.
+fn build(
+    claims: &StdClaims<'_>,
+    scope_claim: &ScopeClaim,
+    payload: Option<Box<[u8]>>,
+) -> Result<Inner, AuthError> {
+    let Claim::Str(issuer) = &claims.iss else {
+        return Err(invalid("iss is missing or not a string"));
+    };
+    let audiences = match &claims.aud {
+        Claim::Absent | Claim::Null => Vec::new(),
+        aud => aud
+            .str_items()
+            .ok_or_else(|| invalid("aud is neither a string nor an array of strings"))?
+            .iter()
+            .map(|a| a.as_ref().to_owned())
+            .collect(),
+    };
+    let date = |c: &Claim<'_>| -> Result<Option<u64>, AuthError> {
+        match c {
+            Claim::Null => Ok(None),
+            c => c
+                .numeric_date()
+                .map_err(|_| invalid("exp, nbf or iat is not a NumericDate")),
         }
-        Ok(Inner {
-            subject: opt_string(&claims.sub)?,
-            jti: opt_string(&claims.jti)?,
-            scopes: parse_scopes(claims, scope_claim)?,
-            issuer: issuer.as_ref().to_owned(),
-            client_id,
-            audiences,
-            expires_at: date(&claims.exp)?,
-            not_before: date(&claims.nbf)?,
-            issued_at: date(&claims.iat)?,
-            claims: OnceLock::new(),
-            payload,
-            key: None,
-            cache_until: None,
-            dpop_jkt: None,
-            dpop_ath: None,
-        })
+    };
+    // RFC 9068 `client_id`, else `azp` (OIDC, Entra v2), `cid` (Okta),
+    // `appid` (Entra v1).
+    let mut client_id = None;
+    for c in [&claims.client_id, &claims.azp, &claims.cid, &claims.appid] {
+        if let Some(c) = opt_string(c)? {
+            client_id = Some(c);
+            break;
+        }
     }
+    Ok(Inner {
+        subject: opt_string(&claims.sub)?,
+        jti: opt_string(&claims.jti)?,
+        scopes: parse_scopes(claims, scope_claim)?,
+        issuer: issuer.as_ref().to_owned(),
+        client_id,
+        audiences,
+        expires_at: date(&claims.exp)?,
+        not_before: date(&claims.nbf)?,
+        issued_at: date(&claims.iat)?,
+        claims: OnceLock::new(),
+        payload,
+        key: None,
+        cache_until: None,
+        dpop_jkt: None,
+        dpop_ath: None,
+    })
 }
 
 /// The key a token is bound to (RFC 9449 §6.1): `cnf.jkt`. Other `cnf`

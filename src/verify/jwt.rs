@@ -398,9 +398,14 @@ impl TokenVerifier for JwtVerifier {
             ScopeClaim::Named(n) if !StdClaims::NAMES.contains(&n.as_str()) => {
                 let claims: Map<String, Value> = serde_json::from_slice(&parts.payload)
                     .map_err(|_| invalid("the payload is not a JSON object"))?;
-                AuthContext::from_claim_map(claims, &issuer.scope_claim, Some(key))?
+                crate::verify::claims::context_from_map(claims, &issuer.scope_claim, Some(key))?
             }
-            _ => AuthContext::from_jwt(&std, &parts.payload, &issuer.scope_claim, key)?,
+            _ => crate::verify::claims::context_from_jwt(
+                &std,
+                &parts.payload,
+                &issuer.scope_claim,
+                key,
+            )?,
         };
         if std.cnf.is_present() {
             #[derive(Deserialize)]
