@@ -2,17 +2,12 @@
 //! per-tool scope policy: `whoami` needs `todo:read`, `add_todo` needs
 //! `todo:write`; every other method and tool is refused.
 //!
-//! ```text
-//! cargo run --all-features --example todo_server
-//! ```
-//!
-//! With no environment it runs in development mode: an embedded development
-//! issuer (`TestIssuer`: keys and metadata over HTTP, not an authorization
-//! server) signs the tokens, and ready-to-paste `curl` commands are printed.
-//! `MCP_ISSUER` names a real authorization server instead (its keys are
-//! found by discovery); `MCP_RESOURCE` is this server's URL, the tokens'
-//! audience (default `http://127.0.0.1:3000/mcp`); `MCP_BIND` where it
-//! listens (default `127.0.0.1:3000`).
+//! `cargo run --all-features --example todo_server` starts it in development
+//! mode: an embedded `TestIssuer` (not an authorization server) signs tokens
+//! and ready-to-paste `curl`s are printed. `MCP_ISSUER` trusts a real
+//! authorization server instead (keys by discovery); `MCP_RESOURCE` is this
+//! server's URL, the tokens' audience (default `http://127.0.0.1:3000/mcp`);
+//! `MCP_BIND` where it listens (default `127.0.0.1:3000`).
 
 use std::sync::{Arc, Mutex};
 
