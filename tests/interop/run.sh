@@ -31,8 +31,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 # The guard proxy as a user installs it (release; the workspace's lockfile
 # and target folder, so a second run reuses the build).
 (cd ../.. && cargo install --quiet --locked --force --path proxy --root "$CARGO_TARGET_DIR/proxy-install")
-# The rmcp peer of the differential harness: its own crate and lockfile.
-cargo build --quiet --manifest-path rmcp_upstream/Cargo.toml
+# The rmcp peer of the differential harness (a workspace crate).
+(cd ../.. && cargo build --quiet -p rmcp-upstream)
 TODO_SERVER_BIN="$CARGO_TARGET_DIR/debug/todo_server" \
 AGENT_BIN="$CARGO_TARGET_DIR/debug/examples/agent" \
 CONFORMANCE_CLIENT_BIN="$CARGO_TARGET_DIR/debug/conformance_client" \

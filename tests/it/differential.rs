@@ -23,9 +23,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 use crate::common::*;
 
-#[path = "../interop/rmcp_upstream/src/server.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod upstream;
+use rmcp_upstream as upstream;
 
 /// The MCP layer's audit events: (outcome, sub, methods, targets).
 #[derive(Clone, Default)]

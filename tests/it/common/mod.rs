@@ -2,10 +2,8 @@
 #![allow(dead_code)]
 
 pub mod fault_server;
-mod ports;
-pub mod redis_server;
 
-pub use ports::free_port;
+pub use test_support::{free_port, redis_server};
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};

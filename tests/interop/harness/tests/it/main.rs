@@ -5,13 +5,7 @@
 
 mod fleet;
 // The main crate's tests start `redis-server` the same way.
-#[path = "../../../../it/common/ports.rs"]
-mod ports;
-#[allow(dead_code)]
-#[path = "../../../../it/common/redis_server.rs"]
-mod redis_server;
-
-use ports::free_port;
+use test_support::{free_port, redis_server};
 
 use interop_harness as example;
 

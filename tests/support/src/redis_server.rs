@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::free_port;
+use crate::ports::free_port;
 
 pub struct RedisServer {
     child: Option<Child>,

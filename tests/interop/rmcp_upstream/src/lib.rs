@@ -5,8 +5,9 @@
 //! executes, with the session, the session's owner (the subject of its
 //! `initialize`) and the subject it served (the proxy's identity header).
 //!
-//! Shared by the `rmcp-upstream` binary (behind the guard proxy) and the
-//! main crate's in-process differential test (behind `McpLayer`).
+//! The library of the `rmcp-upstream` binary (behind the guard proxy) and
+//! of the main crate's in-process differential test (behind `McpLayer`,
+//! a dev-dependency: this crate does not depend on the main one).
 
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +28,6 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 pub enum Log {
     File(Arc<str>),
-    #[allow(dead_code)] // the in-process differential test logs to memory
     Memory(Arc<Mutex<Vec<Value>>>),
 }
 
