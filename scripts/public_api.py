@@ -2,7 +2,8 @@
 """The library's public API, counted from rustdoc's JSON (nightly rustdoc,
 every feature): items by kind (structs, enums, traits, functions, constants,
 type aliases; modules and enum variants apart) and public functions
-including methods. `--list` prints every item's path.
+including methods, and the items per top-level module (where they are
+defined). `--list` prints every item's path.
 
     python3 scripts/public_api.py [--list]
 """
@@ -33,6 +34,9 @@ total = sum(len(items[k]) for k in kinds)
 print(f"public items: {total} ({', '.join(f'{len(items[k])} {k}' for k in kinds if items[k])}); "
       f"{len(items['module'])} modules, {len(items['variant'])} enum variants; "
       f"{functions} public functions and methods")
+per_module = collections.Counter(
+    (p.split("::")[0] if "::" in p else "(root)") for k in kinds for p in items[k])
+print("by module: " + ", ".join(f"{m} {n}" for m, n in per_module.most_common()))
 if "--list" in sys.argv:
     for k in kinds + ["module"]:
         for path in sorted(items[k]):
