@@ -247,7 +247,7 @@ impl Shared {
         if let Some(n) = nonce {
             rejection.set_dpop_nonce(n);
         }
-        respond(&*self.rejection.0, rejection)
+        self.respond(rejection)
     }
 
     /// The response to `rejection`, shaped by the guard's rejection body.

@@ -92,6 +92,42 @@ async fn reply(req: reqwest::RequestBuilder) -> (StatusCode, String, String) {
     (status, www.unwrap_or_default(), res.text().await.unwrap())
 }
 
+/// The 401 challenge of a resource at `resource` (the metadata URL with
+/// its path inserted) asking for `scope`.
+fn challenge(resource: &str, scope: &str) -> String {
+    format!(
+        "Bearer resource_metadata=\"{}\", scope=\"{scope}\"",
+        metadata_url(resource)
+    )
+}
+
+/// The 403 step-up challenge of a resource at `resource` for `scope`.
+fn step_up(resource: &str, scope: &str) -> String {
+    format!(
+        "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", resource_metadata=\"{}\", scope=\"{scope}\"",
+        metadata_url(resource)
+    )
+}
+
+fn metadata_url(resource: &str) -> String {
+    let url = url::Url::parse(resource).unwrap();
+    let path = url.path().trim_end_matches('/');
+    format!(
+        "{}/.well-known/oauth-protected-resource{path}",
+        url.origin().ascii_serialization()
+    )
+}
+
+/// The example serves RFC 9728 metadata naming `resource`.
+async fn assert_metadata_names(resource: &str) {
+    let (status, _, body) = send("GET", &metadata_url(resource), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["resource"],
+        resource
+    );
+}
+
 #[tokio::test]
 async fn axum_basic_in_development_mode_behaves_as_printed() {
     let ex = start("axum_basic", "", &[]).await;
@@ -103,12 +139,7 @@ async fn axum_basic_in_development_mode_behaves_as_printed() {
     );
     let (status, www, _) = send("GET", &format!("{base}/me"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        www,
-        format!(
-            "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource\", scope=\"todo:read todo:write\""
-        )
-    );
+    assert_eq!(www, challenge(base, "todo:read todo:write"));
     let (status, _, body) = send("GET", &format!("{base}/me"), Some(&ro)).await;
     assert_eq!(status, StatusCode::OK);
     let me: Value = serde_json::from_str(&body).unwrap();
@@ -118,29 +149,14 @@ async fn axum_basic_in_development_mode_behaves_as_printed() {
     );
     let (status, www, _) = send("POST", &format!("{base}/todos"), Some(&ro)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        www,
-        format!(
-            "Bearer error=\"insufficient_scope\", error_description=\"The access token lacks a scope this request needs\", resource_metadata=\"{base}/.well-known/oauth-protected-resource\", scope=\"todo:write\""
-        )
-    );
+    assert_eq!(www, step_up(base, "todo:write"));
     let (status, _, body) = send("POST", &format!("{base}/todos"), Some(&rw)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         json!({"created": "milk", "by": "alice"})
     );
-    let (status, _, body) = send(
-        "GET",
-        &format!("{base}/.well-known/oauth-protected-resource"),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["resource"],
-        base.as_str()
-    );
+    assert_metadata_names(base).await;
     // `route_layer` keeps unknown paths a 404.
     assert_eq!(
         send("GET", &format!("{base}/nope"), None).await.0,
@@ -162,12 +178,7 @@ async fn hyper_basic_trusts_a_discovered_issuer() {
     let ro = dev.token("bob", base, "todo:read");
     let (status, www, _) = send("GET", &format!("{base}/me"), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        www,
-        format!(
-            "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource\", scope=\"todo:read todo:write\""
-        )
-    );
+    assert_eq!(www, challenge(base, "todo:read todo:write"));
     let (status, _, body) = send("GET", &format!("{base}/me"), Some(&rw)).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "hello alice\n"));
     assert_eq!(
@@ -176,7 +187,7 @@ async fn hyper_basic_trusts_a_discovered_issuer() {
     );
     let (status, www, _) = send("POST", &format!("{base}/todos"), Some(&ro)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(www.ends_with("scope=\"todo:write\""), "{www}");
+    assert_eq!(www, step_up(base, "todo:write"));
     // A token for another resource.
     let other = dev.token(
         "alice",
@@ -187,17 +198,7 @@ async fn hyper_basic_trusts_a_discovered_issuer() {
         send("GET", &format!("{base}/me"), Some(&other)).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _, body) = send(
-        "GET",
-        &format!("{base}/.well-known/oauth-protected-resource"),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["resource"],
-        base.as_str()
-    );
+    assert_metadata_names(base).await;
 }
 
 /// A stateless `tools/call` (MCP `2026-07-28`), as the example's printed
@@ -231,11 +232,7 @@ async fn todo_server_in_development_mode_behaves_as_printed() {
     assert!(body.contains(r#"Some(\"bob\")"#), "{body}");
     let (status, www, body) = call_tool(&url, &ro, "add_todo").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(
-        www.starts_with("Bearer error=\"insufficient_scope\""),
-        "{www}"
-    );
-    assert!(www.ends_with("scope=\"todo:write\""), "{www}");
+    assert_eq!(www, step_up(&url, "todo:write"));
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
         json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -31403,
@@ -262,5 +259,5 @@ async fn todo_server_trusts_a_discovered_issuer() {
     let (status, www, _) =
         call_tool(&url, &dev.token("carol", &url, "todo:write"), "add_todo").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(www.ends_with("scope=\"todo:read\""), "{www}");
+    assert_eq!(www, step_up(&url, "todo:read"));
 }
