@@ -9,7 +9,7 @@
 // resumption. Positive controls (`control: true`) must execute wherever
 // their wire is served: a harness that sees nothing executed proves
 // nothing.
-import { deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 
 const STATELESS = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': STATELESS, 'io.modelcontextprotocol/clientCapabilities': {} };
@@ -70,9 +70,10 @@ export const SECRET_SPELLINGS = [
 ];
 
 /**
- * The corpus. Header values and paths may name `@alice` (alice's session
- * id); `session` is whose session id the request carries ("own", "alice"
- * or none); `dropVersion` removes the MCP-Protocol-Version header.
+ * The corpus. Header values and paths may name `@alice` or `@bob`
+ * (alice's or bob's session id); `session` is whose session id the
+ * request carries ("own", "alice" or none); `dropVersion` removes the
+ * MCP-Protocol-Version header.
  */
 export function corpus() {
   const cases = [];
@@ -156,6 +157,30 @@ export function corpus() {
     }
     add('headers', w('MCP-Protocol-Version twice'), request(call('whoami'), wire, { extra: [['MCP-Protocol-Version', wire === 'stateless' ? '2025-11-25' : STATELESS]] }));
     add('headers', w('Mcp-Method disagrees'), request(call('delete_todo', { id: 1 }), wire, { extra: [['Mcp-Method', 'tools/list']] }));
+
+    // Neighbours of the classes above: parameter repeats and whitespace,
+    // charset aliases, comma-joined values, odd encodings, escaped `_meta`
+    // keys, invalid UTF-8 in an ignored string.
+    for (const ct of [
+      'application/json; charset=utf-8; charset=utf-7', 'application/json; charset=utf-7; charset=utf-8',
+      'application/json;charset = utf-7', 'application/json;\tcharset=utf-7', 'application/json; CHARSET=UTF-7',
+      'application/json; charset=unicode-1-1-utf-7', 'application/json; charset=csUnicode11UTF7',
+      'application/json; charset="utf\\-7"', 'application/json; charset=utf-8, application/json; charset=utf-7',
+      'application/json, application/json; charset=utf-7', 'application/json; x="a;charset=utf-8"; charset=utf-7',
+    ]) {
+      add('charset', w(`UTF-7 smuggling (${ct})`), request(call('whoami'), wire, { contentType: ct, body: smuggle }));
+    }
+    add('media-type', w('Content-Type twice in other cases'), request(call('whoami'), wire, { contentType: null, extra: [['content-type', 'application/json'], ['CONTENT-TYPE', 'application/json; charset=utf-7']], body: smuggle }));
+    for (const [enc, body] of [['GZIP', gzipSync(Buffer.from(del))], ['gzip, identity', gzipSync(Buffer.from(del))], [',gzip', gzipSync(Buffer.from(del))], ['identity, identity', Buffer.from(del)], ['br', brotliCompressSync(Buffer.from(del))], ['', Buffer.from(del)]]) {
+      add('encoding', w(`Content-Encoding ${JSON.stringify(enc)}`), request(call('delete_todo', { id: 1 }), wire, { extra: [['Content-Encoding', enc]], body }));
+    }
+    add('json', w('escaped method, delete'), edit(call('delete_todo', { id: 1 }), (s) => s.replace('"method":"tools/call"', '"method":"tools\\u002fcall"')));
+    add('json', w('invalid UTF-8 before a second name'), request(call('whoami'), wire, { body: Buffer.concat([Buffer.from(request(call('whoami'), wire).body.replace('"name":"whoami"', '"name":"whoami","x":"')), Buffer.from([0xe2, 0x22]), Buffer.from(',"name":"delete_todo"')]) }));
+    add('json', w('id and method repeated inside a batch-like array'), request(call('whoami'), wire, { body: `[${JSON.stringify(call('whoami'))},[${JSON.stringify(call('delete_todo', { id: 1 }))}]]` }));
+    for (const path of ['/MCP', '/mcp/', '//mcp', '/./mcp', '/mcp/.', '/%6dcp', '/mcp%2f', '/mcp;x', '/x/../mcp']) {
+      add('path', w(`delete at ${path}`), { ...request(call('delete_todo', { id: 1 }), wire), path });
+    }
+    add('path', w('absolute-form request target'), { ...request(call('whoami'), wire), path: 'http://admin.example/mcp' }, { control: true });
   }
 
   // Sessions: alice's session used by bob.
@@ -189,6 +214,25 @@ export function corpus() {
   }
   add('method', 'GET with a delete body', { ...request(call('delete_todo', { id: 1 }), 'session'), method: 'GET' });
   add('method', 'DELETE with a delete body', { ...request(call('delete_todo', { id: 1 }), 'session'), method: 'DELETE' });
+  for (const method of ['HEAD', 'TRACE', 'MOVE']) {
+    add('method', `${method} with a delete body`, { ...request(call('delete_todo', { id: 1 }), 'session'), method });
+  }
+
+  // Neighbours of the session cases: comma-joined and repeated values in
+  // other cases, an escaped or repeated `_meta` version key.
+  {
+    const r = request(call('whoami'), 'stateless', { extra: [['Mcp-Session-Id', '@alice']] });
+    r.headers = r.headers.map(([k, v]) => (k === 'MCP-Protocol-Version' ? [k, `${STATELESS}, 2025-11-25`] : [k, v]));
+    add('session', 'one version header holding both versions, alice\'s session', r);
+  }
+  add('session', 'version header twice in other cases, alice\'s session', request(call('whoami'), 'session', { session: 'alice', extra: [['mcp-protocol-version', STATELESS]] }));
+  add('session', 'one session header holding alice\'s and bob\'s ids', request(call('whoami'), 'session', { session: null, extra: [['Mcp-Session-Id', '@alice, @bob']] }));
+  add('session', 'session header twice in other cases', request(call('whoami'), 'session', { extra: [['mcp-session-id', '@alice']] }));
+  const metaBody = (key) => `{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"whoami","arguments":{},"_meta":{${key}}}}`;
+  add('session', 'escaped stateless _meta key, alice\'s session', request(call('whoami'), 'session', { session: 'alice', body: metaBody(`"io.modelcontextprotocol\\/protocolVersion":"${STATELESS}"`) }));
+  add('session', 'stateless _meta key twice, alice\'s session', request(call('whoami'), 'session', { session: 'alice', body: metaBody(`"io.modelcontextprotocol/protocolVersion":"${STATELESS}","io.modelcontextprotocol/protocolVersion":"2025-11-25"`) }));
+  add('session', '_meta twice, alice\'s session', request(call('whoami'), 'session', { session: 'alice', body: metaBody(`"io.modelcontextprotocol/protocolVersion":"2025-11-25"},"_meta":{"io.modelcontextprotocol/protocolVersion":"${STATELESS}"`) }));
+  add('session', 'Last-Event-ID on a POST in alice\'s session', request(call('whoami'), 'session', { session: 'alice', extra: [['Last-Event-ID', '0']] }));
   return cases;
 }
 

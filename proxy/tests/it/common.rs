@@ -22,11 +22,14 @@ pub fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
 }
 
-/// A fresh folder for this test's files.
+/// A fresh folder for this test's files, under the target folder's
+/// `tmp` (Cargo's place for integration tests' files: `cargo clean`
+/// removes them, nothing is left in the system's temporary folder).
 pub fn temp_dir() -> std::path::PathBuf {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("mcp-guard-proxy-test-{}-{n}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mcp-guard-proxy-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
