@@ -26,6 +26,11 @@ use http_body_util::{BodyExt, Limited};
 use super::json::{NotForwarded, Refusal};
 use crate::error::{AuthError, AuthErrorKind, BoxError};
 
+/// HTTP's optional whitespace, the only space trimmed around a media type
+/// and its parameters: servers' parsers read any other (a no-break space,
+/// a vertical tab) as part of the value.
+const OWS: [char; 2] = [' ', '\t'];
+
 /// `true` when `value` is `application/json` with no parameter but
 /// `charset=utf-8`.
 fn is_json_in_utf8(value: &[u8]) -> bool {
@@ -37,7 +42,7 @@ fn is_json_in_utf8(value: &[u8]) -> bool {
         return false;
     };
     let mut parts = value.split(';');
-    let media = parts.next().unwrap_or_default().trim();
+    let media = parts.next().unwrap_or_default().trim_matches(OWS);
     if !media.eq_ignore_ascii_case("application/json") {
         return false;
     }
@@ -45,12 +50,12 @@ fn is_json_in_utf8(value: &[u8]) -> bool {
         let Some((name, v)) = param.split_once('=') else {
             return false;
         };
-        let v = v.trim();
+        let v = v.trim_matches(OWS);
         let v = v
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(v);
-        name.trim().eq_ignore_ascii_case("charset") && v.eq_ignore_ascii_case("utf-8")
+        name.trim_matches(OWS).eq_ignore_ascii_case("charset") && v.eq_ignore_ascii_case("utf-8")
     })
 }
 
@@ -137,6 +142,7 @@ mod tests {
             b"application/json; charset=utf-8",
             b"application/json;charset=UTF-8",
             b"application/json ; charset = \"utf-8\" ",
+            b"application/json;\tcharset=utf-8\t",
         ] {
             assert!(is_json_in_utf8(ok), "{}", String::from_utf8_lossy(ok));
         }
@@ -156,6 +162,9 @@ mod tests {
             b"application/json;",
             b"application/json; charset=\"utf-8",
             b"\xC3\xA9application/json",
+            b"application/json\xC2\xA0",
+            b"application/json; charset=utf-8\x0B",
+            b"application/json;\xC2\xA0charset=utf-8",
         ] {
             assert!(!is_json_in_utf8(bad), "{}", String::from_utf8_lossy(bad));
         }
