@@ -77,6 +77,17 @@ pub fn peek_jsonrpc(body: &[u8]) -> Result<Vec<PeekedCall>, i64> {
         .collect())
 }
 
+/// The one form in which the MCP policy judges a resource URI (WHATWG URL,
+/// then RFC 3986 normalization; see the `mcp` module docs), or why the URI
+/// is refused.
+///
+/// # Errors
+///
+/// Why the URI has no judged form.
+pub fn normalize_resource_uri(uri: &str) -> Result<String, &'static str> {
+    crate::mcp::normalize_resource_uri(uri)
+}
+
 /// The DPoP proof checks (RFC 9449 §4.3, all but those that need the token)
 /// on a `DPoP` header value, for `POST https://mcp.example.com/mcp` at
 /// Unix time 1,800,000,000 with a ±300 s window and every algorithm.

@@ -91,7 +91,7 @@
 //! | `file:///{path}` (a template) | `file:///%7Bpath%7D` |
 //! | `todo://Items/1` | `todo://items/1` |
 //! | `file:///secret/a?x#y` | `file:///secret/a?x#y`, `file:///secret/a?x` and `file:///secret/a` |
-//! | `file:///public/../secret/a`, `file:///a/%2e%2e/b`, `file:////x`, `file:///a//b`, `file:///a%2Fb`, `file:///a\b` | refused (`-32602`) |
+//! | `file:///public/../secret/a`, `file:///a/%2e%2e/b`, `file:////x`, `file:///a//b`, `file:///a%2Fb`, `file:///a\b`, `file://h/%63:/x` (decoded, a drive letter that drops the host) | refused (`-32602`) |
 //!
 //! # Both wires
 //!
@@ -167,6 +167,9 @@ pub use service::{Mcp, McpFuture};
 pub use session::SessionBinding;
 pub use tasks::TaskBinding;
 
-/// The body peek for the fuzz targets and property tests.
+/// The body peek and the resource URI form for the fuzz targets and
+/// property tests.
 #[cfg(feature = "fuzzing")]
 pub(crate) use jsonrpc::{Reference, peek};
+#[cfg(feature = "fuzzing")]
+pub(crate) use resource_uri::normalize as normalize_resource_uri;

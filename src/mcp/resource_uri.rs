@@ -25,7 +25,11 @@
 //!    percent-encoded unreserved characters decoded (`%61` -> `a`), other
 //!    percent-encodings in uppercase hex (`%2f` -> `%2F`); refused: a
 //!    malformed percent-encoding, an encoded `/`, `\` or NUL in the path (a
-//!    server that decodes it would see another path).
+//!    server that decodes it would see another path);
+//! 4. refused: a form that WHATWG reads as another URL once those
+//!    percent-encodings are decoded (`file://h/%63:/x` decodes to
+//!    `file://h/c:/x`, whose drive letter drops the host): the judged form
+//!    always reads as itself.
 //!
 //! The table of spellings is in the [module docs](super).
 //!
@@ -49,7 +53,15 @@ pub(crate) fn normalize(uri: &str) -> Result<String, &'static str> {
     }
     check_path_segments(raw_path(&uri[colon + 1..]))?;
     let whatwg = url::Url::parse(uri).map_err(|_| "the URI is not a URL (WHATWG)")?;
-    rfc3986(whatwg.as_str())
+    let judged = rfc3986(whatwg.as_str())?;
+    // Decoding can change how WHATWG reads the rest: `file://h/%63:/x`
+    // decodes to `file://h/c:/x`, where the drive letter drops the host.
+    // The judged form must read as itself, or a server that decodes before
+    // it parses reaches another resource.
+    match url::Url::parse(&judged) {
+        Ok(again) if again.as_str() == judged => Ok(judged),
+        _ => Err("the URI reads as another once its percent-encodings are decoded"),
+    }
 }
 
 /// The path of the part after the scheme's `:` (after the authority, before
@@ -244,6 +256,7 @@ mod tests {
             "file:///a//b",
             "https://h//x",
             "file://localhost//x",
+            "file://h/%63:/x",
         ] {
             assert!(normalize(bad).is_err(), "{bad}: {:?}", normalize(bad));
         }

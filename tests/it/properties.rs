@@ -1,6 +1,7 @@
 //! Property tests of the parsers the fuzz targets (`fuzz/`) exercise: the
 //! Authorization header parser, the JWT verifier's pre-parse, the JWK Set
-//! parser and the MCP body peek. They run in the normal test command.
+//! parser, the MCP body peek and the resource URI form the MCP policy
+//! judges. They run in the normal test command.
 
 use std::future::Future;
 use std::pin::pin;
@@ -10,7 +11,9 @@ use std::task::{Context, Poll, Waker};
 use crate::common::*;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Uri};
-use mcp_resource_guard::fuzzing::{Authorization, PeekedCall, parse_authorization, peek_jsonrpc};
+use mcp_resource_guard::fuzzing::{
+    Authorization, PeekedCall, normalize_resource_uri, parse_authorization, peek_jsonrpc,
+};
 use mcp_resource_guard::jwks::KeySet;
 use mcp_resource_guard::testing::{TestKey, jwks};
 use mcp_resource_guard::{Algorithm, AuthErrorKind, BearerToken, TokenVerifier};
@@ -232,6 +235,30 @@ proptest! {
         let got = peek_jsonrpc(Value::Array(msgs).to_string().as_bytes());
         // -32602 when the junk's params hold a mistyped name or uri.
         prop_assert!(matches!(got, Err(-32600 | -32602)), "{:?}", got);
+    }
+
+    // The resource URI form.
+
+    #[test]
+    fn a_judged_resource_uri_is_a_fixed_point_and_its_own_whatwg_form(
+        scheme in prop::sample::select(vec!["file", "FILE", "https", "Http", "custom", "urn", "ws"]),
+        slashes in prop::sample::select(vec!["", "/", "//", "///"]),
+        host in prop::sample::select(vec!["", "localhost", "LOCALHOST", "Host", "%65x", "127.0.0.1", "2130706433", "0x7f.1", "[::1]", "u:p@H", "h:443", "h:80", "\u{ff48}"]),
+        path in prop::collection::vec("([a-zA-Z0-9._~-]|%[0-9a-fA-F]{2}|[!$&'()*+,;=:@]|[{}é]){0,6}", 0..4),
+        tail in "(\\?[a-z%0-9=/.]{0,6})?(#[a-z%0-9/.]{0,6})?",
+    ) {
+        let authority = if slashes == "//" { host } else { "" };
+        let uri = format!("{scheme}:{slashes}{authority}/{}{tail}", path.join("/"));
+        if let Ok(judged) = normalize_resource_uri(&uri) {
+            prop_assert_eq!(normalize_resource_uri(&judged), Ok(judged.clone()), "{}", uri);
+            let whatwg = url::Url::parse(&judged);
+            prop_assert_eq!(whatwg.as_ref().map(url::Url::as_str), Ok(judged.as_str()), "{}", uri);
+        }
+    }
+
+    #[test]
+    fn resource_uris_judge_without_panic(uri in "\\PC{0,80}") {
+        let _ = normalize_resource_uri(&uri);
     }
 }
 
