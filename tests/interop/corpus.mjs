@@ -181,6 +181,16 @@ export function corpus() {
       add('path', w(`delete at ${path}`), { ...request(call('delete_todo', { id: 1 }), wire), path });
     }
     add('path', w('absolute-form request target'), { ...request(call('whoami'), wire), path: 'http://admin.example/mcp' }, { control: true });
+    add('path', w('delete at the metadata path'), { ...request(call('delete_todo', { id: 1 }), wire), path: '/.well-known/oauth-protected-resource/mcp' });
+    add('headers', w('Expect: 100-continue'), request(call('whoami'), wire, { extra: [['Expect', '100-continue']] }), { control: true });
+    // JSON-RPC shapes around a call: a notification, a null id, no
+    // `jsonrpc`, a method in another case, a name of another type.
+    const shape = (f) => edit(call('delete_todo', { id: 1 }), f);
+    add('json', w('delete as a notification (no id)'), shape((s) => s.replace(/"id":\d+,/, '')));
+    add('json', w('delete with a null id'), shape((s) => s.replace(/"id":\d+/, '"id":null')));
+    add('json', w('delete without jsonrpc'), shape((s) => s.replace('"jsonrpc":"2.0",', '')));
+    add('json', w('Tools/Call'), shape((s) => s.replace('"method":"tools/call"', '"method":"Tools/Call"')));
+    add('json', w('name as an array'), shape((s) => s.replace('"name":"delete_todo"', '"name":["delete_todo"]')));
   }
 
   // Sessions: alice's session used by bob.
