@@ -91,7 +91,7 @@
 //! | `file:///{path}` (a template) | `file:///%7Bpath%7D` |
 //! | `todo://Items/1` | `todo://items/1` |
 //! | `file:///secret/a?x#y` | `file:///secret/a?x#y`, `file:///secret/a?x` and `file:///secret/a` |
-//! | `file:///public/../secret/a`, `file:///a/%2e%2e/b`, `file:////x`, `file:///a//b`, `file:///a%2Fb`, `file:///a\b`, `file://h/%63:/x` (decoded, a drive letter that drops the host) | refused (`-32602`) |
+//! | `file:///public/../secret/a`, `file:///a/%2e%2e/b`, `file:////x`, `file:///a//b`, `file:///a%2Fb`, `file:///a\b`, `file:///c|/x` (a drive letter spelled with `\|`: Node reads `c:`) | refused (`-32602`) |
 //!
 //! # Both wires
 //!

@@ -27,9 +27,12 @@
 //!    malformed percent-encoding, an encoded `/`, `\` or NUL in the path (a
 //!    server that decodes it would see another path);
 //! 4. refused: a form that WHATWG reads as another URL once those
-//!    percent-encodings are decoded (`file://h/%63:/x` decodes to
-//!    `file://h/c:/x`, whose drive letter drops the host): the judged form
-//!    always reads as itself.
+//!    percent-encodings are decoded (the judged form always reads as
+//!    itself: a decoded Windows drive letter, `file://h/%63:/x`, made
+//!    `url` 2.5.8 drop the host), and a `file` URL whose first path segment
+//!    is a Windows drive letter spelled with `|` (`file:///c|/x`: Node's
+//!    WHATWG parser, the TypeScript SDK's, reads `file:///c:/x`, the `url`
+//!    crate keeps the `|`).
 //!
 //! The table of spellings is in the [module docs](super).
 //!
@@ -54,14 +57,29 @@ pub(crate) fn normalize(uri: &str) -> Result<String, &'static str> {
     check_path_segments(raw_path(&uri[colon + 1..]))?;
     let whatwg = url::Url::parse(uri).map_err(|_| "the URI is not a URL (WHATWG)")?;
     let judged = rfc3986(whatwg.as_str())?;
-    // Decoding can change how WHATWG reads the rest: `file://h/%63:/x`
-    // decodes to `file://h/c:/x`, where the drive letter drops the host.
-    // The judged form must read as itself, or a server that decodes before
-    // it parses reaches another resource.
-    match url::Url::parse(&judged) {
-        Ok(again) if again.as_str() == judged => Ok(judged),
-        _ => Err("the URI reads as another once its percent-encodings are decoded"),
+    // Decoding can change how WHATWG reads the rest (a decoded drive
+    // letter). The judged form must read as itself, or a server that
+    // decodes before it parses reaches another resource.
+    let again = match url::Url::parse(&judged) {
+        Ok(again) if again.as_str() == judged => again,
+        _ => return Err("the URI reads as another once its percent-encodings are decoded"),
+    };
+    if again.scheme() == "file" && starts_with_piped_drive_letter(again.path()) {
+        return Err("a Windows drive letter spelled with `|`: URL parsers read it differently");
     }
+    Ok(judged)
+}
+
+/// `true` when `path`'s first segment is a Windows drive letter spelled
+/// with `|` (`/c|`, `/c|/x`): WHATWG URL parsers disagree on whether it is
+/// `c:`.
+fn starts_with_piped_drive_letter(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.len() >= 3
+        && b[0] == b'/'
+        && b[1].is_ascii_alphabetic()
+        && b[2] == b'|'
+        && matches!(b.get(3), None | Some(b'/'))
 }
 
 /// The path of the part after the scheme's `:` (after the authority, before
@@ -218,6 +236,9 @@ mod tests {
             ("x://User@HOST:8/p", "x://User@host:8/p"),
             ("file:///secret/*", "file:///secret/*"),
             ("file:///a.b/..c/...", "file:///a.b/..c/..."),
+            ("file://h/%63:/x", "file://h/c:/x"),
+            ("file:c|/x", "file:///c:/x"),
+            ("file:///cc|/x", "file:///cc|/x"),
         ] {
             assert_eq!(normalize(input).as_deref(), Ok(want), "{input}");
         }
@@ -256,7 +277,10 @@ mod tests {
             "file:///a//b",
             "https://h//x",
             "file://localhost//x",
-            "file://h/%63:/x",
+            "file:///c|/x",
+            "file:///C|",
+            "file://localhost/c|/x",
+            "file:///%63|/x",
         ] {
             assert!(normalize(bad).is_err(), "{bad}: {:?}", normalize(bad));
         }

@@ -17,6 +17,7 @@ import { tsFlow } from './ts_client.mjs';
 import { ts2Flow } from './ts2_client.mjs';
 import { dpopFlow } from './dpop_client.mjs';
 import { runTarget } from './differential.mjs';
+import { compare as compareUris } from './uri_differential.mjs';
 
 const BIN = process.env.TODO_SERVER_BIN;
 const AGENT = process.env.AGENT_BIN;
@@ -25,6 +26,7 @@ const GATEWAY = process.env.GATEWAY_BIN;
 const PROXY = process.env.GUARD_PROXY_BIN;
 const POLICY = process.env.GUARD_PROXY_POLICY;
 const RMCP_UPSTREAM = process.env.RMCP_UPSTREAM_BIN;
+const JUDGE_URI = process.env.JUDGE_URI_BIN;
 const PYTHON = process.env.INTEROP_PYTHON ?? '.venv/bin/python';
 const DIFFERENTIAL_POLICY = new URL('./differential_policy.toml', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -535,6 +537,16 @@ try {
       assert.ok(r.executed >= 5, `only ${r.executed} executions: the harness saw nothing run`);
     });
   }
+  // The layer's resource URI form against Node's WHATWG URL parser (the
+  // TypeScript SDK's reading), on generated URIs (URI_MUTATIONS, default
+  // 20,000, from a printed URI_SEED).
+  await check('differential: resource URIs: the layer judges what Node\'s WHATWG URL reads as the same resource', async () => {
+    const seed = Number(process.env.URI_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const r = compareUris(JUDGE_URI, Number(process.env.URI_MUTATIONS ?? 20000), seed);
+    console.log(`        ${r.inputs} URIs (seed ${seed}), ${r.judged} judged and read by Node, ${r.disagreements.length} disagreements`);
+    assert.deepEqual(r.disagreements.slice(0, 20), []);
+    assert.ok(r.judged >= r.inputs / 10, `only ${r.judged} of ${r.inputs} judged: the generator lost its way`);
+  });
 
   // A fleet: three todo_server replicas sharing a real redis-server, each
   // introspecting opaque tokens at oidc-provider; requests round-robin.

@@ -39,4 +39,5 @@ CONFORMANCE_CLIENT_BIN="$CARGO_TARGET_DIR/debug/conformance_client" \
 GATEWAY_BIN="$CARGO_TARGET_DIR/debug/todo_gateway" \
 GUARD_PROXY_BIN="$CARGO_TARGET_DIR/proxy-install/bin/mcp-guard-proxy" \
 RMCP_UPSTREAM_BIN="$CARGO_TARGET_DIR/debug/rmcp-upstream" \
+JUDGE_URI_BIN="$CARGO_TARGET_DIR/debug/judge_uri" \
 GUARD_PROXY_POLICY="$root/proxy/examples/todo-policy.toml" node run.mjs
