@@ -71,3 +71,10 @@ export function compare(bin, n, seed) {
     .filter(Boolean);
   return { inputs: inputs.length, judged: read.length, disagreements };
 }
+
+// `node uri_differential.mjs <judge_uri binary> <n> <seed>`: the comparison
+// under this Node (the suite runs it under each Node it has), as JSON.
+if (process.argv[1] === new URL(import.meta.url).pathname) {
+  const [bin, n, seed] = process.argv.slice(2);
+  console.log(JSON.stringify({ node: process.version, ...compare(bin, Number(n), Number(seed)) }));
+}
