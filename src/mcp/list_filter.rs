@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use super::jsonrpc::Message;
 use super::policy::{McpPolicy, Verdict};
-use super::resource_uri::normalize;
 use crate::claims::AuthContext;
 use crate::guard::policy::Shared;
 use crate::guard::revision::Wire;
@@ -102,11 +101,7 @@ impl Judge<'_> {
             // An entry the layer cannot attribute is left out.
             return false;
         };
-        if let Some(uri) = &m.uri
-            && normalize(uri).is_err()
-        {
-            return false;
-        }
+        // A URI without a judged form has no rule (`rule_for` refuses it).
         let Ok(rules) = self.policy.rule_for(&m) else {
             return false;
         };

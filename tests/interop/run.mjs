@@ -539,9 +539,8 @@ try {
     });
   }
   // The layer's resource URI form against Node's WHATWG URL parser (the
-  // TypeScript SDK's reading), on generated URIs (URI_MUTATIONS, default
-  // 20,000, from a printed URI_SEED).
-  // Under this Node and, when the suite has it, the newer one the
+  // TypeScript SDK's reading) on generated URIs (URI_MUTATIONS, default
+  // 20,000, from a printed URI_SEED), under this Node and the newer one the
   // conformance suite runs on (their URL parsers differ by version).
   await check('differential: resource URIs: the layer judges what Node\'s WHATWG URL reads as the same resource', async () => {
     const seed = Number(process.env.URI_SEED ?? Math.floor(Math.random() * 2 ** 31));

@@ -50,9 +50,9 @@ function judge(bin, xs) {
 }
 
 /**
- * Compares; resolves to {inputs, judged, disagreements: [...]}: each a URI
- * the layer judges as one form and Node reads as a URL the layer judges
- * as another (or refuses).
+ * Compares `n` URIs from `seed`: {inputs, judged (by the layer and read by
+ * Node), disagreements: [...]}, each a URI the layer judges as one form
+ * and Node reads as a URL the layer judges as another (or refuses).
  */
 export function compare(bin, n, seed) {
   const inputs = uris(n, seed);

@@ -37,7 +37,12 @@ fn list_result(method: &str) -> Value {
             {"uriTemplate": "file://localhost/secret/{name}", "name": "secret-too"},
             {"name": "unattributable"}
         ]}),
-        _ => json!({"resources": [{"uri": "file:///secret/a"}, {"uri": "file:///public/b"}]}),
+        // The last two cannot be judged (a dot segment; a drive letter
+        // spelled `c|`): left out like any entry the layer cannot attribute.
+        _ => json!({"resources": [
+            {"uri": "file:///secret/a"}, {"uri": "file:///public/b"},
+            {"uri": "file:///public/../secret/a"}, {"uri": "file:///c|/x"}
+        ]}),
     }
 }
 
